@@ -1,0 +1,103 @@
+import CRMCore
+import Foundation
+import NIOCore
+import Synchronization
+
+/// One connection as `CLIENT LIST` and `INFO clients` see it.
+public final class ClientInfo: Sendable {
+    struct Details {
+        var name: String?
+        var keyID: String?
+        var tenant: String?
+        var role: Role?
+        var protocolVersion = 2
+        var lastCommand = "NULL"
+        var lastActive = ContinuousClock.now
+        var commands = 0
+    }
+
+    public let id: Int
+    let address: String
+    let localAddress: String
+    let connectedAt = ContinuousClock.now
+    let channel: any Channel
+    let details = Mutex(Details())
+
+    init(id: Int, channel: any Channel) {
+        self.id = id
+        self.channel = channel
+        address = Self.describe(channel.remoteAddress)
+        localAddress = Self.describe(channel.localAddress)
+    }
+
+    /// The peer's IP address without the port, the unit of AUTH throttling.
+    var peerIP: String {
+        channel.remoteAddress?.ipAddress ?? "unknown"
+    }
+
+    /// A `CLIENT LIST` line. It names the key id, never a secret.
+    var listLine: String {
+        let now = ContinuousClock.now
+        return details.withLock { details in
+            [
+                "id=\(id)", "addr=\(address)", "laddr=\(localAddress)", "name=\(details.name ?? "")",
+                "age=\((now - connectedAt).components.seconds)",
+                "idle=\((now - details.lastActive).components.seconds)",
+                "user=\(details.keyID ?? "")", "tenant=\(details.tenant ?? "")", "role=\(details.role?.rawValue ?? "")",
+                "resp=\(details.protocolVersion)", "cmd=\(details.lastCommand.lowercased())",
+                "commands=\(details.commands)",
+            ].joined(separator: " ")
+        }
+    }
+
+    private static func describe(_ address: SocketAddress?) -> String {
+        guard let address, let ip = address.ipAddress, let port = address.port else { return "?" }
+        return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+    }
+}
+
+/// Every open connection, for `CLIENT LIST|KILL`, `INFO clients`, and for
+/// closing the sessions of a revoked key or a suspended tenant.
+public final class ClientRegistry: Sendable {
+    private let clients = Mutex<[Int: ClientInfo]>([:])
+    private let nextID = Atomic<Int>(1)
+
+    init() {}
+
+    func register(_ channel: any Channel) -> ClientInfo {
+        let client = ClientInfo(id: nextID.wrappingAdd(1, ordering: .relaxed).oldValue, channel: channel)
+        clients.withLock { $0[client.id] = client }
+        return client
+    }
+
+    func unregister(_ client: ClientInfo) {
+        _ = clients.withLock { $0.removeValue(forKey: client.id) }
+    }
+
+    var count: Int { clients.withLock { $0.count } }
+
+    /// Connections in id order.
+    func all() -> [ClientInfo] {
+        clients.withLock { Array($0.values) }.sorted { $0.id < $1.id }
+    }
+
+    /// Closes every connection matching `predicate`; returns how many.
+    @discardableResult
+    func close(where predicate: (ClientInfo) -> Bool) -> Int {
+        let matching = all().filter(predicate)
+        for client in matching {
+            client.channel.close(promise: nil)
+        }
+        return matching.count
+    }
+
+    /// Closes every connection, letting in-flight commands finish first (shutdown).
+    func closeAllGracefully() -> [EventLoopFuture<Void>] {
+        all().map { client in
+            let promise = client.channel.eventLoop.makePromise(of: Void.self)
+            client.channel.triggerUserOutboundEvent(SessionHandler.GracefulClose(), promise: nil)
+            client.channel.closeFuture.cascade(to: promise)
+            return promise.futureResult
+        }
+    }
+}

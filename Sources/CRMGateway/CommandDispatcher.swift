@@ -1,0 +1,94 @@
+import CRMCore
+import CRMProtocol
+import Logging
+import NIOCore
+
+/// A command's implementation. It validates its arguments and either replies
+/// at once or returns a future completed off the event loop.
+typealias CommandHandler = @Sendable (CommandInvocation) throws -> CommandOutcome
+
+/// Looks commands up in the command table and runs them, enforcing what the
+/// table declares: authentication, roles and arity. Handlers see only
+/// commands that passed those checks.
+struct CommandDispatcher: Sendable {
+    let table: CommandTable
+    let handlers: [String: CommandHandler]
+
+    /// Every handler, by command-table name.
+    static var allHandlers: [String: CommandHandler] {
+        var handlers: [String: CommandHandler] = [:]
+        for group in [
+            ConnectionCommands.handlers, ClientCommands.handlers, ServerCommands.handlers, TenantCommands.handlers,
+            KeyCommands.handlers, ContactCommands.handlers,
+        ] {
+            handlers.merge(group) { first, _ in first }
+        }
+        return handlers
+    }
+
+    func dispatch(_ command: RESPCommand, session: Session, services: GatewayServices, eventLoop: any EventLoop)
+        -> CommandOutcome
+    {
+        let name = command.name
+        guard var spec = table[name] else {
+            return .reply(
+                CommandError(
+                    .err, "unknown command '\(Self.quoted(name))', with args beginning with: \(Self.preview(command))"
+                ).reply)
+        }
+        if spec.subcommands != nil, command.arguments.count >= 2 {
+            let subcommand = String(buffer: command.arguments[1]).uppercased()
+            guard let subspec = table["\(name) \(subcommand)"] else {
+                return .reply(
+                    CommandError(.err, "unknown subcommand '\(Self.quoted(subcommand))'. Try \(name) HELP.").reply)
+            }
+            spec = subspec
+        }
+        if session.key == nil, !spec.flags.contains(.noauth) {
+            return .reply(CommandError(.noauth, "Authentication required.").reply)
+        }
+        if let role = session.role, !spec.roles.contains(role) {
+            return .reply(CommandError(.noperm, "this key's role (\(role.rawValue)) may not run '\(spec.name)'").reply)
+        }
+        guard spec.acceptsArgumentCount(command.arguments.count) else {
+            return .reply(CommandError(.err, "wrong number of arguments for '\(spec.name.lowercased())' command").reply)
+        }
+        guard let handler = handlers[spec.name] else {
+            return .reply(CommandError(.err, "'\(spec.name)' needs a subcommand; try COMMAND DOCS \(spec.name)").reply)
+        }
+        let commandName = spec.name
+        let invocation = CommandInvocation(
+            arguments: command.arguments, spec: spec, session: session, services: services, eventLoop: eventLoop)
+        do {
+            switch try handler(invocation) {
+            case .done(let result):
+                return .done(result)
+            case .pending(let future):
+                return .pending(
+                    future.recover { error in
+                        CommandResult(reply: Self.reply(for: error, command: commandName, logger: services.logger))
+                    })
+            }
+        } catch {
+            return .reply(Self.reply(for: error, command: spec.name, logger: services.logger))
+        }
+    }
+
+    private static func reply(for error: any Error, command: String, logger: Logger) -> RESPValue {
+        if let reply = CommandError.reply(for: error) { return reply }
+        logger.error("command failed", metadata: ["command": "\(command)", "error": "\(error)"])
+        return CommandError(.err, "internal error while running \(command); see the server log").reply
+    }
+
+    /// A name shown back in an error, cut short and without control characters.
+    private static func quoted(_ text: String) -> String {
+        String(
+            text.prefix(64).map {
+                $0.isASCII && ($0.isLetter || $0.isNumber || $0.isPunctuation || $0 == " ") ? $0 : "?"
+            })
+    }
+
+    private static func preview(_ command: RESPCommand) -> String {
+        command.arguments.dropFirst().prefix(3).map { "'\(quoted(String(buffer: $0)))'" }.joined(separator: " ")
+    }
+}

@@ -1,0 +1,47 @@
+import CRMStore
+import Foundation
+import Logging
+
+/// The data directory's fixed layout, prepared on start: `tls/` (development
+/// certificate), `catalog.sqlite`, `tenants/`, and `admin.key` on first start.
+struct DataDirectory {
+    let catalog: Catalog
+    let tenants: TenantDirectory
+    let certificatePath: String
+    let keyPath: String
+
+    static func prepare(_ configuration: GatewayConfiguration, logger: Logger) throws -> DataDirectory {
+        let root = configuration.dataDirectory
+        try FileManager.default.createDirectory(
+            atPath: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+
+        let certificatePath: String
+        let keyPath: String
+        if let configuredCertificate = configuration.tlsCertificatePath, let configuredKey = configuration.tlsKeyPath {
+            certificatePath = configuredCertificate
+            keyPath = configuredKey
+        } else {
+            let paths = DevelopmentCertificate.paths(in: root)
+            if try DevelopmentCertificate.ensure(in: root) {
+                logger.notice(
+                    "generated a development CA and server certificate (SAN localhost, 127.0.0.1, ::1)",
+                    metadata: ["ca": "\(paths.ca)", "certificate": "\(paths.certificate)", "key": "\(paths.key)"])
+            }
+            certificatePath = paths.certificate
+            keyPath = paths.key
+        }
+
+        let catalog = try Catalog(directory: root)
+        if try !catalog.hasAdminKey() {
+            let (key, secret) = try catalog.createBootstrapAdminKey()
+            let keyFile = root + "/admin.key"
+            try DevelopmentCertificate.write("\(key.id) \(secret)\n", to: keyFile, mode: 0o600)
+            logger.notice(
+                "created the bootstrap admin key; its secret is only in the key file",
+                metadata: ["key_id": "\(key.id)", "key_file": "\(keyFile)"])
+        }
+        let tenants = try TenantDirectory(
+            root: root + "/tenants", durability: configuration.durability, maxOpen: configuration.maxOpenTenants)
+        return DataDirectory(catalog: catalog, tenants: tenants, certificatePath: certificatePath, keyPath: keyPath)
+    }
+}

@@ -1,0 +1,55 @@
+import CRMProtocol
+import CRMStore
+
+/// Everything that shapes a running gateway; the `crmgate` executable fills it from flags.
+public struct GatewayConfiguration: Sendable {
+    public var dataDirectory = "./crmgate-data"
+    public var host = "127.0.0.1"
+    /// TLS port; 0 picks a free port (tests).
+    public var port = 7379
+    /// Plaintext port, off unless set. Loopback only unless ``allowInsecurePlaintext``.
+    public var plaintextPort: Int?
+    public var allowInsecurePlaintext = false
+    /// PEM certificate chain and key; nil means the development certificate in `DATA/tls/`.
+    public var tlsCertificatePath: String?
+    public var tlsKeyPath: String?
+    public var limits = ProtocolLimits.default
+    public var maxClients = 10_000
+    public var durability = Durability.full
+    public var maxOpenTenants = 256
+    /// Consecutive failed AUTHs from one address before it is made to wait.
+    public var authFailuresBeforeThrottle = 5
+    /// How long a graceful shutdown waits for in-flight commands.
+    public var shutdownGracePeriod = Duration.seconds(10)
+
+    public init() {}
+
+    /// Rejects settings that would be unsafe or cannot work.
+    public func validate() throws(ConfigurationError) {
+        if let plaintextPort {
+            guard (0...65535).contains(plaintextPort) else { throw ConfigurationError("--plaintext-port out of range") }
+            guard Self.isLoopback(host) || allowInsecurePlaintext else {
+                throw ConfigurationError(
+                    "refusing plaintext on non-loopback host \(host); add --allow-insecure-plaintext to force it")
+            }
+        }
+        guard (0...65535).contains(port) else { throw ConfigurationError("--port out of range") }
+        guard (tlsCertificatePath == nil) == (tlsKeyPath == nil) else {
+            throw ConfigurationError("--tls-cert and --tls-key go together")
+        }
+        guard maxClients > 0 else { throw ConfigurationError("max clients must be positive") }
+    }
+
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
+}
+
+/// A configuration that cannot be used, with the reason.
+public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+
+    public init(_ description: String) {
+        self.description = description
+    }
+}

@@ -1,0 +1,33 @@
+import CRMProtocol
+import CRMStore
+import Logging
+
+/// The shared state every session's commands work against.
+public final class GatewayServices: Sendable {
+    public let configuration: GatewayConfiguration
+    public let catalog: Catalog
+    public let tenants: TenantDirectory
+    public let clients = ClientRegistry()
+    public let statistics: ServerStatistics
+    let throttle: AuthThrottle
+    let commandTable: CommandTable
+    let dispatcher: CommandDispatcher
+    let logger: Logger
+    /// The TLS port actually bound (differs from the configured one when that is 0).
+    let boundPorts: BoundPorts
+
+    init(
+        configuration: GatewayConfiguration, catalog: Catalog, tenants: TenantDirectory, logger: Logger,
+        startedAtUnixSeconds: Int
+    ) {
+        self.configuration = configuration
+        self.catalog = catalog
+        self.tenants = tenants
+        self.logger = logger
+        self.statistics = ServerStatistics(startedAtUnixSeconds: startedAtUnixSeconds)
+        self.throttle = AuthThrottle(failuresBeforeBlock: configuration.authFailuresBeforeThrottle)
+        self.commandTable = .standard
+        self.dispatcher = CommandDispatcher(table: .standard, handlers: CommandDispatcher.allHandlers)
+        self.boundPorts = BoundPorts()
+    }
+}

@@ -1,0 +1,21 @@
+import Synchronization
+
+/// Server-wide counters for `INFO stats`.
+public final class ServerStatistics: Sendable {
+    let startedAt = ContinuousClock.now
+    let startedAtUnixSeconds: Int
+    let connectionsReceived = Atomic<Int>(0)
+    let rejectedConnections = Atomic<Int>(0)
+    let commandsProcessed = Atomic<Int>(0)
+    let errorReplies = Atomic<Int>(0)
+    let authFailures = Atomic<Int>(0)
+    let protocolErrors = Atomic<Int>(0)
+
+    init(startedAtUnixSeconds: Int) {
+        self.startedAtUnixSeconds = startedAtUnixSeconds
+    }
+
+    var uptimeSeconds: Int {
+        Int((ContinuousClock.now - startedAt).components.seconds)
+    }
+}

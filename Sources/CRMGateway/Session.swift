@@ -1,0 +1,100 @@
+import CRMCore
+import CRMProtocol
+import CRMStore
+import NIOCore
+
+/// What a command knows about the connection that sent it. A tenant session
+/// holds its own tenant's database and no other: that handle is the only
+/// path to CRM data, so no command can name another tenant's records.
+struct Session: Sendable {
+    var client: ClientInfo
+    var protocolVersion = RESPVersion.resp2
+    var key: KeyInfo?
+    var tenant: TenantDatabase?
+    var name: String?
+
+    var role: Role? { key?.role }
+}
+
+/// A change a command makes to its connection, applied on the connection's event loop.
+enum SessionEffect: Sendable {
+    case authenticated(KeyInfo, TenantDatabase?)
+    case setName(String?)
+    case switchProtocol(RESPVersion)
+    case reset
+    /// Close after this reply is written (QUIT).
+    case close
+}
+
+/// A command's reply and its effects on the connection.
+struct CommandResult: Sendable {
+    var reply: RESPValue
+    var effects: [SessionEffect] = []
+}
+
+/// A finished reply, or one that storage work will produce later.
+enum CommandOutcome {
+    case done(CommandResult)
+    case pending(EventLoopFuture<CommandResult>)
+
+    static func reply(_ value: RESPValue) -> CommandOutcome {
+        .done(CommandResult(reply: value))
+    }
+}
+
+/// One command as a handler sees it.
+struct CommandInvocation: Sendable {
+    /// The words of the command; `arguments[0]` is its name.
+    let arguments: [ByteBuffer]
+    let spec: CommandSpec
+    let session: Session
+    let services: GatewayServices
+    let eventLoop: any EventLoop
+
+    /// Argument `index` as UTF-8 text (0 is the command name).
+    func text(_ index: Int) throws(CommandError) -> String {
+        guard index < arguments.count else { throw CommandError.syntax() }
+        let buffer = arguments[index]
+        guard let text = buffer.getString(at: buffer.readerIndex, length: buffer.readableBytes),
+            text.utf8.elementsEqual(buffer.readableBytesView)
+        else {
+            throw CommandError(.invalid, "argument \(index): not valid UTF-8")
+        }
+        return text
+    }
+
+    /// Arguments from `start` on, as text.
+    func texts(from start: Int) throws(CommandError) -> [String] {
+        var words: [String] = []
+        for index in start..<max(start, arguments.count) {
+            words.append(try text(index))
+        }
+        return words
+    }
+
+    func integer(_ index: Int, name: String) throws(CommandError) -> Int64 {
+        guard let value = Int64(try text(index)) else {
+            throw CommandError(.invalid, "\(name): must be an integer")
+        }
+        return value
+    }
+
+    /// The session's tenant database; admin keys have none.
+    func tenantDatabase() throws(CommandError) -> TenantDatabase {
+        guard let tenant = session.tenant else {
+            throw CommandError(.noperm, "this command needs a tenant key; admin keys read no tenant's data")
+        }
+        return tenant
+    }
+
+    /// Runs storage work off the event loop and replies with its result.
+    func async(_ work: @escaping @Sendable () async throws -> RESPValue) -> CommandOutcome {
+        asyncResult { CommandResult(reply: try await work()) }
+    }
+
+    func asyncResult(_ work: @escaping @Sendable () async throws -> CommandResult) -> CommandOutcome {
+        let promise = eventLoop.makePromise(of: CommandResult.self)
+        promise.completeWithTask(work)
+        return .pending(promise.futureResult)
+    }
+}

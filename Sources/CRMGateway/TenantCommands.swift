@@ -1,0 +1,103 @@
+import CRMCore
+import CRMProtocol
+import CRMStore
+
+/// TENANT.*: operators create, inspect, suspend, resume and drop tenants.
+enum TenantCommands {
+    static let handlers: [String: CommandHandler] = [
+        "TENANT.CREATE": create, "TENANT.LIST": list, "TENANT.INFO": info, "TENANT.SUSPEND": suspend,
+        "TENANT.RESUME": resume, "TENANT.DROP": drop,
+    ]
+
+    static func create(_ invocation: CommandInvocation) throws -> CommandOutcome {
+        let name = try TenantName(invocation.text(1))
+        let services = invocation.services
+        return invocation.async {
+            try await services.catalog.createTenant(name)
+            do {
+                try await services.tenants.create(name)
+            } catch {
+                try? await services.catalog.dropTenant(name)
+                throw error
+            }
+            services.logger.info("tenant created", metadata: ["tenant": "\(name)"])
+            return .ok
+        }
+    }
+
+    static func list(_ invocation: CommandInvocation) throws -> CommandOutcome {
+        let services = invocation.services
+        return invocation.async {
+            .array(
+                try await services.catalog.tenants().map { tenant in
+                    .map(summaryFields(tenant))
+                })
+        }
+    }
+
+    static func info(_ invocation: CommandInvocation) throws -> CommandOutcome {
+        let name = try TenantName(invocation.text(1))
+        let services = invocation.services
+        return invocation.async {
+            guard let tenant = try await services.catalog.tenant(name) else {
+                throw StoreError.notFound("no such tenant")
+            }
+            let clients = services.clients.all().filter { client in client.details.withLock { $0.tenant } == name.value
+            }
+            let bytes = services.tenants.sizeOnDisk(of: name)
+            return .map(
+                summaryFields(tenant) + [
+                    (.bulk("connected_clients"), .integer(clients.count)),
+                    (.bulk("database_bytes"), .integer(bytes)),
+                ])
+        }
+    }
+
+    static func suspend(_ invocation: CommandInvocation) throws -> CommandOutcome {
+        let name = try TenantName(invocation.text(1))
+        let services = invocation.services
+        return invocation.async {
+            try await services.catalog.setSuspended(name, true)
+            let closed = services.clients.close { client in client.details.withLock { $0.tenant } == name.value }
+            services.logger.notice("tenant suspended", metadata: ["tenant": "\(name)", "closed_clients": "\(closed)"])
+            return .ok
+        }
+    }
+
+    static func resume(_ invocation: CommandInvocation) throws -> CommandOutcome {
+        let name = try TenantName(invocation.text(1))
+        let services = invocation.services
+        return invocation.async {
+            try await services.catalog.setSuspended(name, false)
+            services.logger.notice("tenant resumed", metadata: ["tenant": "\(name)"])
+            return .ok
+        }
+    }
+
+    /// `TENANT.DROP name CONFIRM name`: closes its sessions, forgets it and deletes its file.
+    static func drop(_ invocation: CommandInvocation) throws -> CommandOutcome {
+        let name = try TenantName(invocation.text(1))
+        guard try invocation.text(2).uppercased() == "CONFIRM" else { throw CommandError.syntax() }
+        guard try invocation.text(3) == name.value else {
+            throw CommandError(.invalid, "confirm: must repeat the tenant name")
+        }
+        let services = invocation.services
+        return invocation.async {
+            guard try await services.catalog.tenant(name) != nil else { throw StoreError.notFound("no such tenant") }
+            services.clients.close { client in client.details.withLock { $0.tenant } == name.value }
+            try await services.catalog.dropTenant(name)
+            try await services.tenants.remove(name)
+            services.logger.notice("tenant dropped", metadata: ["tenant": "\(name)"])
+            return .ok
+        }
+    }
+
+    private static func summaryFields(_ tenant: TenantSummary) -> [(key: RESPValue, value: RESPValue)] {
+        [
+            (.bulk("name"), .bulk(tenant.name)),
+            (.bulk("status"), .bulk(tenant.suspended ? "suspended" : "active")),
+            (.bulk("created_at"), .bulk(tenant.createdAt)),
+            (.bulk("keys"), .integer(tenant.keyCount)),
+        ]
+    }
+}

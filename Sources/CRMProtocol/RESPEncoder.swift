@@ -1,0 +1,87 @@
+import NIOCore
+
+/// The protocol version a connection speaks; `HELLO 3` switches to RESP3.
+public enum RESPVersion: Int, Sendable {
+    case resp2 = 2
+    case resp3 = 3
+}
+
+extension ByteBuffer {
+    /// Appends `value` encoded for `version`, returning the number of bytes written.
+    @discardableResult
+    public mutating func writeRESPValue(_ value: RESPValue, version: RESPVersion) -> Int {
+        let start = writerIndex
+        encode(value, version: version)
+        return writerIndex - start
+    }
+
+    private mutating func encode(_ value: RESPValue, version: RESPVersion) {
+        switch value {
+        case .simpleString(let text):
+            writeLine(prefix: "+", Self.singleLine(text))
+        case .error(let text):
+            writeLine(prefix: "-", Self.singleLine(text))
+        case .integer(let number):
+            writeLine(prefix: ":", String(number))
+        case .bulkString(let bytes):
+            writeLine(prefix: "$", String(bytes.readableBytes))
+            writeImmutableBuffer(bytes)
+            writeCRLF()
+        case .null:
+            writeStaticString(version == .resp3 ? "_\r\n" : "$-1\r\n")
+        case .array(let elements):
+            writeAggregate(prefix: "*", elements, version: version)
+        case .push(let elements):
+            writeAggregate(prefix: version == .resp3 ? ">" : "*", elements, version: version)
+        case .map(let pairs):
+            writeLine(prefix: version == .resp3 ? "%" : "*", String(version == .resp3 ? pairs.count : pairs.count * 2))
+            for pair in pairs {
+                encode(pair.key, version: version)
+                encode(pair.value, version: version)
+            }
+        case .double(let number):
+            if version == .resp3 {
+                writeLine(prefix: ",", Self.format(number))
+            } else {
+                encode(.bulk(Self.format(number)), version: version)
+            }
+        case .boolean(let flag):
+            if version == .resp3 {
+                writeStaticString(flag ? "#t\r\n" : "#f\r\n")
+            } else {
+                writeStaticString(flag ? ":1\r\n" : ":0\r\n")
+            }
+        }
+    }
+
+    private mutating func writeAggregate(prefix: String, _ elements: [RESPValue], version: RESPVersion) {
+        writeLine(prefix: prefix, String(elements.count))
+        for element in elements {
+            encode(element, version: version)
+        }
+    }
+
+    private mutating func writeLine(prefix: String, _ text: String) {
+        writeString(prefix)
+        writeString(text)
+        writeCRLF()
+    }
+
+    private mutating func writeCRLF() {
+        writeStaticString("\r\n")
+    }
+
+    /// Simple strings and errors cannot carry line breaks without breaking the framing.
+    private static func singleLine(_ text: String) -> String {
+        guard text.utf8.contains(where: { $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\n") }) else {
+            return text
+        }
+        return String(text.map { $0 == "\r" || $0 == "\n" || $0 == "\r\n" ? " " : $0 })
+    }
+
+    private static func format(_ number: Double) -> String {
+        if number.isNaN { return "nan" }
+        if number.isInfinite { return number > 0 ? "inf" : "-inf" }
+        return String(number)
+    }
+}

@@ -1,0 +1,9 @@
+import CRMCore
+import Foundation
+
+/// The wall-clock time the store stamps on records and events.
+enum WallClock {
+    static func now() -> String {
+        Timestamp.iso8601(milliseconds: Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)))
+    }
+}

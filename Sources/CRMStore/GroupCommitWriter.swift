@@ -1,0 +1,142 @@
+import Dispatch
+import GRDB
+import Synchronization
+
+/// Runs a tenant's writes in shared transactions (group commit).
+///
+/// Writes queue up while the previous batch commits; the next batch takes them
+/// all (up to ``batchLimit``) into one `BEGIN IMMEDIATE … COMMIT`, each in its
+/// own savepoint so one failing write does not undo the others. Every caller is
+/// resumed only after the commit that holds its write has succeeded, so a
+/// reply never acknowledges a write that could still be lost. Batches form
+/// from load alone: an idle writer commits a lone write at once.
+final class GroupCommitWriter: Sendable {
+    private struct Job: Sendable {
+        /// Runs the write inside the batch transaction; returns what to do once the batch commits or fails.
+        let run: @Sendable (Database) -> @Sendable ((any Error)?) -> Void
+        /// Fails the write without running it.
+        let fail: @Sendable (any Error) -> Void
+    }
+
+    private struct State {
+        var jobs: [Job] = []
+        var draining = false
+    }
+
+    private let database: DatabasePool
+    private let queue: DispatchQueue
+    private let state = Mutex(State())
+    private let statistics: WriteStatistics
+    let batchLimit: Int
+
+    init(database: DatabasePool, label: String, statistics: WriteStatistics, batchLimit: Int = 512) {
+        self.database = database
+        self.queue = DispatchQueue(label: "crmgate.writer.\(label)")
+        self.statistics = statistics
+        self.batchLimit = batchLimit
+    }
+
+    /// Runs `body` in the next batch and returns its result once that batch committed.
+    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            let job = Job(
+                run: { db in
+                    do {
+                        var result: T?
+                        try db.inSavepoint {
+                            result = try body(db)
+                            return .commit
+                        }
+                        let value = result!
+                        return { commitError in
+                            if let commitError {
+                                continuation.resume(throwing: commitError)
+                            } else {
+                                continuation.resume(returning: value)
+                            }
+                        }
+                    } catch {
+                        return { _ in continuation.resume(throwing: error) }
+                    }
+                },
+                fail: { continuation.resume(throwing: $0) }
+            )
+            enqueue(job)
+        }
+    }
+
+    /// Waits until every write queued so far has committed or failed.
+    func drain() {
+        queue.sync {}
+    }
+
+    private func enqueue(_ job: Job) {
+        let startDrain = state.withLock { state in
+            state.jobs.append(job)
+            if state.draining { return false }
+            state.draining = true
+            return true
+        }
+        if startDrain {
+            queue.async { self.drainQueue() }
+        }
+    }
+
+    private func drainQueue() {
+        while true {
+            let batch = state.withLock { state -> [Job] in
+                guard !state.jobs.isEmpty else {
+                    state.draining = false
+                    return []
+                }
+                let batch = Array(state.jobs.prefix(batchLimit))
+                state.jobs.removeFirst(batch.count)
+                return batch
+            }
+            guard !batch.isEmpty else { return }
+            commit(batch)
+        }
+    }
+
+    private func commit(_ batch: [Job]) {
+        var completions: [@Sendable ((any Error)?) -> Void] = []
+        completions.reserveCapacity(batch.count)
+        do {
+            try database.writeWithoutTransaction { db in
+                try db.inTransaction(.immediate) {
+                    for job in batch {
+                        completions.append(job.run(db))
+                    }
+                    return .commit
+                }
+            }
+            statistics.recordBatch(size: batch.count)
+            for completion in completions { completion(nil) }
+        } catch {
+            for completion in completions { completion(error) }
+            for job in batch.dropFirst(completions.count) { job.fail(error) }
+        }
+    }
+}
+
+/// Counters of committed write batches, for `INFO persistence`.
+public final class WriteStatistics: Sendable {
+    private let batches = Atomic<Int>(0)
+    private let writes = Atomic<Int>(0)
+    private let largestBatch = Atomic<Int>(0)
+
+    public init() {}
+
+    func recordBatch(size: Int) {
+        batches.add(1, ordering: .relaxed)
+        writes.add(size, ordering: .relaxed)
+        largestBatch.max(size, ordering: .relaxed)
+    }
+
+    /// Committed transactions.
+    public var committedBatches: Int { batches.load(ordering: .relaxed) }
+    /// Writes acknowledged in those transactions.
+    public var committedWrites: Int { writes.load(ordering: .relaxed) }
+    /// The most writes one transaction has held.
+    public var largestBatchSize: Int { largestBatch.load(ordering: .relaxed) }
+}

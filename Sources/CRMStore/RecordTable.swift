@@ -1,0 +1,204 @@
+import CRMCore
+import Foundation
+import GRDB
+
+/// SQL for one record type laid out by its ``RecordSchema``: a column per
+/// schema field, `x_*` custom fields in a JSON `custom` column, an optional
+/// FTS5 index, and events appended beside every change.
+struct RecordTable: Sendable {
+    let schema: RecordSchema
+    let table: String
+    let searchTable: String?
+
+    private var selectList: String {
+        (["id", "version", "created_at", "updated_at"] + schema.fields.map(\.name) + ["custom"]).joined(separator: ", ")
+    }
+
+    func fetch(_ db: Database, id: Int64) throws -> StoredRecord? {
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT \(selectList) FROM \(table) WHERE id = ?"), arguments: [id])
+            .map(record)
+    }
+
+    func fetch(_ db: Database, ext: String) throws -> StoredRecord? {
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT \(selectList) FROM \(table) WHERE ext = ?"), arguments: [ext])
+            .map(record)
+    }
+
+    func insert(_ db: Database, _ changes: FieldChanges, actor: String?, now: String) throws -> Int64 {
+        try checkUnique(db, changes, excluding: nil)
+        var columns = ["created_at", "updated_at"]
+        var values: [(any DatabaseValueConvertible)?] = [now, now]
+        for field in schema.fields {
+            if let value = changes[field.name] {
+                columns.append(field.name)
+                values.append(value)
+            }
+        }
+        let custom = customJSON(merging: changes, into: [:])
+        if let custom {
+            columns.append("custom")
+            values.append(custom)
+        }
+        let placeholders = Array(repeating: "?", count: columns.count).joined(separator: ", ")
+        try db.cachedStatement(
+            sql: "INSERT INTO \(table) (\(columns.joined(separator: ", "))) VALUES (\(placeholders))"
+        )
+        .execute(arguments: StatementArguments(values))
+        let id = db.lastInsertedRowID
+        try EventLog.append(
+            db, type: "\(schema.type).created", recordType: schema.type, recordID: id, changes: changes, actor: actor,
+            at: now)
+        return id
+    }
+
+    /// Applies `changes` to `current` and returns the new version.
+    func update(_ db: Database, _ current: StoredRecord, _ changes: FieldChanges, actor: String?, now: String) throws
+        -> Int64
+    {
+        try checkUnique(db, changes, excluding: current.id)
+        var assignments = ["version = version + 1", "updated_at = ?"]
+        var values: [(any DatabaseValueConvertible)?] = [now]
+        for field in schema.fields {
+            if let value = changes[field.name] {
+                assignments.append("\(field.name) = ?")
+                values.append(value)
+            }
+        }
+        if changes.fieldNames.contains(where: RecordSchema.isCustomFieldName) {
+            let customFields = current.fields.filter { RecordSchema.isCustomFieldName($0.name) }
+            let existing = Dictionary(customFields.map { ($0.name, $0.value) }, uniquingKeysWith: { $1 })
+            assignments.append("custom = ?")
+            values.append(customJSON(merging: changes, into: existing))
+        }
+        values.append(current.id)
+        try db.cachedStatement(sql: "UPDATE \(table) SET \(assignments.joined(separator: ", ")) WHERE id = ?")
+            .execute(arguments: StatementArguments(values))
+        try EventLog.append(
+            db, type: "\(schema.type).updated", recordType: schema.type, recordID: current.id, changes: changes,
+            actor: actor, at: now)
+        return current.version + 1
+    }
+
+    func delete(_ db: Database, id: Int64, actor: String?, now: String) throws {
+        try db.cachedStatement(sql: "DELETE FROM \(table) WHERE id = ?").execute(arguments: [id])
+        guard db.changesCount > 0 else { throw StoreError.notFound("no such \(schema.type)") }
+        try EventLog.append(
+            db, type: "\(schema.type).deleted", recordType: schema.type, recordID: id, changes: FieldChanges(),
+            actor: actor, at: now)
+    }
+
+    func find(_ db: Database, _ query: FindQuery) throws -> RecordPage {
+        var clauses: [String] = []
+        var arguments: [(any DatabaseValueConvertible)?] = []
+        for condition in query.conditions {
+            let column = expression(for: condition.field)
+            if condition.value.isEmpty, condition.op == .equal || condition.op == .notEqual {
+                clauses.append("\(column) IS \(condition.op == .equal ? "" : "NOT ")NULL")
+                continue
+            }
+            let value = try bindable(condition.value, field: condition.field)
+            switch condition.op {
+            case .equal: clauses.append("\(column) = ?")
+            case .notEqual: clauses.append("\(column) IS NOT ?")
+            case .less: clauses.append("\(column) < ?")
+            case .lessOrEqual: clauses.append("\(column) <= ?")
+            case .greater: clauses.append("\(column) > ?")
+            case .greaterOrEqual: clauses.append("\(column) >= ?")
+            case .prefix:
+                clauses.append("(\(column) >= ? AND \(column) < ? || char(1114111))")
+                arguments.append(condition.value)
+            }
+            arguments.append(condition.op == .prefix ? condition.value : value)
+        }
+        if let search = query.search {
+            guard let searchTable else { throw InvalidField("SEARCH", "\(schema.type) records are not searchable") }
+            guard let pattern = FTS5Pattern(matchingAllPrefixesIn: search) else {
+                throw InvalidField("SEARCH", "has no words to search for")
+            }
+            clauses.append("id IN (SELECT rowid FROM \(searchTable) WHERE \(searchTable) MATCH ?)")
+            arguments.append(pattern)
+        }
+        let sort = sortExpression(for: query.sortField)
+        let direction = query.descending ? "DESC" : "ASC"
+        if let after = query.after {
+            let comparison = query.descending ? "<" : ">"
+            let value = try bindable(after.sortValue, field: query.sortField)
+            if query.sortField == "id" {
+                clauses.append("id \(comparison) ?")
+                arguments.append(after.id)
+            } else {
+                clauses.append("(\(sort) \(comparison) ? OR (\(sort) = ? AND id \(comparison) ?))")
+                arguments += [value, value, after.id]
+            }
+        }
+        var sql = "SELECT \(selectList) FROM \(table)"
+        if !clauses.isEmpty { sql += " WHERE " + clauses.joined(separator: " AND ") }
+        sql += query.sortField == "id" ? " ORDER BY id \(direction)" : " ORDER BY \(sort) \(direction), id \(direction)"
+        sql += " LIMIT \(query.limit + 1)"
+        var records = try Row.fetchAll(db.cachedStatement(sql: sql), arguments: StatementArguments(arguments)).map(
+            record)
+        var next: FindCursor?
+        if records.count > query.limit {
+            records.removeLast()
+            let last = records[records.count - 1]
+            next = FindCursor(
+                sortField: query.sortField, descending: query.descending, sortValue: last[query.sortField] ?? "",
+                id: last.id)
+        }
+        return RecordPage(records: records, next: next)
+    }
+
+    // MARK: - Rows and values
+
+    private func record(_ row: Row) -> StoredRecord {
+        var fields: [(name: String, value: String)] = []
+        for (offset, field) in schema.fields.enumerated() {
+            if let value: String = row[4 + offset] {
+                fields.append((field.name, value))
+            }
+        }
+        if let custom: String = row[4 + schema.fields.count],
+            let object = try? JSONSerialization.jsonObject(with: Data(custom.utf8)) as? [String: String]
+        {
+            fields += object.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        }
+        return StoredRecord(id: row[0], version: row[1], createdAt: row[2], updatedAt: row[3], fields: fields)
+    }
+
+    private func customJSON(merging changes: FieldChanges, into existing: [String: String]) -> String? {
+        var merged = existing
+        for name in changes.fieldNames where RecordSchema.isCustomFieldName(name) {
+            merged[name] = changes[name] ?? nil
+        }
+        guard !merged.isEmpty else { return nil }
+        return JSONText.object(merged.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+    }
+
+    private func checkUnique(_ db: Database, _ changes: FieldChanges, excluding id: Int64?) throws {
+        for field in schema.fields where field.unique {
+            guard case .some(.some(let value)) = changes[field.name] else { continue }
+            let other = try Int64.fetchOne(
+                db.cachedStatement(sql: "SELECT id FROM \(table) WHERE \(field.name) = ? AND id IS NOT ?"),
+                arguments: [value, id])
+            if let other {
+                throw InvalidField(field.name, "already used by \(schema.type) \(other)")
+            }
+        }
+    }
+
+    /// The SQL expression of a queryable field; names are validated by the schema before they get here.
+    private func expression(for field: String) -> String {
+        RecordSchema.isCustomFieldName(field) ? "json_extract(custom, '$.\(field)')" : field
+    }
+
+    private func sortExpression(for field: String) -> String {
+        ["id", "version", "created_at", "updated_at"].contains(field)
+            ? field : "COALESCE(\(expression(for: field)), '')"
+    }
+
+    private func bindable(_ value: String, field: String) throws -> any DatabaseValueConvertible {
+        guard field == "id" || field == "version" else { return value }
+        guard let number = Int64(value) else { throw InvalidField(field, "must be an integer") }
+        return number
+    }
+}

@@ -1,0 +1,172 @@
+import CRMCore
+import Dispatch
+import Foundation
+import Synchronization
+
+/// The tenant databases under `DATA/tenants/`: opened lazily on first use,
+/// shared by every session of the tenant, closed when idle, and bounded in
+/// number (least recently used idle ones close first).
+public final class TenantDirectory: Sendable {
+    private enum Entry {
+        case opening(Task<TenantDatabase, any Error>)
+        case open(TenantDatabase, leases: Int, lastUsed: ContinuousClock.Instant)
+    }
+
+    public let root: String
+    public let durability: Durability
+    public let maxOpen: Int
+    /// Group-commit counters across all tenants.
+    public let statistics = WriteStatistics()
+    private let entries = Mutex<[String: Entry]>([:])
+    private let blockingQueue = DispatchQueue(label: "crmgate.tenant-open", attributes: .concurrent)
+
+    public init(root: String, durability: Durability = .full, maxOpen: Int = 256) throws {
+        self.root = root
+        self.durability = durability
+        self.maxOpen = maxOpen
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+    }
+
+    /// The database file of a tenant.
+    public func path(of name: TenantName) -> String {
+        "\(root)/\(name.value).sqlite"
+    }
+
+    /// Bytes a tenant's database and its WAL take on disk.
+    public func sizeOnDisk(of name: TenantName) -> Int {
+        let path = path(of: name)
+        return [path, path + "-wal"].reduce(0) { total, file in
+            total + ((try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0)
+        }
+    }
+
+    /// Opens a tenant's database for a session; call ``release(_:)`` when the session ends.
+    public func acquire(_ name: TenantName) async throws -> TenantDatabase {
+        let task = entries.withLock { entries -> Task<TenantDatabase, any Error>? in
+            switch entries[name.value] {
+            case .open(let database, let leases, _):
+                entries[name.value] = .open(database, leases: leases + 1, lastUsed: .now)
+                return Task { database }
+            case .opening(let task):
+                return task
+            case nil:
+                let task = Task { try await self.openBlocking(name) }
+                entries[name.value] = .opening(task)
+                return task
+            }
+        }!
+        do {
+            let database = try await task.value
+            entries.withLock { entries in
+                if case .opening = entries[name.value] {
+                    entries[name.value] = .open(database, leases: 1, lastUsed: .now)
+                } else if case .open(let open, let leases, _) = entries[name.value], open !== database {
+                    entries[name.value] = .open(open, leases: leases, lastUsed: .now)
+                }
+            }
+            try await evictIfOverLimit()
+            return database
+        } catch {
+            entries.withLock { entries in
+                if case .opening = entries[name.value] { entries[name.value] = nil }
+            }
+            throw error
+        }
+    }
+
+    /// Ends a session's use of a database.
+    public func release(_ database: TenantDatabase) {
+        entries.withLock { entries in
+            if case .open(let open, let leases, _) = entries[database.name.value], open === database {
+                entries[database.name.value] = .open(open, leases: max(0, leases - 1), lastUsed: .now)
+            }
+        }
+    }
+
+    /// Creates a tenant's database file now, so errors surface at `TENANT.CREATE`.
+    public func create(_ name: TenantName) async throws {
+        let database = try await acquire(name)
+        release(database)
+    }
+
+    /// Closes and deletes a tenant's database files.
+    public func remove(_ name: TenantName) async throws {
+        let entry = entries.withLock { $0.removeValue(forKey: name.value) }
+        if case .open(let database, _, _) = entry {
+            try await onBlockingQueue { try database.close() }
+        } else if case .opening(let task) = entry, let database = try? await task.value {
+            try await onBlockingQueue { try database.close() }
+        }
+        let path = path(of: name)
+        for file in [path, path + "-wal", path + "-shm"] where FileManager.default.fileExists(atPath: file) {
+            try FileManager.default.removeItem(atPath: file)
+        }
+    }
+
+    /// Closes databases no session has used for `idleTime`.
+    public func closeIdle(olderThan idleTime: Duration) async {
+        let cutoff = ContinuousClock.now - idleTime
+        await close(
+            entries.withLock { entries in
+                let idle = entries.compactMap { name, entry -> (String, TenantDatabase)? in
+                    guard case .open(let database, 0, let lastUsed) = entry, lastUsed < cutoff else { return nil }
+                    return (name, database)
+                }
+                for (name, _) in idle { entries[name] = nil }
+                return idle.map(\.1)
+            })
+    }
+
+    /// Closes every database (at shutdown), after their queued writes commit.
+    public func closeAll() async {
+        await close(
+            entries.withLock { entries in
+                let open = entries.values.compactMap { entry -> TenantDatabase? in
+                    if case .open(let database, _, _) = entry { return database }
+                    return nil
+                }
+                entries.removeAll()
+                return open
+            })
+    }
+
+    /// How many tenant databases are open now.
+    public var openCount: Int {
+        entries.withLock { $0.count }
+    }
+
+    private func evictIfOverLimit() async throws {
+        await close(
+            entries.withLock { entries in
+                guard entries.count > maxOpen else { return [] }
+                let idle = entries.compactMap { name, entry -> (String, TenantDatabase, ContinuousClock.Instant)? in
+                    guard case .open(let database, 0, let lastUsed) = entry else { return nil }
+                    return (name, database, lastUsed)
+                }.sorted { $0.2 < $1.2 }.prefix(entries.count - maxOpen)
+                for (name, _, _) in idle { entries[name] = nil }
+                return idle.map(\.1)
+            })
+    }
+
+    private func close(_ databases: [TenantDatabase]) async {
+        for database in databases {
+            try? await onBlockingQueue { try database.close() }
+        }
+    }
+
+    private func openBlocking(_ name: TenantName) async throws -> TenantDatabase {
+        try await onBlockingQueue {
+            try TenantDatabase(
+                name: name, path: self.path(of: name), durability: self.durability, statistics: self.statistics)
+        }
+    }
+
+    /// Runs blocking SQLite work on a dispatch queue, never on an event loop or the cooperative pool.
+    private func onBlockingQueue<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            blockingQueue.async {
+                continuation.resume(with: Result { try work() })
+            }
+        }
+    }
+}

@@ -1,0 +1,84 @@
+import ArgumentParser
+import CRMGateway
+import CRMStore
+import Logging
+import ServiceLifecycle
+
+/// `crmgate`: the server executable.
+@main
+struct Crmgate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "crmgate",
+        abstract: "A multi-tenant CRM gateway speaking the Redis protocol over TLS."
+    )
+
+    @Option(help: "Directory for the catalog, tenant databases, certificates and keys.")
+    var dataDir = "./crmgate-data"
+
+    @Option(help: "Address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "TLS port (0 picks a free port).")
+    var port = 7379
+
+    @Option(help: "PEM certificate chain. Without it a development certificate is generated in DATA/tls/.")
+    var tlsCert: String?
+
+    @Option(help: "PEM private key of --tls-cert.")
+    var tlsKey: String?
+
+    @Option(help: "Also listen without TLS on this port (loopback hosts only, unless --allow-insecure-plaintext).")
+    var plaintextPort: Int?
+
+    @Flag(help: "Allow --plaintext-port on a non-loopback host.")
+    var allowInsecurePlaintext = false
+
+    @Option(help: "Most simultaneous connections.")
+    var maxClients = 10_000
+
+    @Option(help: "full: commits survive power loss (synchronous=FULL); normal: commits survive a process crash.")
+    var durability: Durability = .full
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel = "info"
+
+    func run() async throws {
+        guard let level = Logger.Level(rawValue: logLevel) else {
+            throw ValidationError("unknown log level \(logLevel)")
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "crmgate")
+
+        var configuration = GatewayConfiguration()
+        configuration.dataDirectory = dataDir
+        configuration.host = host
+        configuration.port = port
+        configuration.tlsCertificatePath = tlsCert
+        configuration.tlsKeyPath = tlsKey
+        configuration.plaintextPort = plaintextPort
+        configuration.allowInsecurePlaintext = allowInsecurePlaintext
+        configuration.maxClients = maxClients
+        configuration.durability = durability
+
+        let server: GatewayServer
+        do {
+            server = try GatewayServer(configuration: configuration, logger: logger)
+        } catch let error as ConfigurationError {
+            throw ValidationError(error.description)
+        }
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [.init(service: server)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await group.run()
+    }
+}
+
+extension Durability: ExpressibleByArgument {}
