@@ -72,7 +72,10 @@ let package = Package(
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ]
         ),
-        .testTarget(name: "CRMStoreTests", dependencies: ["CRMStore", "CRMCore"]),
+        .testTarget(
+            name: "CRMStoreTests",
+            dependencies: ["CRMStore", "CRMCore", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         .testTarget(
             name: "CRMGatewayTests",
             dependencies: [

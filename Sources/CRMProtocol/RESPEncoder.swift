@@ -85,3 +85,15 @@ extension ByteBuffer {
         return String(number)
     }
 }
+
+extension ByteBuffer {
+    /// Appends a client request: an array of bulk strings.
+    public mutating func writeRESPCommand(_ words: [String]) {
+        writeString("*\(words.count)\r\n")
+        for word in words {
+            writeString("$\(word.utf8.count)\r\n")
+            writeString(word)
+            writeStaticString("\r\n")
+        }
+    }
+}

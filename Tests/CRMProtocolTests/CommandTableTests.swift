@@ -1,0 +1,48 @@
+import CRMCore
+import CRMProtocol
+import Foundation
+import Testing
+
+@Suite struct CommandTableTests {
+    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+
+    @Test func compiledTableIsTheProtocolsFile() throws {
+        let file = try String(
+            contentsOf: Self.repositoryRoot.appendingPathComponent("Protocols/commands.json"), encoding: .utf8)
+        #expect(
+            file.trimmingCharacters(in: .whitespacesAndNewlines)
+                == CommandTable.sourceJSON.trimmingCharacters(in: .whitespacesAndNewlines),
+            "Protocols/commands.json changed: run Ops/gen-command-table")
+    }
+
+    @Test func everyCommandIsFullyDeclared() throws {
+        let table = CommandTable.standard
+        #expect(Set(table.commands.map(\.name)).count == table.commands.count, "duplicate names")
+        for spec in table.commands {
+            #expect(spec.name == spec.name.uppercased(), "\(spec.name) is not upper case")
+            #expect(!spec.summary.isEmpty, "\(spec.name) has no summary")
+            #expect(!spec.roles.isEmpty, "\(spec.name) has no roles")
+            #expect(spec.arity != 0, "\(spec.name) has arity 0")
+            let example = try #require(spec.example, "\(spec.name) has no example")
+            let words = InlineCommandSplitter.split(Array(example.utf8))!
+            #expect(spec.acceptsArgumentCount(words.count), "\(spec.name) example '\(example)' violates its arity")
+            #expect(example.uppercased().hasPrefix(spec.name), "\(spec.name) example runs another command")
+            for subcommand in spec.subcommands ?? [] {
+                #expect(table["\(spec.name) \(subcommand)"] != nil, "\(spec.name) lists missing \(subcommand)")
+            }
+        }
+    }
+
+    @Test func syntaxIsRenderedFromArguments() throws {
+        let find = try #require(CommandTable.standard["CONTACT.FIND"])
+        #expect(find.syntax.hasPrefix("CONTACT.FIND [WHERE field =|!=|<|<=|>|>=|PREFIX value"))
+        #expect(find.syntax.hasSuffix("[LIMIT count] [CURSOR cursor]"))
+        #expect(CommandTable.standard["CONTACT.GET"]?.syntax == "CONTACT.GET id")
+    }
+
+    @Test func preAuthenticationCommandsAreExactlyTheOnesRedisAllows() {
+        let noauth = CommandTable.standard.topLevel.filter { $0.flags.contains(.noauth) }.map(\.name)
+        #expect(Set(noauth) == ["PING", "HELLO", "AUTH", "QUIT", "COMMAND"])
+    }
+}

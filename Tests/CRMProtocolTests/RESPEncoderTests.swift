@@ -1,0 +1,52 @@
+import CRMProtocol
+import NIOCore
+import Testing
+
+@Suite struct RESPEncoderTests {
+    private func encode(_ value: RESPValue, _ version: RESPVersion) -> String {
+        var buffer = ByteBuffer()
+        buffer.writeRESPValue(value, version: version)
+        return String(buffer: buffer)
+    }
+
+    @Test func encodesScalars() {
+        #expect(encode(.simpleString("OK"), .resp2) == "+OK\r\n")
+        #expect(encode(.error("ERR bad"), .resp2) == "-ERR bad\r\n")
+        #expect(encode(.integer(-42), .resp2) == ":-42\r\n")
+        #expect(encode(.bulk("héllo"), .resp2) == "$6\r\nhéllo\r\n")
+    }
+
+    @Test func degradesRESP3ShapesForRESP2() {
+        let map = RESPValue.map([(.bulk("a"), .integer(1))])
+        #expect(encode(map, .resp3) == "%1\r\n$1\r\na\r\n:1\r\n")
+        #expect(encode(map, .resp2) == "*2\r\n$1\r\na\r\n:1\r\n")
+        #expect(encode(.null, .resp3) == "_\r\n")
+        #expect(encode(.null, .resp2) == "$-1\r\n")
+        #expect(encode(.boolean(true), .resp3) == "#t\r\n")
+        #expect(encode(.boolean(true), .resp2) == ":1\r\n")
+        #expect(encode(.double(1.5), .resp3) == ",1.5\r\n")
+        #expect(encode(.double(1.5), .resp2) == "$3\r\n1.5\r\n")
+        #expect(encode(.push([.bulk("x")]), .resp3) == ">1\r\n$1\r\nx\r\n")
+        #expect(encode(.push([.bulk("x")]), .resp2) == "*1\r\n$1\r\nx\r\n")
+    }
+
+    @Test func keepsErrorsOnOneLine() {
+        #expect(encode(.error("ERR a\r\nb"), .resp2) == "-ERR a b\r\n")
+    }
+
+    @Test func replyDecoderReadsBackWhatTheEncoderWrites() throws {
+        let value = RESPValue.array([
+            .bulk("x"), .integer(3), .null, .map([(.bulk("k"), .array([.simpleString("v")]))]), .error("NOTFOUND gone"),
+        ])
+        for version in [RESPVersion.resp3] {
+            var buffer = ByteBuffer()
+            buffer.writeRESPValue(value, version: version)
+            var decoder = RESPReplyDecoder()
+            #expect(try decoder.decode(buffer: &buffer) == value)
+        }
+        var partial = ByteBuffer(string: "*2\r\n$1\r\nx\r\n")
+        var decoder = RESPReplyDecoder()
+        #expect(try decoder.decode(buffer: &partial) == nil)
+        #expect(partial.readableBytes == 11)
+    }
+}

@@ -1,0 +1,165 @@
+import CRMCore
+import CRMStore
+import Foundation
+import GRDB
+import Testing
+
+@Suite struct ContactRepositoryTests {
+    let directory: TemporaryDirectory
+    let tenants: TenantDirectory
+    let database: TenantDatabase
+
+    init() async throws {
+        directory = try TemporaryDirectory()
+        tenants = try TenantDirectory(root: directory.path + "/tenants")
+        database = try await tenants.acquire(TenantName("acme"))
+    }
+
+    private func changes(_ pairs: KeyValuePairs<String, String>) throws -> FieldChanges {
+        try RecordSchema.contact.validate(pairs.map { ($0.key, $0.value) })
+    }
+
+    @Test func addGetSetDelete() async throws {
+        let contacts = database.contacts
+        let id = try await contacts.add(
+            changes(["email": "ada@example.com", "first_name": "Ada", "x_score": "7"]), actor: "k_1")
+        var record = try await contacts.get(id: id)
+        #expect(record.version == 1)
+        #expect(record["email"] == "ada@example.com")
+        #expect(record["x_score"] == "7")
+
+        let version = try await contacts.set(
+            id: id, changes(["first_name": "", "x_score": "9"]), ifVersion: 1, force: false, actor: nil)
+        #expect(version == 2)
+        record = try await contacts.get(id: id)
+        #expect(record["first_name"] == nil)
+        #expect(record["x_score"] == "9")
+
+        await #expect(throws: StoreError.conflict("contact \(id) is at version 2, not 1")) {
+            _ = try await contacts.set(id: id, changes(["title": "CTO"]), ifVersion: 1, force: false, actor: nil)
+        }
+        try await contacts.delete(id: id, actor: nil)
+        await #expect(throws: StoreError.notFound("no such contact")) { _ = try await contacts.get(id: id) }
+        await #expect(throws: StoreError.notFound("no such contact")) { try await contacts.delete(id: id, actor: nil) }
+    }
+
+    @Test func emailAndExtAreUniqueCaseInsensitively() async throws {
+        let contacts = database.contacts
+        let first = try await contacts.add(changes(["email": "ada@example.com", "ext": "E1"]), actor: nil)
+        await #expect(throws: InvalidField("email", "already used by contact \(first)")) {
+            _ = try await contacts.add(changes(["email": "ADA@example.com"]), actor: nil)
+        }
+        await #expect(throws: InvalidField("ext", "already used by contact \(first)")) {
+            _ = try await contacts.add(changes(["ext": "E1"]), actor: nil)
+        }
+        let page = try await contacts.find(FindQuery())
+        #expect(page.records.count == 1, "a rejected write changed nothing")
+    }
+
+    @Test func upsertCreatesThenUpdatesByExt() async throws {
+        let contacts = database.contacts
+        let id = try await contacts.upsert(
+            ext: "crm-1", changes(["lifecycle": "lead"]), ifVersion: nil, force: false, actor: nil)
+        let again = try await contacts.upsert(
+            ext: "crm-1", changes(["lifecycle": "customer"]), ifVersion: nil, force: false, actor: nil)
+        #expect(id == again)
+        let record = try await contacts.get(id: id)
+        #expect(record["lifecycle"] == "customer")
+        #expect(record.version == 2)
+        await #expect(throws: InvalidField.self) {
+            _ = try await contacts.upsert(
+                ext: "crm-1", changes(["lifecycle": "lead"]), ifVersion: nil, force: false, actor: nil)
+        }
+    }
+
+    @Test func findFiltersSearchesAndPagesWithoutGapsOrRepeats() async throws {
+        let contacts = database.contacts
+        for index in 1...57 {
+            _ = try await contacts.add(
+                changes([
+                    "email": "p\(index)@example.com", "lifecycle": index.isMultiple(of: 3) ? "lead" : "customer",
+                    "last_name": "Name\(index % 10)", "notes": index == 30 ? "met at the zebra conference" : "",
+                ]), actor: nil)
+        }
+        var query = try FindQuery.parse(
+            ["WHERE", "lifecycle", "=", "lead", "SORTBY", "last_name", "DESC", "LIMIT", "4"], schema: .contact)
+        var seen: [Int64] = []
+        while true {
+            let page = try await contacts.find(query)
+            seen += page.records.map(\.id)
+            #expect(page.records.allSatisfy { $0["lifecycle"] == "lead" })
+            guard let next = page.next else { break }
+            query.after = next
+        }
+        #expect(seen.count == 19)
+        #expect(Set(seen).count == 19)
+
+        let search = try await contacts.find(FindQuery.parse(["SEARCH", "zebr"], schema: .contact))
+        #expect(search.records.map { $0["email"] } == ["p30@example.com"])
+
+        let prefix = try await contacts.find(
+            FindQuery.parse(["WHERE", "email", "PREFIX", "p5", "LIMIT", "100"], schema: .contact))
+        #expect(prefix.records.count == 9, "p5 and p50...p57")
+    }
+
+    @Test func everyChangeAppendsAnEventInTheSameTransaction() async throws {
+        let contacts = database.contacts
+        let id = try await contacts.add(changes(["email": "ev@example.com"]), actor: "k_actor")
+        _ = try await contacts.set(id: id, changes(["title": "CEO"]), ifVersion: nil, force: false, actor: "k_actor")
+        try await contacts.delete(id: id, actor: "k_actor")
+        let events = try DatabaseQueue(path: tenants.path(of: TenantName("acme"))).read { db in
+            try Row.fetchAll(db, sql: "SELECT seq, type, record_id, fields, key_id FROM events ORDER BY seq")
+        }
+        #expect(events.map { $0["type"] as String } == ["contact.created", "contact.updated", "contact.deleted"])
+        #expect(events[1]["fields"] as String == #"{"title":"CEO"}"#)
+        #expect(events.allSatisfy { $0["record_id"] == id && $0["key_id"] == "k_actor" })
+    }
+
+    @Test func concurrentWritesShareCommits() async throws {
+        let contacts = database.contacts
+        let before = tenants.statistics.committedBatches
+        try await withThrowingTaskGroup(of: Int64.self) { group in
+            for index in 0..<400 {
+                group.addTask {
+                    try await contacts.add(
+                        RecordSchema.contact.validate([("email", "c\(index)@example.com")]), actor: nil)
+                }
+            }
+            var ids = Set<Int64>()
+            for try await id in group { ids.insert(id) }
+            #expect(ids.count == 400)
+        }
+        let batches = tenants.statistics.committedBatches - before
+        #expect(batches < 400, "400 concurrent writes took \(batches) commits")
+        #expect(try await contacts.find(FindQuery.parse(["LIMIT", "1000"], schema: .contact)).records.count == 400)
+    }
+
+    @Test func oneFailingWriteInABatchDoesNotUndoTheOthers() async throws {
+        let contacts = database.contacts
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            for index in 0..<100 {
+                group.addTask {
+                    let email = index.isMultiple(of: 2) ? "same@example.com" : "u\(index)@example.com"
+                    do {
+                        _ = try await contacts.add(RecordSchema.contact.validate([("email", email)]), actor: nil)
+                        return true
+                    } catch is InvalidField {
+                        return false
+                    }
+                }
+            }
+            var succeeded = 0
+            for try await ok in group where ok { succeeded += 1 }
+            #expect(succeeded == 51)
+        }
+        #expect(try await contacts.find(FindQuery.parse(["LIMIT", "1000"], schema: .contact)).records.count == 51)
+    }
+
+    @Test func tenantDatabasesAreSeparateFiles() async throws {
+        let other = try await tenants.acquire(TenantName("globex"))
+        let id = try await database.contacts.add(changes(["email": "only-acme@example.com"]), actor: nil)
+        await #expect(throws: StoreError.notFound("no such contact")) { _ = try await other.contacts.get(id: id) }
+        #expect(FileManager.default.fileExists(atPath: directory.path + "/tenants/globex.sqlite"))
+        #expect(FileManager.default.fileExists(atPath: directory.path + "/tenants/acme.sqlite"))
+    }
+}
