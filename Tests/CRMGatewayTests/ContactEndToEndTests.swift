@@ -1,0 +1,123 @@
+import CRMProtocol
+import NIOCore
+import Testing
+
+@Suite struct ContactEndToEndTests {
+    @Test func contactLifecycleOverTLS() async throws {
+        let gateway = try await TestGateway.start()
+        let client = try await gateway.connect(tenant: "acme")
+        let id = try await client.send(
+            "CONTACT.ADD", "email", "Ada@Example.com", "first_name", "Ada", "lifecycle", "lead")
+        guard case .integer(let contactID) = id else {
+            Issue.record("CONTACT.ADD answered \(id)")
+            return
+        }
+        let record = try await client.send("CONTACT.GET", String(contactID)).fields
+        #expect(record["email"] == "ada@example.com")
+        #expect(record["version"] == "1")
+        #expect(
+            try await client.send("CONTACT.SET", String(contactID), "lifecycle", "subscriber")
+                == .error("INVALID lifecycle: cannot move back from lead to subscriber (add FORCE to reset it)"))
+        #expect(
+            try await client.send("CONTACT.SET", String(contactID), "lifecycle", "subscriber", "FORCE") == .integer(2))
+        #expect(
+            try await client.send("CONTACT.SET", String(contactID), "title", "CTO", "IFVERSION", "1")
+                == .error("CONFLICT contact \(contactID) is at version 2, not 1"))
+        #expect(try await client.send("CONTACT.UPSERT", "crm-7", "first_name", "Bob") == .integer(Int(contactID) + 1))
+        #expect(try await client.send("CONTACT.UPSERT", "crm-7", "last_name", "Byte") == .integer(Int(contactID) + 1))
+        let found = try await client.send("CONTACT.FIND", "SEARCH", "byte")
+        #expect(found.elements?[0] == .bulk("0"))
+        #expect(found.elements?[1].elements?.first?.fields["first_name"] == "Bob")
+        #expect(try await client.send("CONTACT.DEL", String(contactID)) == .integer(1))
+        #expect(try await client.send("CONTACT.GET", String(contactID)) == .error("NOTFOUND no such contact"))
+        await client.close()
+        await gateway.stop()
+    }
+
+    static let invalidCommands: [([String], String)] = [
+        (["CONTACT.ADD", "email", "nope"], "INVALID email: not a valid email address"),
+        (["CONTACT.ADD", "email"], "ERR wrong number of arguments for 'contact.add' command"),
+        (
+            ["CONTACT.ADD", "email", "a@b.co", "title"],
+            "INVALID title: has no value (arguments come in field value pairs)"
+        ),
+        (["CONTACT.ADD", "id", "5"], "INVALID id: is maintained by the server and cannot be set"),
+        (["CONTACT.ADD", "shoe_size", "44"], "INVALID shoe_size: unknown contact field (custom fields are named x_*)"),
+        (
+            ["CONTACT.ADD", "lifecycle", "prospect"],
+            "INVALID lifecycle: must be one of subscriber, lead, marketingqualifiedlead, salesqualifiedlead, opportunity, customer, evangelist, other"
+        ),
+        (["CONTACT.GET", "abc"], "NOTFOUND no such contact"),
+        (["CONTACT.FIND", "LIMIT", "0"], "INVALID LIMIT: must be an integer from 1 to 1000"),
+        (["CONTACT.FIND", "WHERE", "password", "=", "x"], "INVALID password: unknown contact field"),
+    ]
+
+    @Test(arguments: invalidCommands)
+    func badInputGetsAClearErrorAndChangesNothing(command: [String], error: String) async throws {
+        let gateway = try await TestGateway.start()
+        let client = try await gateway.connect(tenant: "acme")
+        #expect(try await client.send(command) == .error(error))
+        let page = try await client.send("CONTACT.FIND")
+        #expect(page.elements?[1] == .array([]), "nothing was stored")
+        #expect(try await client.send("PING") == .simpleString("PONG"))
+        await client.close()
+        await gateway.stop()
+    }
+
+    @Test func invalidUTF8AndNULBytesAreRejected() async throws {
+        let gateway = try await TestGateway.start()
+        let client = try await gateway.connect(tenant: "acme")
+        var raw = ByteBuffer(string: "*3\r\n$11\r\nCONTACT.ADD\r\n$5\r\nnotes\r\n$2\r\n")
+        raw.writeBytes([0xC3, 0x28])
+        raw.writeString("\r\n")
+        try await client.write(raw: raw)
+        #expect(try await client.read() == .error("INVALID argument 2: not valid UTF-8"))
+        #expect(
+            try await client.send("CONTACT.ADD", "notes", "a\u{0}b")
+                == .error("INVALID notes: may not contain NUL bytes"))
+        await client.close()
+        await gateway.stop()
+    }
+
+    @Test func pipelinedCommandsAnswerInOrderAndReadTheirOwnWrites() async throws {
+        let gateway = try await TestGateway.start()
+        let client = try await gateway.connect(tenant: "acme")
+        var commands: [[String]] = []
+        for index in 0..<300 {
+            commands.append(["CONTACT.ADD", "email", "p\(index)@example.com", "x_n", String(index)])
+            commands.append(["CONTACT.FIND", "WHERE", "email", "=", "p\(index)@example.com"])
+            commands.append(["ECHO", String(index)])
+        }
+        let replies = try await client.pipeline(commands)
+        for index in 0..<300 {
+            guard case .integer = replies[index * 3] else {
+                Issue.record("ADD \(index) answered \(replies[index * 3])")
+                continue
+            }
+            let found = replies[index * 3 + 1].elements?[1].elements ?? []
+            #expect(found.count == 1 && found.first?.fields["x_n"] == String(index), "FIND after ADD \(index)")
+            #expect(replies[index * 3 + 2] == .bulk(String(index)))
+        }
+        await client.close()
+        await gateway.stop()
+    }
+
+    @Test func findPagesWithCursors() async throws {
+        let gateway = try await TestGateway.start()
+        let client = try await gateway.connect(tenant: "acme")
+        _ = try await client.pipeline(
+            (0..<45).map { ["CONTACT.ADD", "email", "c\($0)@example.com", "lifecycle", $0 < 30 ? "lead" : "customer"] })
+        var cursor = "0"
+        var emails: [String] = []
+        repeat {
+            let page = try await client.send(
+                "CONTACT.FIND", "WHERE", "lifecycle", "=", "lead", "LIMIT", "7", "CURSOR", cursor)
+            cursor = page.elements![0].string!
+            emails += page.elements![1].elements!.map { $0.fields["email"]! }
+        } while cursor != "0"
+        #expect(emails.count == 30)
+        #expect(Set(emails).count == 30)
+        await client.close()
+        await gateway.stop()
+    }
+}

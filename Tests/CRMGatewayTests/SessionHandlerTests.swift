@@ -1,0 +1,69 @@
+import CRMProtocol
+import CRMStore
+import Logging
+import NIOCore
+import NIOEmbedded
+import Testing
+
+@testable import CRMGateway
+
+/// The session pipeline on an `EmbeddedChannel`: no sockets, every byte boundary.
+@Suite struct SessionHandlerTests {
+    private func makeChannel(_ directory: TemporaryDirectory) throws -> EmbeddedChannel {
+        var configuration = GatewayConfiguration()
+        configuration.dataDirectory = directory.path
+        let services = GatewayServices(
+            configuration: configuration, catalog: try Catalog(directory: directory.path),
+            tenants: try TenantDirectory(root: directory.path + "/tenants"), logger: Logger(label: "test"),
+            startedAtUnixSeconds: 0)
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RESPCommandDecoder()))
+        try channel.pipeline.syncOperations.addHandler(SessionHandler(services: services))
+        try channel.connect(to: .init(ipAddress: "127.0.0.1", port: 1)).wait()
+        return channel
+    }
+
+    private func output(_ channel: EmbeddedChannel) throws -> String {
+        var text = ""
+        while var buffer = try channel.readOutbound(as: ByteBuffer.self) {
+            text += buffer.readString(length: buffer.readableBytes)!
+        }
+        return text
+    }
+
+    @Test func answersAPipelineSplitAtEveryByteInOrder() throws {
+        let wire = "PING\r\n*2\r\n$4\r\nPING\r\n$2\r\nhi\r\nFOO\r\n*1\r\n$4\r\nECHO\r\n"
+        let expected =
+            "+PONG\r\n$2\r\nhi\r\n-ERR unknown command 'FOO', with args beginning with: \r\n-NOAUTH Authentication required.\r\n"
+        for split in 1..<wire.utf8.count {
+            let directory = try TemporaryDirectory()
+            let channel = try makeChannel(directory)
+            let bytes = Array(wire.utf8)
+            try channel.writeInbound(ByteBuffer(bytes: bytes[..<split]))
+            try channel.writeInbound(ByteBuffer(bytes: bytes[split...]))
+            #expect(try output(channel) == expected, "split at \(split)")
+            _ = try? channel.finish()
+        }
+    }
+
+    @Test func flushesOncePerReadBurst() throws {
+        let directory = try TemporaryDirectory()
+        let channel = try makeChannel(directory)
+        var burst = ByteBuffer()
+        for _ in 0..<50 { burst.writeString("PING\r\n") }
+        channel.pipeline.fireChannelRead(burst)
+        channel.pipeline.fireChannelReadComplete()
+        let first = try #require(try channel.readOutbound(as: ByteBuffer.self))
+        #expect(first.readableBytes == 50 * 7, "all 50 replies in one write")
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == nil)
+        _ = try? channel.finish()
+    }
+
+    @Test func protocolErrorRepliesAndCloses() throws {
+        let directory = try TemporaryDirectory()
+        let channel = try makeChannel(directory)
+        try channel.writeInbound(ByteBuffer(string: "PING\r\n*1\r\n$x\r\nPING\r\n"))
+        #expect(try output(channel) == "+PONG\r\n-ERR Protocol error: invalid bulk length\r\n")
+        #expect(!channel.isActive)
+    }
+}

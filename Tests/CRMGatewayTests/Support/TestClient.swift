@@ -1,0 +1,128 @@
+import CRMProtocol
+import NIOCore
+import NIOPosix
+import NIOSSL
+
+/// A RESP client over a real TLS (or plaintext) socket, for end-to-end tests.
+final class TestClient {
+    struct ConnectionClosed: Error {}
+
+    private final class ReplyStream: ChannelInboundHandler, Sendable {
+        typealias InboundIn = RESPValue
+        let continuation: AsyncStream<RESPValue>.Continuation
+
+        init(_ continuation: AsyncStream<RESPValue>.Continuation) {
+            self.continuation = continuation
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            continuation.yield(unwrapInboundIn(data))
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            continuation.finish()
+        }
+
+        func errorCaught(context: ChannelHandlerContext, error: any Error) {
+            context.close(promise: nil)
+        }
+    }
+
+    let channel: any Channel
+    private var replies: AsyncStream<RESPValue>.AsyncIterator
+
+    static func connect(port: Int, caPath: String?) async throws -> TestClient {
+        let (stream, continuation) = AsyncStream.makeStream(of: RESPValue.self)
+        let tlsContext = try caPath.map { path in
+            var configuration = TLSConfiguration.makeClientConfiguration()
+            configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(path))
+            return try NIOSSLContext(configuration: configuration)
+        }
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let pipeline = channel.pipeline.syncOperations
+                    if let tlsContext {
+                        try pipeline.addHandler(NIOSSLClientHandler(context: tlsContext, serverHostname: "localhost"))
+                    }
+                    try pipeline.addHandler(ByteToMessageHandler(RESPReplyDecoder()))
+                    try pipeline.addHandler(ReplyStream(continuation))
+                }
+            }
+            .connect(host: "127.0.0.1", port: port)
+            .get()
+        return TestClient(channel: channel, replies: stream.makeAsyncIterator())
+    }
+
+    private init(channel: any Channel, replies: AsyncStream<RESPValue>.AsyncIterator) {
+        self.channel = channel
+        self.replies = replies
+    }
+
+    /// Sends one command and returns its reply.
+    @discardableResult
+    func send(_ words: String...) async throws -> RESPValue {
+        try await send(words)
+    }
+
+    @discardableResult
+    func send(_ words: [String]) async throws -> RESPValue {
+        var buffer = channel.allocator.buffer(capacity: 64)
+        buffer.writeRESPCommand(words)
+        try await channel.writeAndFlush(buffer)
+        return try await read()
+    }
+
+    /// Writes raw bytes in one write.
+    func write(raw bytes: ByteBuffer) async throws {
+        try await channel.writeAndFlush(bytes)
+    }
+
+    /// Writes many commands in one write (a pipeline) and reads all their replies.
+    func pipeline(_ commands: [[String]]) async throws -> [RESPValue] {
+        var buffer = channel.allocator.buffer(capacity: commands.count * 32)
+        for command in commands { buffer.writeRESPCommand(command) }
+        try await channel.writeAndFlush(buffer)
+        var replies: [RESPValue] = []
+        for _ in commands { replies.append(try await read()) }
+        return replies
+    }
+
+    /// The next reply; the connection is closed if none arrives within 20 seconds.
+    func read() async throws -> RESPValue {
+        let watchdog = channel.eventLoop.scheduleTask(in: .seconds(20)) { [channel] in channel.close(promise: nil) }
+        defer { watchdog.cancel() }
+        guard let reply = await replies.next() else { throw ConnectionClosed() }
+        return reply
+    }
+
+    /// Whether the server closed the connection within five seconds.
+    func isClosedByServer() async -> Bool {
+        for _ in 0..<250 where channel.isActive {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return !channel.isActive
+    }
+
+    func close() async {
+        try? await channel.close()
+    }
+}
+
+extension RESPValue {
+    /// A RESP2 flat field/value array or a RESP3 map, as a dictionary.
+    var fields: [String: String] {
+        var result: [String: String] = [:]
+        switch self {
+        case .map(let pairs):
+            for pair in pairs { result[pair.key.string ?? ""] = pair.value.string }
+        case .array(let values):
+            for index in stride(from: 0, to: values.count - 1, by: 2) {
+                result[values[index].string ?? ""] = values[index + 1].string
+            }
+        default:
+            break
+        }
+        return result
+    }
+}
