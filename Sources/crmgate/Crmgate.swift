@@ -1,5 +1,6 @@
 import ArgumentParser
 import CRMGateway
+import CRMProtocol
 import CRMStore
 import Logging
 import ServiceLifecycle
@@ -9,8 +10,24 @@ import ServiceLifecycle
 struct Crmgate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "crmgate",
-        abstract: "A multi-tenant CRM gateway speaking the Redis protocol over TLS."
+        abstract: "A multi-tenant CRM gateway speaking the Redis protocol over TLS.",
+        subcommands: [Serve.self, Reference.self],
+        defaultSubcommand: Serve.self
     )
+}
+
+/// `crmgate reference`: prints the command reference (Protocols/COMMANDS.md) from the compiled-in table.
+struct Reference: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the command reference as Markdown.")
+
+    func run() {
+        print(CommandReference.markdown(.standard), terminator: "")
+    }
+}
+
+/// `crmgate [serve]`: runs the server until SIGTERM or SIGINT.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the gateway (the default).")
 
     @Option(help: "Directory for the catalog, tenant databases, certificates and keys.")
     var dataDir = "./crmgate-data"

@@ -46,3 +46,14 @@ import Testing
         #expect(Set(noauth) == ["PING", "HELLO", "AUTH", "QUIT", "COMMAND"])
     }
 }
+
+@Suite struct CommandReferenceTests {
+    @Test func committedReferenceIsGeneratedFromTheTable() throws {
+        let file = try String(
+            contentsOf: CommandTableTests.repositoryRoot.appendingPathComponent("Protocols/COMMANDS.md"),
+            encoding: .utf8)
+        #expect(
+            file == CommandReference.markdown(.standard),
+            "Protocols/COMMANDS.md is stale: run swift run crmgate reference > Protocols/COMMANDS.md")
+    }
+}

@@ -1,0 +1,42 @@
+/// Renders the command table as the human reference, `Protocols/COMMANDS.md`.
+/// `crmgate reference` prints it; a test keeps the committed file in step.
+public enum CommandReference {
+    public static func markdown(_ table: CommandTable) -> String {
+        var text = """
+            # crmgate command reference
+
+            Generated from `Protocols/commands.json` by `crmgate reference`; do not edit by hand.
+            The wire protocol (framing, limits, errors, reply shapes) is described in `RESP.md`.
+
+            Arity follows Redis: `n` means exactly n words including the command name, `-n` at least n.
+            Roles are the key roles that may run a command; `noauth` commands also answer before `AUTH`.
+
+            """
+        var groups: [String] = []
+        for spec in table.topLevel where !groups.contains(spec.group) {
+            groups.append(spec.group)
+        }
+        for group in groups {
+            text += "\n## \(group)\n"
+            for spec in table.commands where spec.group == group && spec.subcommands == nil {
+                text += "\n### \(spec.name)\n\n\(spec.summary)\n\n"
+                text += "```\n\(spec.syntax)\n```\n\n"
+                text += "- arity: \(spec.arity)\n"
+                text += "- roles: \(spec.roles.map(\.rawValue).joined(separator: ", "))\n"
+                if !spec.flags.isEmpty {
+                    text += "- flags: \(spec.flags.map(\.rawValue).joined(separator: ", "))\n"
+                }
+                if let complexity = spec.complexity {
+                    text += "- complexity: \(complexity)\n"
+                }
+                if let example = spec.example {
+                    text += "- example: `\(example)`\n"
+                }
+                if !spec.errors.isEmpty {
+                    text += "- errors:\n" + spec.errors.map { "  - `-\($0)`\n" }.joined()
+                }
+            }
+        }
+        return text
+    }
+}
