@@ -63,6 +63,9 @@ struct CommandDispatcher: Sendable {
             switch try handler(invocation) {
             case .done(let result):
                 return .done(result)
+            case .tenant(var operation):
+                operation.command = commandName
+                return .tenant(operation)
             case .pending(let future):
                 return .pending(
                     future.recover { error in
@@ -74,7 +77,14 @@ struct CommandDispatcher: Sendable {
         }
     }
 
-    private static func reply(for error: any Error, command: String, logger: Logger) -> RESPValue {
+    /// Whether `command` works only on the session's tenant database, so it may join a batch.
+    func isTenantOperation(_ command: RESPCommand) -> Bool {
+        guard let spec = table[command.name] else { return false }
+        return spec.subcommands == nil && !spec.flags.contains(.admin)
+            && (spec.flags.contains(.write) || spec.flags.contains(.readonly))
+    }
+
+    static func reply(for error: any Error, command: String, logger: Logger) -> RESPValue {
         if let reply = CommandError.reply(for: error) { return reply }
         logger.error("command failed", metadata: ["command": "\(command)", "error": "\(error)"])
         return CommandError(.err, "internal error while running \(command); see the server log").reply

@@ -10,58 +10,50 @@ enum ContactCommands {
     ]
 
     static func add(_ invocation: CommandInvocation) throws -> CommandOutcome {
-        let contacts = try invocation.tenantDatabase().contacts
         let parsed = try FieldArguments(invocation, from: 1, allowsOptions: false)
         let actor = invocation.session.key?.id
-        return invocation.async { .integer(Int(try await contacts.add(parsed.changes, actor: actor))) }
+        return try invocation.write { .integer(Int(try $0.contacts.add(parsed.changes, actor: actor))) }
     }
 
     static func get(_ invocation: CommandInvocation) throws -> CommandOutcome {
-        let contacts = try invocation.tenantDatabase().contacts
         let id = try recordID(invocation, 1)
-        return invocation.async { RecordReply.record(try await contacts.get(id: id)) }
+        return try invocation.read { RecordReply.record(try $0.contacts.get(id: id)) }
     }
 
     static func set(_ invocation: CommandInvocation) throws -> CommandOutcome {
-        let contacts = try invocation.tenantDatabase().contacts
         let id = try recordID(invocation, 1)
         let parsed = try FieldArguments(invocation, from: 2, allowsOptions: true)
         let actor = invocation.session.key?.id
-        return invocation.async {
-            .integer(
-                Int(
-                    try await contacts.set(
-                        id: id, parsed.changes, ifVersion: parsed.ifVersion, force: parsed.force, actor: actor)))
+        return try invocation.write { transaction in
+            let version = try transaction.contacts.set(
+                id: id, parsed.changes, ifVersion: parsed.ifVersion, force: parsed.force, actor: actor)
+            return .integer(Int(version))
         }
     }
 
     static func upsert(_ invocation: CommandInvocation) throws -> CommandOutcome {
-        let contacts = try invocation.tenantDatabase().contacts
         let ext = try invocation.text(1)
         let parsed = try FieldArguments(invocation, from: 2, allowsOptions: true)
         let actor = invocation.session.key?.id
-        return invocation.async {
-            .integer(
-                Int(
-                    try await contacts.upsert(
-                        ext: ext, parsed.changes, ifVersion: parsed.ifVersion, force: parsed.force, actor: actor)))
+        return try invocation.write { transaction in
+            let id = try transaction.contacts.upsert(
+                ext: ext, parsed.changes, ifVersion: parsed.ifVersion, force: parsed.force, actor: actor)
+            return .integer(Int(id))
         }
     }
 
     static func delete(_ invocation: CommandInvocation) throws -> CommandOutcome {
-        let contacts = try invocation.tenantDatabase().contacts
         let id = try recordID(invocation, 1)
         let actor = invocation.session.key?.id
-        return invocation.async {
-            try await contacts.delete(id: id, actor: actor)
+        return try invocation.write { transaction in
+            try transaction.contacts.delete(id: id, actor: actor)
             return .integer(1)
         }
     }
 
     static func find(_ invocation: CommandInvocation) throws -> CommandOutcome {
-        let contacts = try invocation.tenantDatabase().contacts
         let query = try FindQuery.parse(invocation.texts(from: 1), schema: .contact)
-        return invocation.async { RecordReply.page(try await contacts.find(query)) }
+        return try invocation.read { RecordReply.page(try $0.contacts.find(query)) }
     }
 
     /// A record id: a positive integer. Anything else cannot name a record, so it is not found.

@@ -32,10 +32,23 @@ struct CommandResult: Sendable {
     var effects: [SessionEffect] = []
 }
 
-/// A finished reply, or one that storage work will produce later.
+/// Work on the session's tenant database. The session runs consecutive
+/// operations of a pipeline in one transaction: reads on a snapshot, writes in
+/// one group commit, each write in its own savepoint.
+struct TenantOperation: Sendable {
+    let database: TenantDatabase
+    let writes: Bool
+    let run: @Sendable (TenantTransaction) throws -> RESPValue
+    /// The command-table name, for the log when the operation fails unexpectedly.
+    var command = ""
+}
+
+/// A finished reply, one that other storage work will produce later, or a
+/// tenant operation for the session to schedule.
 enum CommandOutcome {
     case done(CommandResult)
     case pending(EventLoopFuture<CommandResult>)
+    case tenant(TenantOperation)
 
     static func reply(_ value: RESPValue) -> CommandOutcome {
         .done(CommandResult(reply: value))
@@ -87,7 +100,21 @@ struct CommandInvocation: Sendable {
         return tenant
     }
 
-    /// Runs storage work off the event loop and replies with its result.
+    /// Reads from the session's tenant database.
+    func read(_ body: @escaping @Sendable (TenantTransaction) throws -> RESPValue) throws(CommandError)
+        -> CommandOutcome
+    {
+        .tenant(TenantOperation(database: try tenantDatabase(), writes: false, run: body))
+    }
+
+    /// Writes to the session's tenant database; the reply waits for the commit.
+    func write(_ body: @escaping @Sendable (TenantTransaction) throws -> RESPValue) throws(CommandError)
+        -> CommandOutcome
+    {
+        .tenant(TenantOperation(database: try tenantDatabase(), writes: true, run: body))
+    }
+
+    /// Runs catalog work off the event loop and replies with its result.
     func async(_ work: @escaping @Sendable () async throws -> RESPValue) -> CommandOutcome {
         asyncResult { CommandResult(reply: try await work()) }
     }

@@ -1,5 +1,6 @@
 import CRMCore
 import CRMProtocol
+import CRMStore
 import Logging
 import NIOCore
 
@@ -24,6 +25,13 @@ final class SessionHandler: ChannelDuplexHandler {
         case protocolError(RESPProtocolError)
     }
 
+    /// One command of a batch of tenant operations.
+    private enum BatchItem {
+        case ready(CommandResult)
+        case later(EventLoopFuture<CommandResult>)
+        case operation(TenantOperation)
+    }
+
     private let services: GatewayServices
     private var session: Session?
     private var pending = CircularBuffer<Pending>()
@@ -32,6 +40,7 @@ final class SessionHandler: ChannelDuplexHandler {
     private var readHeld = false
     private var output = ByteBuffer()
     private let maxQueuedCommands = 1024
+    private let maxBatchedCommands = 256
 
     init(services: GatewayServices) {
         self.services = services
@@ -117,43 +126,104 @@ final class SessionHandler: ChannelDuplexHandler {
                 closeAfterFlush(context: context)
                 return
             case .command(let command):
-                session.client.details.withLock { details in
-                    details.lastCommand = command.name
-                    details.lastActive = .now
-                    details.commands += 1
-                }
-                services.statistics.commandsProcessed.add(1, ordering: .relaxed)
-                switch services.dispatcher.dispatch(
-                    command, session: session, services: services, eventLoop: context.eventLoop)
-                {
+                switch dispatch(command, session: session, context: context) {
                 case .done(let result):
                     apply(result, context: context)
                 case .pending(let future):
-                    inFlight = true
-                    future.hop(to: context.eventLoop).assumeIsolated().whenComplete { result in
-                        self.inFlight = false
-                        switch result {
-                        case .success(let commandResult):
-                            self.apply(commandResult, context: context)
-                        case .failure(let error):
-                            self.apply(CommandResult(reply: CommandError(.err, "\(error)").reply), context: context)
-                        }
-                        if self.closing, let tenant = self.session?.tenant, !context.channel.isActive {
-                            self.services.tenants.release(tenant)
-                            self.session?.tenant = nil
-                        }
-                        self.runQueue(context: context)
-                        if !self.inFlight { self.flushOutput(context: context) }
-                        if self.closing && !self.inFlight && context.channel.isActive {
-                            context.close(promise: nil)
+                    wait(for: future.map { [$0] }, context: context)
+                case .tenant(let operation):
+                    var batch = [BatchItem.operation(operation)]
+                    while batch.count < maxBatchedCommands, case .command(let following)? = pending.first,
+                        services.dispatcher.isTenantOperation(following)
+                    {
+                        pending.removeFirst()
+                        switch dispatch(following, session: session, context: context) {
+                        case .done(let result): batch.append(.ready(result))
+                        case .pending(let future): batch.append(.later(future))
+                        case .tenant(let operation): batch.append(.operation(operation))
                         }
                     }
+                    wait(for: execute(batch, on: operation.database, context: context), context: context)
                 }
             }
         }
         if readHeld, pending.count < maxQueuedCommands / 2 {
             readHeld = false
             context.read()
+        }
+    }
+
+    private func dispatch(_ command: RESPCommand, session: Session, context: ChannelHandlerContext) -> CommandOutcome {
+        session.client.details.withLock { details in
+            details.lastCommand = command.name
+            details.lastActive = .now
+            details.commands += 1
+        }
+        services.statistics.commandsProcessed.add(1, ordering: .relaxed)
+        return services.dispatcher.dispatch(command, session: session, services: services, eventLoop: context.eventLoop)
+    }
+
+    /// Runs a batch's operations in one transaction: a read snapshot if none
+    /// writes, else one group-commit write with each operation in its own savepoint.
+    private func execute(_ batch: [BatchItem], on database: TenantDatabase, context: ChannelHandlerContext)
+        -> EventLoopFuture<[CommandResult]>
+    {
+        let operations = batch.compactMap { item -> TenantOperation? in
+            if case .operation(let operation) = item { return operation }
+            return nil
+        }
+        let writes = operations.contains { $0.writes }
+        let logger = services.logger
+        let body: @Sendable (TenantTransaction) -> [RESPValue] = { transaction in
+            operations.map { operation in
+                let result = writes ? transaction.isolated(operation.run) : Result { try operation.run(transaction) }
+                switch result {
+                case .success(let reply): return reply
+                case .failure(let error):
+                    return CommandDispatcher.reply(for: error, command: operation.command, logger: logger)
+                }
+            }
+        }
+        let eventLoop = context.eventLoop
+        let promise = eventLoop.makePromise(of: [RESPValue].self)
+        if writes {
+            database.write(body, completion: promise.completeWith)
+        } else {
+            database.read(body, completion: promise.completeWith)
+        }
+        return promise.futureResult.flatMap { replies in
+            var nextReply = replies.makeIterator()
+            let results = batch.map { item -> EventLoopFuture<CommandResult> in
+                switch item {
+                case .ready(let result): eventLoop.makeSucceededFuture(result)
+                case .later(let future): future
+                case .operation: eventLoop.makeSucceededFuture(CommandResult(reply: nextReply.next()!))
+                }
+            }
+            return EventLoopFuture.whenAllSucceed(results, on: eventLoop)
+        }
+    }
+
+    /// Holds the queue until `future`'s replies are written, then goes on.
+    private func wait(for future: EventLoopFuture<[CommandResult]>, context: ChannelHandlerContext) {
+        inFlight = true
+        future.hop(to: context.eventLoop).assumeIsolated().whenComplete { result in
+            self.inFlight = false
+            switch result {
+            case .success(let results):
+                for commandResult in results { self.apply(commandResult, context: context) }
+            case .failure(let error):
+                self.apply(CommandResult(reply: CommandError(.err, "\(error)").reply), context: context)
+            }
+            if self.closing, let tenant = self.session?.tenant, !context.channel.isActive {
+                self.services.tenants.release(tenant)
+                self.session?.tenant = nil
+            }
+            self.runQueue(context: context)
+            if !self.inFlight { self.flushOutput(context: context) }
+            if self.closing && !self.inFlight && context.channel.isActive {
+                context.close(promise: nil)
+            }
         }
     }
 

@@ -36,33 +36,29 @@ final class GroupCommitWriter: Sendable {
         self.batchLimit = batchLimit
     }
 
-    /// Runs `body` in the next batch and returns its result once that batch committed.
-    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            let job = Job(
+    /// Runs `body` in the next batch and calls `completion` with its result once that batch committed.
+    func submit<T: Sendable>(
+        _ body: @escaping @Sendable (Database) throws -> T,
+        completion: @escaping @Sendable (Result<T, any Error>) -> Void
+    ) {
+        enqueue(
+            Job(
                 run: { db in
+                    var result: Result<T, any Error> = .failure(CancellationError())
                     do {
-                        var result: T?
                         try db.inSavepoint {
-                            result = try body(db)
+                            result = .success(try body(db))
                             return .commit
                         }
-                        let value = result!
-                        return { commitError in
-                            if let commitError {
-                                continuation.resume(throwing: commitError)
-                            } else {
-                                continuation.resume(returning: value)
-                            }
-                        }
                     } catch {
-                        return { _ in continuation.resume(throwing: error) }
+                        result = .failure(error)
+                    }
+                    return { [result] commitError in
+                        completion(commitError.map { .failure($0) } ?? result)
                     }
                 },
-                fail: { continuation.resume(throwing: $0) }
-            )
-            enqueue(job)
-        }
+                fail: { completion(.failure($0)) }
+            ))
     }
 
     /// Waits until every write queued so far has committed or failed.

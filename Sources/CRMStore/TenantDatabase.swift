@@ -36,18 +36,38 @@ public final class TenantDatabase: Sendable {
         writer = GroupCommitWriter(database: database, label: name.value, statistics: statistics)
     }
 
-    /// Runs a read against a consistent snapshot, off the caller's thread.
-    func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await database.read(body)
+    /// Runs `body` against a consistent snapshot on a reader thread, then calls `completion` there.
+    public func read<T: Sendable>(
+        _ body: @escaping @Sendable (TenantTransaction) throws -> T,
+        completion: @escaping @Sendable (Result<T, any Error>) -> Void
+    ) {
+        database.asyncRead { connection in
+            completion(Result { try body(TenantTransaction(db: connection.get())) })
+        }
     }
 
-    /// Runs a write in the next group commit; returns once it is durable.
-    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await writer.write(body)
+    /// Runs `body` in the next group commit, then calls `completion` once that commit is durable.
+    /// A thrown error undoes `body`'s changes only.
+    public func write<T: Sendable>(
+        _ body: @escaping @Sendable (TenantTransaction) throws -> T,
+        completion: @escaping @Sendable (Result<T, any Error>) -> Void
+    ) {
+        writer.submit({ db in try body(TenantTransaction(db: db)) }, completion: completion)
     }
 
-    /// Contact operations.
-    public var contacts: ContactRepository { ContactRepository(database: self) }
+    /// ``read(_:completion:)`` for async callers.
+    public func read<T: Sendable>(_ body: @escaping @Sendable (TenantTransaction) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            read(body) { continuation.resume(with: $0) }
+        }
+    }
+
+    /// ``write(_:completion:)`` for async callers.
+    public func write<T: Sendable>(_ body: @escaping @Sendable (TenantTransaction) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            write(body) { continuation.resume(with: $0) }
+        }
+    }
 
     /// Waits for queued writes, then closes every connection.
     func close() throws {

@@ -102,6 +102,23 @@ import Testing
         await gateway.stop()
     }
 
+    @Test func aFailingWriteInAPipelinedBatchLeavesTheOthersApplied() async throws {
+        let gateway = try await TestGateway.start()
+        let client = try await gateway.connect(tenant: "acme")
+        let replies = try await client.pipeline([
+            ["CONTACT.ADD", "email", "a@example.com"], ["CONTACT.ADD", "email", "A@example.com"],
+            ["CONTACT.ADD", "email", "b@example.com"], ["CONTACT.GET", "2"], ["PING"], ["CONTACT.GET", "1"],
+        ])
+        #expect(replies[0] == .integer(1))
+        #expect(replies[1] == .error("INVALID email: already used by contact 1"))
+        #expect(replies[2] == .integer(2))
+        #expect(replies[3].fields["email"] == "b@example.com")
+        #expect(replies[4] == .simpleString("PONG"))
+        #expect(replies[5].fields["email"] == "a@example.com")
+        await client.close()
+        await gateway.stop()
+    }
+
     @Test func findPagesWithCursors() async throws {
         let gateway = try await TestGateway.start()
         let client = try await gateway.connect(tenant: "acme")

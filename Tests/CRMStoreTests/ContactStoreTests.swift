@@ -4,7 +4,7 @@ import Foundation
 import GRDB
 import Testing
 
-@Suite struct ContactRepositoryTests {
+@Suite struct ContactStoreTests {
     let directory: TemporaryDirectory
     let tenants: TenantDirectory
     let database: TenantDatabase
@@ -20,7 +20,7 @@ import Testing
     }
 
     @Test func addGetSetDelete() async throws {
-        let contacts = database.contacts
+        let contacts = database
         let id = try await contacts.add(
             changes(["email": "ada@example.com", "first_name": "Ada", "x_score": "7"]), actor: "k_1")
         var record = try await contacts.get(id: id)
@@ -44,7 +44,7 @@ import Testing
     }
 
     @Test func emailAndExtAreUniqueCaseInsensitively() async throws {
-        let contacts = database.contacts
+        let contacts = database
         let first = try await contacts.add(changes(["email": "ada@example.com", "ext": "E1"]), actor: nil)
         await #expect(throws: InvalidField("email", "already used by contact \(first)")) {
             _ = try await contacts.add(changes(["email": "ADA@example.com"]), actor: nil)
@@ -57,7 +57,7 @@ import Testing
     }
 
     @Test func upsertCreatesThenUpdatesByExt() async throws {
-        let contacts = database.contacts
+        let contacts = database
         let id = try await contacts.upsert(
             ext: "crm-1", changes(["lifecycle": "lead"]), ifVersion: nil, force: false, actor: nil)
         let again = try await contacts.upsert(
@@ -73,7 +73,7 @@ import Testing
     }
 
     @Test func findFiltersSearchesAndPagesWithoutGapsOrRepeats() async throws {
-        let contacts = database.contacts
+        let contacts = database
         for index in 1...57 {
             _ = try await contacts.add(
                 changes([
@@ -103,7 +103,7 @@ import Testing
     }
 
     @Test func everyChangeAppendsAnEventInTheSameTransaction() async throws {
-        let contacts = database.contacts
+        let contacts = database
         let id = try await contacts.add(changes(["email": "ev@example.com"]), actor: "k_actor")
         _ = try await contacts.set(id: id, changes(["title": "CEO"]), ifVersion: nil, force: false, actor: "k_actor")
         try await contacts.delete(id: id, actor: "k_actor")
@@ -116,7 +116,7 @@ import Testing
     }
 
     @Test func concurrentWritesShareCommits() async throws {
-        let contacts = database.contacts
+        let contacts = database
         let before = tenants.statistics.committedBatches
         try await withThrowingTaskGroup(of: Int64.self) { group in
             for index in 0..<400 {
@@ -135,7 +135,7 @@ import Testing
     }
 
     @Test func oneFailingWriteInABatchDoesNotUndoTheOthers() async throws {
-        let contacts = database.contacts
+        let contacts = database
         try await withThrowingTaskGroup(of: Bool.self) { group in
             for index in 0..<100 {
                 group.addTask {
@@ -157,8 +157,8 @@ import Testing
 
     @Test func tenantDatabasesAreSeparateFiles() async throws {
         let other = try await tenants.acquire(TenantName("globex"))
-        let id = try await database.contacts.add(changes(["email": "only-acme@example.com"]), actor: nil)
-        await #expect(throws: StoreError.notFound("no such contact")) { _ = try await other.contacts.get(id: id) }
+        let id = try await database.add(changes(["email": "only-acme@example.com"]), actor: nil)
+        await #expect(throws: StoreError.notFound("no such contact")) { _ = try await other.get(id: id) }
         #expect(FileManager.default.fileExists(atPath: directory.path + "/tenants/globex.sqlite"))
         #expect(FileManager.default.fileExists(atPath: directory.path + "/tenants/acme.sqlite"))
     }
