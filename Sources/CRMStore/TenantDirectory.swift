@@ -42,26 +42,39 @@ public final class TenantDirectory: Sendable {
 
     /// Opens a tenant's database for a session; call ``release(_:)`` when the session ends.
     public func acquire(_ name: TenantName) async throws -> TenantDatabase {
-        let task = entries.withLock { entries -> Task<TenantDatabase, any Error>? in
+        enum Lookup {
+            case ready(TenantDatabase)
+            case wait(Task<TenantDatabase, any Error>)
+        }
+        let lookup = entries.withLock { entries -> Lookup in
             switch entries[name.value] {
             case .open(let database, let leases, _):
                 entries[name.value] = .open(database, leases: leases + 1, lastUsed: .now)
-                return Task { database }
+                return .ready(database)
             case .opening(let task):
-                return task
+                return .wait(task)
             case nil:
                 let task = Task { try await self.openBlocking(name) }
                 entries[name.value] = .opening(task)
-                return task
+                return .wait(task)
             }
-        }!
+        }
+        let task: Task<TenantDatabase, any Error>
+        switch lookup {
+        case .ready(let database): return database
+        case .wait(let opening): task = opening
+        }
         do {
             let database = try await task.value
             entries.withLock { entries in
-                if case .opening = entries[name.value] {
+                switch entries[name.value] {
+                case .opening:
                     entries[name.value] = .open(database, leases: 1, lastUsed: .now)
-                } else if case .open(let open, let leases, _) = entries[name.value], open !== database {
-                    entries[name.value] = .open(open, leases: leases, lastUsed: .now)
+                case .open(let open, let leases, _) where open === database:
+                    entries[name.value] = .open(open, leases: leases + 1, lastUsed: .now)
+                default:
+                    // Dropped while opening: the caller still gets a working handle, closed with the last lease.
+                    break
                 }
             }
             try await evictIfOverLimit()

@@ -163,3 +163,29 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: directory.path + "/tenants/acme.sqlite"))
     }
 }
+
+@Suite struct TenantDirectoryTests {
+    @Test func concurrentSessionsShareOneHandleAndIdleOnesClose() async throws {
+        let directory = try TemporaryDirectory()
+        let tenants = try TenantDirectory(root: directory.path + "/tenants", maxOpen: 2)
+        let acme = try TenantName("acme")
+        let handles = try await withThrowingTaskGroup(of: TenantDatabase.self) { group in
+            for _ in 0..<20 { group.addTask { try await tenants.acquire(acme) } }
+            var handles: [TenantDatabase] = []
+            for try await handle in group { handles.append(handle) }
+            return handles
+        }
+        #expect(handles.allSatisfy { $0 === handles[0] })
+        for handle in handles.dropFirst() { tenants.release(handle) }
+        await tenants.closeIdle(olderThan: .zero)
+        #expect(tenants.openCount == 1, "one lease is still held")
+        tenants.release(handles[0])
+        await tenants.closeIdle(olderThan: .zero)
+        #expect(tenants.openCount == 0)
+
+        for name in ["a", "b", "c", "d"] {
+            tenants.release(try await tenants.acquire(TenantName(name)))
+        }
+        #expect(tenants.openCount <= 2, "the least recently used idle databases close past maxOpen")
+    }
+}
