@@ -152,8 +152,6 @@ public struct FieldChanges: Sendable, Equatable {
         values[field]
     }
 
-    public var isEmpty: Bool { values.isEmpty }
-
     /// Changed field names in a stable order.
     public var fieldNames: [String] { values.keys.sorted() }
 }

@@ -14,7 +14,4 @@ public enum Role: String, Codable, Sendable, CaseIterable, Comparable {
     public static func < (lhs: Role, rhs: Role) -> Bool {
         allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
     }
-
-    /// Whether keys of this role belong to a tenant (every role but `admin`).
-    public var isTenantRole: Bool { self != .admin }
 }
