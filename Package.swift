@@ -62,6 +62,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        .target(name: "CRMTestSupport", path: "Tests/CRMTestSupport"),
         .testTarget(name: "CRMCoreTests", dependencies: ["CRMCore"]),
         .testTarget(
             name: "CRMProtocolTests",
@@ -74,7 +75,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CRMStoreTests",
-            dependencies: ["CRMStore", "CRMCore", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["CRMStore", "CRMCore", "CRMTestSupport", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .testTarget(
             name: "CRMGatewayTests",
@@ -82,6 +83,7 @@ let package = Package(
                 "CRMGateway",
                 "CRMProtocol",
                 "CRMStore",
+                "CRMTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -1,3 +1,4 @@
+import CRMTestSupport
 import Foundation
 import NIOCore
 import NIOPosix

@@ -1,4 +1,5 @@
 import CRMProtocol
+import CRMTestSupport
 import Testing
 
 @Suite struct RestartTests {

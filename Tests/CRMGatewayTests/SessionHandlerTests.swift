@@ -1,5 +1,6 @@
 import CRMProtocol
 import CRMStore
+import CRMTestSupport
 import Logging
 import NIOCore
 import NIOEmbedded

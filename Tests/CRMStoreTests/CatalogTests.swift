@@ -1,5 +1,6 @@
 import CRMCore
 import CRMStore
+import CRMTestSupport
 import Foundation
 import Testing
 

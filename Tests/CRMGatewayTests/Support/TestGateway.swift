@@ -1,5 +1,6 @@
 import CRMGateway
 import CRMProtocol
+import CRMTestSupport
 import Foundation
 import Logging
 import Testing
