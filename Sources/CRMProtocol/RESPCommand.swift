@@ -2,18 +2,16 @@ import NIOCore
 
 /// One client request: the command name followed by its arguments, as raw bytes.
 public struct RESPCommand: Sendable, Equatable {
-    public var arguments: [ByteBuffer]
+    public let arguments: [ByteBuffer]
+    /// The command name in upper case, as the command table spells it; computed once per request.
+    public let name: String
 
     public init(arguments: [ByteBuffer]) {
         self.arguments = arguments
+        self.name = arguments.first.map { String(buffer: $0).uppercased() } ?? ""
     }
 
     public init(_ words: [String]) {
-        self.arguments = words.map { ByteBuffer(string: $0) }
-    }
-
-    /// The command name in upper case, as the command table spells it.
-    public var name: String {
-        arguments.first.map { String(buffer: $0).uppercased() } ?? ""
+        self.init(arguments: words.map { ByteBuffer(string: $0) })
     }
 }
