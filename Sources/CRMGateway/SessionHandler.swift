@@ -66,9 +66,9 @@ final class SessionHandler: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         if let session {
             services.clients.unregister(session.client)
-            if let tenant = session.tenant, !inFlight { services.tenants.release(tenant) }
         }
         closing = true
+        releaseTenantIfFinished(context: context)
         context.fireChannelInactive()
     }
 
@@ -215,16 +215,20 @@ final class SessionHandler: ChannelDuplexHandler {
             case .failure(let error):
                 self.apply(CommandResult(reply: CommandError(.err, "\(error)").reply), context: context)
             }
-            if self.closing, let tenant = self.session?.tenant, !context.channel.isActive {
-                self.services.tenants.release(tenant)
-                self.session?.tenant = nil
-            }
+            self.releaseTenantIfFinished(context: context)
             self.runQueue(context: context)
             if !self.inFlight { self.flushOutput(context: context) }
             if self.closing && !self.inFlight && context.channel.isActive {
                 context.close(promise: nil)
             }
         }
+    }
+
+    /// A closed connection gives its tenant database back once no command of it is in flight.
+    private func releaseTenantIfFinished(context: ChannelHandlerContext) {
+        guard !inFlight, !context.channel.isActive, let tenant = session?.tenant else { return }
+        services.tenants.release(tenant)
+        session?.tenant = nil
     }
 
     private func apply(_ result: CommandResult, context: ChannelHandlerContext) {
@@ -234,12 +238,7 @@ final class SessionHandler: ChannelDuplexHandler {
             switch effect {
             case .authenticated(let key, let tenant):
                 if let previous = session.tenant { services.tenants.release(previous) }
-                if !context.channel.isActive, let tenant {
-                    services.tenants.release(tenant)
-                    session.tenant = nil
-                } else {
-                    session.tenant = tenant
-                }
+                session.tenant = tenant
                 session.key = key
                 session.client.details.withLock { details in
                     details.keyID = key.id
