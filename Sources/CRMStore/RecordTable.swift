@@ -25,7 +25,6 @@ struct RecordTable: Sendable {
     }
 
     func insert(_ db: Database, _ changes: FieldChanges, actor: String?, now: String) throws -> Int64 {
-        try checkUnique(db, changes, excluding: nil)
         var columns = ["created_at", "updated_at"]
         var values: [(any DatabaseValueConvertible)?] = [now, now]
         for field in schema.fields {
@@ -40,10 +39,12 @@ struct RecordTable: Sendable {
             values.append(custom)
         }
         let placeholders = Array(repeating: "?", count: columns.count).joined(separator: ", ")
-        try db.cachedStatement(
-            sql: "INSERT INTO \(table) (\(columns.joined(separator: ", "))) VALUES (\(placeholders))"
-        )
-        .execute(arguments: StatementArguments(values))
+        try explainingUniqueViolations(db, changes, excluding: nil) {
+            try db.cachedStatement(
+                sql: "INSERT INTO \(table) (\(columns.joined(separator: ", "))) VALUES (\(placeholders))"
+            )
+            .execute(arguments: StatementArguments(values))
+        }
         let id = db.lastInsertedRowID
         try EventLog.append(
             db, type: "\(schema.type).created", recordType: schema.type, recordID: id, changes: changes, actor: actor,
@@ -55,7 +56,6 @@ struct RecordTable: Sendable {
     func update(_ db: Database, _ current: StoredRecord, _ changes: FieldChanges, actor: String?, now: String) throws
         -> Int64
     {
-        try checkUnique(db, changes, excluding: current.id)
         var assignments = ["version = version + 1", "updated_at = ?"]
         var values: [(any DatabaseValueConvertible)?] = [now]
         for field in schema.fields {
@@ -71,8 +71,10 @@ struct RecordTable: Sendable {
             values.append(customJSON(merging: changes, into: existing))
         }
         values.append(current.id)
-        try db.cachedStatement(sql: "UPDATE \(table) SET \(assignments.joined(separator: ", ")) WHERE id = ?")
-            .execute(arguments: StatementArguments(values))
+        try explainingUniqueViolations(db, changes, excluding: current.id) {
+            try db.cachedStatement(sql: "UPDATE \(table) SET \(assignments.joined(separator: ", ")) WHERE id = ?")
+                .execute(arguments: StatementArguments(values))
+        }
         try EventLog.append(
             db, type: "\(schema.type).updated", recordType: schema.type, recordID: current.id, changes: changes,
             actor: actor, at: now)
@@ -174,15 +176,24 @@ struct RecordTable: Sendable {
         return JSONText.object(merged.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
     }
 
-    private func checkUnique(_ db: Database, _ changes: FieldChanges, excluding id: Int64?) throws {
-        for field in schema.fields where field.unique {
-            guard case .some(.some(let value)) = changes[field.name] else { continue }
-            let other = try Int64.fetchOne(
-                db.cachedStatement(sql: "SELECT id FROM \(table) WHERE \(field.name) = ? AND id IS NOT ?"),
-                arguments: [value, id])
-            if let other {
-                throw InvalidField(field.name, "already used by \(schema.type) \(other)")
+    /// Runs `statement`; if a unique index rejects it, names the field and the record that holds the value.
+    /// The indexes do the checking, so a write that violates nothing costs no extra lookups.
+    private func explainingUniqueViolations(
+        _ db: Database, _ changes: FieldChanges, excluding id: Int64?, _ statement: () throws -> Void
+    ) throws {
+        do {
+            try statement()
+        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
+            for field in schema.fields where field.unique {
+                guard case .some(.some(let value)) = changes[field.name] else { continue }
+                let other = try Int64.fetchOne(
+                    db.cachedStatement(sql: "SELECT id FROM \(table) WHERE \(field.name) = ? AND id IS NOT ?"),
+                    arguments: [value, id])
+                if let other {
+                    throw InvalidField(field.name, "already used by \(schema.type) \(other)")
+                }
             }
+            throw error
         }
     }
 
