@@ -35,7 +35,7 @@ struct DataDirectory {
         if try !catalog.hasAdminKey() {
             let (key, secret) = try catalog.createBootstrapAdminKey()
             let keyFile = root + "/admin.key"
-            try DevelopmentCertificate.write("\(key.id) \(secret)\n", to: keyFile, mode: 0o600)
+            try PrivateFile.write("\(key.id) \(secret)\n", to: keyFile, mode: 0o600)
             logger.notice(
                 "created the bootstrap admin key; its secret is only in the key file",
                 metadata: ["key_id": "\(key.id)", "key_file": "\(keyFile)"])

@@ -76,28 +76,12 @@ enum DevelopmentCertificate {
             issuerPrivateKey: Certificate.PrivateKey(caKey)
         )
 
-        try write(ca.serializeAsPEM().pemString + "\n", to: paths.ca, mode: 0o644)
-        try write(
+        try PrivateFile.write(ca.serializeAsPEM().pemString + "\n", to: paths.ca, mode: 0o644)
+        try PrivateFile.write(
             server.serializeAsPEM().pemString + "\n" + ca.serializeAsPEM().pemString + "\n", to: paths.certificate,
             mode: 0o644)
-        try write(serverKey.pemRepresentation + "\n", to: paths.key, mode: 0o600)
-        try write(caKey.pemRepresentation + "\n", to: dataDirectory + "/tls/ca.key", mode: 0o600)
+        try PrivateFile.write(serverKey.pemRepresentation + "\n", to: paths.key, mode: 0o600)
+        try PrivateFile.write(caKey.pemRepresentation + "\n", to: dataDirectory + "/tls/ca.key", mode: 0o600)
         return true
-    }
-
-    /// Writes a file that is created with `mode`, so a key is never readable by others, even briefly.
-    static func write(_ text: String, to path: String, mode: mode_t) throws {
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode)
-        guard descriptor >= 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
-        defer { close(descriptor) }
-        guard fchmod(descriptor, mode) == 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
-        let bytes = Array(text.utf8)
-        var written = 0
-        while written < bytes.count {
-            let result = bytes[written...].withUnsafeBytes { Foundation.write(descriptor, $0.baseAddress, $0.count) }
-            guard result > 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
-            written += result
-        }
-        guard fsync(descriptor) == 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
     }
 }
