@@ -77,13 +77,16 @@ public final class GatewayServer: Service, Sendable {
             try? await listener.close()
         }
         let closed = services.clients.closeAllGracefully()
-        let deadline = ContinuousClock.now + services.configuration.shutdownGracePeriod
+        let clients = services.clients
+        let gracePeriod = services.configuration.shutdownGracePeriod
+        let forceClose = Task {
+            try await Task.sleep(for: gracePeriod)
+            clients.close { _ in true }
+        }
         for future in closed {
-            let remaining = deadline - .now
-            guard remaining > .zero else { break }
             _ = try? await future.get()
         }
-        services.clients.close { _ in true }
+        forceClose.cancel()
         await services.tenants.closeAll()
         try? services.catalog.close()
         services.logger.notice("shutdown complete")
