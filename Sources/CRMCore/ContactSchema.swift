@@ -13,7 +13,16 @@ extension RecordSchema {
             Field("lifecycle", .enumeration(Lifecycle.allCases.map(\.rawValue))),
             Field("owner", .text(maxLength: 256)),
             Field("notes", .text(maxLength: 65536), searchable: true),
-        ],
+            Field("company", .reference("company")),
+        ]
+            + ContactChannel.allCases.flatMap { channel in
+                [
+                    Field(
+                        channel.consentField, .enumeration(ConsentState.allCases.map(\.rawValue)),
+                        setBy: "CONTACT.CONSENT"),
+                    Field(channel.capField, .integer(0...10_000), setBy: "CONTACT.CONSENT"),
+                ]
+            },
         allowsCustomFields: true
     )
 }

@@ -12,6 +12,16 @@ public struct RecordSchema: Sendable {
             case phone
             case externalID
             case enumeration([String])
+            /// A whole number within the range, stored as an SQLite integer.
+            case integer(ClosedRange<Int64>)
+            /// The id of a record of the named type in the same tenant.
+            case reference(String)
+            /// A calendar date, `YYYY-MM-DD`.
+            case date
+            /// An ISO 4217 currency code, stored in upper case.
+            case currency
+            /// A time the server records (``Timestamp``).
+            case timestamp
         }
 
         public let name: String
@@ -20,12 +30,25 @@ public struct RecordSchema: Sendable {
         public let searchable: Bool
         /// Whether two records of a tenant may not share a value (compared case-insensitively).
         public let unique: Bool
+        /// The command that maintains the field, when `field value` pairs may not set it.
+        public let setBy: String?
 
-        public init(_ name: String, _ kind: Kind, searchable: Bool = false, unique: Bool = false) {
+        public init(
+            _ name: String, _ kind: Kind, searchable: Bool = false, unique: Bool = false, setBy: String? = nil
+        ) {
             self.name = name
             self.kind = kind
             self.searchable = searchable
             self.unique = unique
+            self.setBy = setBy
+        }
+
+        /// Whether values are stored and compared as integers.
+        public var isNumeric: Bool {
+            switch kind {
+            case .integer, .reference: true
+            default: false
+            }
         }
     }
 
@@ -77,6 +100,9 @@ public struct RecordSchema: Sendable {
             }
             let value: String?
             if let field = field(named: name) {
+                if let setBy = field.setBy {
+                    throw InvalidField(name, "is set by \(setBy)")
+                }
                 value = rawValue.isEmpty ? nil : try Self.normalize(rawValue, for: field)
             } else if allowsCustomFields, Self.isCustomFieldName(name) {
                 try Self.checkText(rawValue, field: name, maxLength: Self.maxCustomFieldValueLength)
@@ -124,10 +150,37 @@ public struct RecordSchema: Sendable {
                 throw InvalidField(field.name, "must be one of \(allowed.joined(separator: ", "))")
             }
             return lowered
+        case .integer(let range):
+            guard let number = Int64(value), range.contains(number) else {
+                throw InvalidField(field.name, "must be an integer from \(range.lowerBound) to \(range.upperBound)")
+            }
+            return String(number)
+        case .reference(let type):
+            guard let id = Int64(value), id > 0 else {
+                throw InvalidField(field.name, "must be the id of a \(type)")
+            }
+            return String(id)
+        case .date:
+            guard CalendarDate(value) != nil else {
+                throw InvalidField(field.name, "must be a date as YYYY-MM-DD")
+            }
+            return value
+        case .currency:
+            let code = value.uppercased()
+            guard CurrencyCode.isKnown(code) else {
+                throw InvalidField(field.name, "must be an ISO 4217 currency code such as EUR or USD")
+            }
+            return code
+        case .timestamp:
+            guard Timestamp.milliseconds(value) != nil else {
+                throw InvalidField(field.name, "must be a UTC time as YYYY-MM-DDTHH:MM:SS.sssZ")
+            }
+            return value
         }
     }
 
-    static func checkText(_ value: String, field: String, maxLength: Int) throws(InvalidField) {
+    /// Checks free text: at most `maxLength` UTF-8 bytes, no NUL.
+    public static func checkText(_ value: String, field: String, maxLength: Int) throws(InvalidField) {
         guard value.utf8.count <= maxLength else {
             throw InvalidField(field, "longer than \(maxLength) bytes")
         }

@@ -19,39 +19,58 @@ struct CommandDispatcher: Sendable {
         var handlers: [String: CommandHandler] = [:]
         for group in [
             ConnectionCommands.handlers, ClientCommands.handlers, ServerCommands.handlers, TenantCommands.handlers,
-            KeyCommands.handlers, ContactCommands.handlers,
+            KeyCommands.handlers, RecordCommands.handlers, AccountCommands.handlers,
+            ServiceCommands.handlers, EngagementCommands.handlers, InsightCommands.handlers,
+            TransactionCommands.handlers,
         ] {
             handlers.merge(group) { first, _ in first }
         }
         return handlers
     }
 
-    func dispatch(_ command: RESPCommand, session: Session, services: GatewayServices, eventLoop: any EventLoop)
-        -> CommandOutcome
-    {
+    /// The command's table entry, or the error reply the table's gates give:
+    /// unknown command or subcommand, authentication, role, arity.
+    func resolve(_ command: RESPCommand, session: Session) -> Result<CommandSpec, CommandError> {
         let name = command.name
         guard var spec = table[name] else {
-            return .reply(
+            return .failure(
                 CommandError(
                     .err, "unknown command '\(Self.quoted(name))', with args beginning with: \(Self.preview(command))"
-                ).reply)
+                ))
         }
         if spec.subcommands != nil, command.arguments.count >= 2 {
             let subcommand = String(buffer: command.arguments[1]).uppercased()
             guard let subspec = table["\(name) \(subcommand)"] else {
-                return .reply(
-                    CommandError(.err, "unknown subcommand '\(Self.quoted(subcommand))'. Try \(name) HELP.").reply)
+                return .failure(
+                    CommandError(.err, "unknown subcommand '\(Self.quoted(subcommand))'. Try \(name) HELP."))
             }
             spec = subspec
         }
         if session.key == nil, !spec.flags.contains(.noauth) {
-            return .reply(CommandError(.noauth, "Authentication required.").reply)
+            return .failure(CommandError(.noauth, "Authentication required."))
         }
         if let role = session.role, !spec.roles.contains(role) {
-            return .reply(CommandError(.noperm, "this key's role (\(role.rawValue)) may not run '\(spec.name)'").reply)
+            return .failure(CommandError(.noperm, "this key's role (\(role.rawValue)) may not run '\(spec.name)'"))
         }
         guard spec.acceptsArgumentCount(command.arguments.count) else {
-            return .reply(CommandError(.err, "wrong number of arguments for '\(spec.name.lowercased())' command").reply)
+            return .failure(CommandError(.err, "wrong number of arguments for '\(spec.name.lowercased())' command"))
+        }
+        return .success(spec)
+    }
+
+    /// The error reply ``resolve(_:session:)`` gives, if any.
+    func gateError(_ command: RESPCommand, session: Session) -> RESPValue? {
+        if case .failure(let error) = resolve(command, session: session) { return error.reply }
+        return nil
+    }
+
+    func dispatch(_ command: RESPCommand, session: Session, services: GatewayServices, eventLoop: any EventLoop)
+        -> CommandOutcome
+    {
+        let spec: CommandSpec
+        switch resolve(command, session: session) {
+        case .success(let resolved): spec = resolved
+        case .failure(let error): return .reply(error.reply)
         }
         guard let handler = handlers[spec.name] else {
             return .reply(CommandError(.err, "'\(spec.name)' needs a subcommand; try COMMAND DOCS \(spec.name)").reply)

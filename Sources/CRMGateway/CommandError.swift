@@ -16,6 +16,7 @@ public struct CommandError: Error, Equatable, Sendable {
         case invalid = "INVALID"
         case limit = "LIMIT"
         case busy = "BUSY"
+        case execabort = "EXECABORT"
     }
 
     public var code: Code

@@ -8,8 +8,7 @@ struct FieldArguments: Sendable {
     var ifVersion: Int64?
     var force = false
 
-    init(_ invocation: CommandInvocation, from start: Int, allowsOptions: Bool, schema: RecordSchema = .contact) throws
-    {
+    init(_ invocation: CommandInvocation, from start: Int, allowsOptions: Bool, schema: RecordSchema) throws {
         var pairs: [(field: String, value: String)] = []
         var index = start
         var ifVersion: Int64?

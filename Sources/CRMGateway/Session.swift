@@ -22,6 +22,8 @@ enum SessionEffect: Sendable {
     case setName(String?)
     case switchProtocol(RESPVersion)
     case reset
+    /// MULTI: queue the following commands until EXEC or DISCARD.
+    case beginTransaction
     /// Close after this reply is written (QUIT).
     case close
 }

@@ -39,6 +39,8 @@ final class SessionHandler: ChannelDuplexHandler {
     private var closing = false
     private var readHeld = false
     private var output = ByteBuffer()
+    /// Commands queued since MULTI, if a transaction is open.
+    private var transaction: TransactionQueue?
     private let maxQueuedCommands = 1024
     private let maxBatchedCommands = 256
 
@@ -125,6 +127,8 @@ final class SessionHandler: ChannelDuplexHandler {
                 output.writeRESPValue(.error("ERR \(error)"), version: session.protocolVersion)
                 closeAfterFlush(context: context)
                 return
+            case .command(let command) where transaction != nil && !TransactionQueue.immediate.contains(command.name):
+                queueOrRun(command, session: session, context: context)
             case .command(let command):
                 switch dispatch(command, session: session, context: context) {
                 case .done(let result):
@@ -150,6 +154,84 @@ final class SessionHandler: ChannelDuplexHandler {
         if readHeld, pending.count < maxQueuedCommands / 2 {
             readHeld = false
             context.read()
+        }
+    }
+
+    /// Inside MULTI: EXEC runs the queue, DISCARD drops it, anything else is queued.
+    private func queueOrRun(_ command: RESPCommand, session: Session, context: ChannelHandlerContext) {
+        switch command.name {
+        case "EXEC":
+            let queue = transaction!
+            transaction = nil
+            guard !queue.failed else {
+                apply(
+                    CommandResult(
+                        reply: CommandError(.execabort, "Transaction discarded because of previous errors.").reply),
+                    context: context)
+                return
+            }
+            wait(for: exec(queue.commands, session: session, context: context).map { [$0] }, context: context)
+        case "DISCARD":
+            transaction = nil
+            apply(CommandResult(reply: .ok), context: context)
+        default:
+            let reply = transaction!.enqueue(command, session: session, dispatcher: services.dispatcher)
+            apply(CommandResult(reply: reply), context: context)
+        }
+    }
+
+    /// Runs a transaction's commands in one SQLite transaction, all or nothing.
+    private func exec(_ commands: [RESPCommand], session: Session, context: ChannelHandlerContext)
+        -> EventLoopFuture<CommandResult>
+    {
+        var slots: [RESPValue?] = []
+        var operations: [(slot: Int, operation: TenantOperation)] = []
+        for (index, command) in commands.enumerated() {
+            switch dispatch(command, session: session, context: context) {
+            case .done(let result):
+                if result.reply.errorMessage != nil {
+                    let reply = TransactionQueue.abortedReply(count: commands.count, failed: index, reply: result.reply)
+                    return context.eventLoop.makeSucceededFuture(CommandResult(reply: reply))
+                }
+                slots.append(result.reply)
+            case .tenant(let operation):
+                slots.append(nil)
+                operations.append((index, operation))
+            case .pending:
+                preconditionFailure("TransactionQueue admits only tenant operations, PING and ECHO")
+            }
+        }
+        guard let database = operations.first?.operation.database else {
+            return context.eventLoop.makeSucceededFuture(CommandResult(reply: .array(slots.map { $0! })))
+        }
+        let logger = services.logger
+        let count = commands.count
+        let queued = operations
+        let body: @Sendable (TenantTransaction) throws -> [RESPValue] = { transaction in
+            try queued.map { slot, operation in
+                do {
+                    return try operation.run(transaction)
+                } catch {
+                    let reply = CommandDispatcher.reply(for: error, command: operation.command, logger: logger)
+                    throw TransactionQueue.Aborted(index: slot, reply: reply)
+                }
+            }
+        }
+        let promise = context.eventLoop.makePromise(of: [RESPValue].self)
+        if queued.contains(where: { $0.operation.writes }) {
+            database.write(body, completion: promise.completeWith)
+        } else {
+            database.read(body, completion: promise.completeWith)
+        }
+        let fixedSlots = slots
+        return promise.futureResult.map { replies in
+            var results = fixedSlots
+            for (reply, entry) in zip(replies, queued) { results[entry.slot] = reply }
+            return CommandResult(reply: .array(results.map { $0! }))
+        }.flatMapErrorThrowing { error in
+            guard let aborted = error as? TransactionQueue.Aborted else { throw error }
+            return CommandResult(
+                reply: TransactionQueue.abortedReply(count: count, failed: aborted.index, reply: aborted.reply))
         }
     }
 
@@ -251,7 +333,10 @@ final class SessionHandler: ChannelDuplexHandler {
             case .switchProtocol(let version):
                 session.protocolVersion = version
                 session.client.details.withLock { $0.protocolVersion = version.rawValue }
+            case .beginTransaction:
+                transaction = TransactionQueue()
             case .reset:
+                transaction = nil
                 if let tenant = session.tenant { services.tenants.release(tenant) }
                 session = Session(client: session.client)
                 session.client.details.withLock { details in

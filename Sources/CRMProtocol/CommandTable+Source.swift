@@ -1092,6 +1092,1777 @@ extension CommandTable {
     "errors": [
       "INVALID field: reason (unknown field, bad operator, bad cursor, LIMIT out of 1-1000)"
     ]
+  },
+  {
+    "name": "COMPANY.ADD",
+    "group": "company",
+    "summary": "Creates a company from field value pairs (name, domain, kam, stage, trust, commitment, interdependence, norms 0-100, industry, phone, notes, x_*); replies with its id.",
+    "since": "0.2.0",
+    "complexity": "O(log N)",
+    "arity": -3,
+    "arguments": [
+      {
+        "name": "data",
+        "type": "block",
+        "multiple": true,
+        "arguments": [
+          {
+            "name": "field",
+            "type": "string"
+          },
+          {
+            "name": "value",
+            "type": "string"
+          }
+        ]
+      }
+    ],
+    "roles": [
+      "owner",
+      "agent"
+    ],
+    "flags": [
+      "write"
+    ],
+    "example": "COMPANY.ADD name Acme ext erp-1001 domain acme.example kam ana trust 60",
+    "errors": [
+      "INVALID field: reason"
+    ]
+  },
+  {
+    "name": "COMPANY.GET",
+    "group": "company",
+    "summary": "Returns a company as a map of field to value (a flat array in RESP2).",
+    "since": "0.2.0",
+    "complexity": "O(log N)",
+    "arity": 2,
+    "arguments": [
+      {
+        "name": "id",
+        "type": "integer"
+      }
+    ],
+    "roles": [
+      "owner",
+      "agent",
+      "erp",
+      "readonly"
+    ],
+    "flags": [
+      "readonly",
+      "fast"
+    ],
+    "example": "COMPANY.GET 7",
+    "errors": [
+      "NOTFOUND no such company"
+    ]
+  },
+  {
+    "name": "COMPANY.SET",
+    "group": "company",
+    "summary": "Changes fields of a company; replies with its new version. An empty value clears a field; IFVERSION makes the change conditional.",
+    "since": "0.2.0",
+    "complexity": "O(log N)",
+    "arity": -4,
+    "arguments": [
+      {
+        "name": "id",
+        "type": "integer"
+      },
+      {
+        "name": "data",
+        "type": "block",
+        "multiple": true,
+        "arguments": [
+          {
+            "name": "field",
+            "type": "string"
+          },
+          {
+            "name": "value",
+            "type": "string"
+          }
+        ]
+      },
+      {
+        "name": "version",
+        "type": "integer",
+        "token": "IFVERSION",
+        "optional": true
+      },
+      {
+        "name": "force",
+        "type": "pure-token",
+        "token": "FORCE",
+        "optional": true
+      }
+    ],
+    "roles": [
+      "owner",
+      "agent"
+    ],
+    "flags": [
+      "write"
+    ],
+    "example": "COMPANY.SET 7 trust 80 commitment 75 IFVERSION 2",
+    "errors": [
+      "NOTFOUND no such company",
+      "CONFLICT the company's version differs from IFVERSION",
+      "INVALID field: reason"
+    ]
+  },
+  {
+    "name": "COMPANY.UPSERT",
+    "group": "company",
+    "summary": "Creates or updates the company with this external id (ext); replies with its id. Safe to repeat.",
+    "since": "0.2.0",
+    "complexity": "O(log N)",
+    "arity": -4,
+    "arguments": [
+      {
+        "name": "ext",
+        "type": "string"
+      },
+      {
+        "name": "data",
+        "type": "block",
+        "multiple": true,
+        "arguments": [
+          {
+            "name": "field",
+            "type": "string"
+          },
+          {
+            "name": "value",
+            "type": "string"
+          }
+        ]
+      },
+      {
+        "name": "version",
+        "type": "integer",
+        "token": "IFVERSION",
+        "optional": true
+      },
+      {
+        "name": "force",
+        "type": "pure-token",
+        "token": "FORCE",
+        "optional": true
+      }
+    ],
+    "roles": [
+      "owner",
+      "agent"
+    ],
+    "flags": [
+      "write"
+    ],
+    "example": "COMPANY.UPSERT erp-1001 name Acme",
+    "errors": [
+      "CONFLICT the company's version differs from IFVERSION",
+      "INVALID field: reason"
+    ]
+  },
+  {
+    "name": "COMPANY.DEL",
+    "group": "company",
+    "summary": "Deletes a company; records that linked to it keep existing, unlinked. Replies 1.",
+    "since": "0.2.0",
+    "complexity": "O(log N)",
+    "arity": 2,
+    "arguments": [
+      {
+        "name": "id",
+        "type": "integer"
+      }
+    ],
+    "roles": [
+      "owner",
+      "agent"
+    ],
+    "flags": [
+      "write"
+    ],
+    "example": "COMPANY.DEL 7",
+    "errors": [
+      "NOTFOUND no such company"
+    ]
+  },
+  {
+    "name": "COMPANY.FIND",
+    "group": "company",
+    "summary": "Finds companies: conditions joined by AND, full-text SEARCH, sort, and keyset paging. Replies [next-cursor, [records]]; cursor 0 means no more.",
+    "since": "0.2.0",
+    "complexity": "O(log N + M) with an indexed condition",
+    "arity": -1,
+    "arguments": [
+      {
+        "name": "condition",
+        "type": "block",
+        "token": "WHERE",
+        "optional": true,
+        "arguments": [
+          {
+            "name": "field",
+            "type": "string"
+          },
+          {
+            "name": "op",
+            "type": "string",
+            "values": [
+              "=",
+              "!=",
+              "<",
+              "<=",
+              ">",
+              ">=",
+              "PREFIX"
+            ]
+          },
+          {
+            "name": "value",
+            "type": "string"
+          },
+          {
+            "name": "more",
+            "type": "block",
+            "optional": true,
+            "multiple": true,
+            "arguments": [
+              {
+                "name": "and",
+                "type": "pure-token",
+                "token": "AND",
+                "optional": true
+              },
+              {
+                "name": "field",
+                "type": "string"
+              },
+              {
+                "name": "op",
+                "type": "string",
+                "values": [
+                  "=",
+                  "!=",
+                  "<",
+                  "<=",
+                  ">",
+                  ">=",
+                  "PREFIX"
+                ]
+              },
+              {
+                "name": "value",
+                "type": "string"
+              }
+            ]
+          }
+        ]
+      },
+      {
+        "name": "text",
+        "type": "string",
+        "token": "SEARCH",
+        "optional": true
+      },
+      {
+        "name": "sort",
+        "type": "block",
+        "token": "SORTBY",
+        "optional": true,
+        "arguments": [
+          {
+            "name": "field",
+            "type": "string"
+          },
+          {
+            "name": "order",
+            "type": "string",
+            "values": [
+              "ASC",
+              "DESC"
+            ],
+            "optional": true
+          }
+        ]
+      },
+      {
+        "name": "count",
+        "type": "integer",
+        "token": "LIMIT",
+        "optional": true
+      },
+      {
+        "name": "cursor",
+        "type": "string",
+        "token": "CURSOR",
+        "optional": true
+      }
+    ],
+    "roles": [
+      "owner",
+      "agent",
+      "erp",
+      "readonly"
+    ],
+    "flags": [
+      "readonly"
+    ],
+    "example": "COMPANY.FIND WHERE stage = partner SORTBY name",
+    "errors": [
+      "INVALID field: reason (unknown field, bad operator, bad cursor, LIMIT out of 1-1000)"
+    ]
+  },
+  {
+    "name": "COMPANY.STAGE",
+    "group": "company",
+    "summary": "Moves a company to another relationship stage, recording the reason in its stage history; replies with the stage it left. Allowed: transaction->transition->partner, partner->transition, transition->transaction, any->conflict, conflict->transaction.",
+    "since": "0.2.0",
+    "complexity": "O(log N)",
+    "arity": 5,
+    "arguments": [
+      {
+        "name": "id",
+        "type": "integer"
+      },
+      {
+        "name": "stage",
+        "type": "string",
+        "values": [
+          "transaction",
+          "transition",
+          "partner",
+          "conflict"
+        ]
+      },
+      {
+        "name": "reason",
+        "type": "string",
+        "token": "REASON"
+      }
+    ],
+    "roles": [
+      "owner",
+      "agent"
+    ],
+    "flags": [
+      "write"
+    ],
+    "example": "COMPANY.STAGE 7 partner REASON \"EDI link live, joint forecast agreed\"",
+    "errors": [
+      "NOTFOUND no such company",
+      "INVALID stage: cannot move from transaction to partner; allowed: transition, conflict",
+      "ERR syntax error: expected REASON text"
+    ]
+  },
+  {
+    "name": "COMPANY.HISTORY",
+    "group": "company",
+    "summary": "Lists a company's stage moves, oldest first: from, to, reason, key_id, at.",
+    "since": "0.2.0",
+    "complexity": "O(M)",
+    "arity": 2,
+    "arguments": [
+      {
+        "name": "id",
+        "type": "integer"
+      }
+    ],
+    "roles": [
+      "owner",
+      "agent",
+      "erp",
+      "readonly"
+    ],
+    "flags": [
+      "readonly"
+    ],
+    "example": "COMPANY.HISTORY 7",
+    "errors": [
+      "NOTFOUND no such company"
+    ]
+  },
+  {
+    "name": "COMPANY.SUGGEST",
+    "group": "company",
+    "summary": "Answers the stage the four relationship parameters point to and the rule used, without changing anything. Rules, first match wins: conflict if interdependence >= 50 and (trust < 30 or norms < 30); partner if all four >= 70; transition if trust >= 50 and commitment >= 50; else transaction. Unscored parameters count as 0 and are listed.",
+    "since": "0.2.0",
+    "complexity": "O(log N)",
+    "arity": 2,
+    "arguments": [
+      {
+        "name": "id",
+        "type": "integer"
+      }
+    ],
+    "roles": [
+      "owner",
+      "agent",
+      "erp",
+      "readonly"
+    ],
+    "flags": [
+      "readonly"
+    ],
+    "example": "COMPANY.SUGGEST 7",
+    "errors": [
+      "NOTFOUND no such company"
+    ]
+  },
+  {
+    "name": "PIPELINE.SET",
+    "group": "pipeline",
+    "summary": "Creates or redefines a sales pipeline: ordered stages with win probabilities 0-100; the second-last stage is the won stage (100) and the last the lost stage (0). Stages that deals are in must remain.",
+    "since": "0.2.0",
+    "complexity": "O(S + D)",
+    "arity": -8,
+    "arguments": [
+      {
+        "name": "name",
+        "type": "string"
+      },
+      {
+        "name": "stages",
+        "type": "block",
+        "multiple": true,
+        "arguments": [
+          {
+            "name": "stage",
+            "type": "string"
+          },
+          {
+            "name": "probability",
+            "type": "integer"
+          }
+        ]
+      }
+    ],
+    "roles": [
+      "owner"
+    ],
+    "flags": [
+      "write"
+    ],
+    "example": "PIPELINE.SET enterprise discovery 10 demo 30 proposal 60 won 100 lost 0",
+    "errors": [
+      "INVALID stage: reason",
+      "CONFLICT deals are in a stage the new definition drops"
+    ]
+  },
+  {
+    "name": "PIPELINE.GET",
+    "group": "pipeline",
+    "summary": "Returns a pipeline: name, stages (stage -> probability, in order), won and lost stage.",
+    "since": "0.2.0",
+    "complexity": "O(S)",
+    "arity": 2,
+    "arguments": [
+      {
+        "name": "name",
+        "type": "string"
+      }
+    ],
+    "roles": [
+      "owner",
+      "agent",
+      "erp",
+      "readonly"
+    ],
+    "flags": [
+      "readonly"
+    ],
+    "example": "PIPELINE.GET default",
+    "errors": [
+      "NOTFOUND no such pipeline"
+    ]
+  },
+  {
+    "name": "PIPELINE.LIST",
+    "group": "pipeline",
+    "summary": "Lists every pipeline of the tenant, as PIPELINE.GET shows them. Every tenant has `default` (qualification 10, proposal 40, negotiation 70, won 100, lost 0).",
+    "since": "0.2.0",
+    "complexity": "O(P)",
+    "arity": 1,
+    "arguments": [],
+    "roles": [
+      "owner",
+      "agent",
+      "erp",
+      "readonly"
+    ],
+    "flags": [
+      "readonly"
+    ],
+    "example": "PIPELINE.LIST",
+    "errors": []
+  },
+  {
+    "name": "DEAL.ADD",
+    "group": "deal",
+    "summary": "Creates a deal from field value pairs (title, company, contact, pipeline, stage, amount in minor units, currency, close_date YYYY-MM-DD, source, owner, x_*; status open/won/lost follows the stage); replies with its id.",
+    "since": "0.2.0",
+    "complexity": "O(log N)",
+    "arity": -3,
+    "arguments": [
+      {
+        "name": "data",
+        "type": "block",
+        "multiple": true,
+        "arguments": [
+          {
+            "name": "field",
+            "type": "string"
+          },
+          {
+            "name": "value",
+            "type": "string"
+          }
+        ]
+      }
+    ],
+    "roles": [
+      "owner",
+      "agent"
+    ],
+    "flags": [
+      "write"
+    ],
+    "example": "DEAL.ADD title \"Q3 rollout\" company 7 amount 1250000 currency EUR close_date 2026-12-15",
+    "errors": [
+      "INVALID field: reason"
+    ]
+  },
+  {
+    "name": "DEAL.GET",
+    "group": "deal",
+    "summary": "Returns a deal as a map of field to value (a flat array in RESP2).",
+    "since": "0.2.0",
+    "complexity": "O(log N)",
+    "arity": 2,
+    "arguments": [
+      {
+        "name": "id",
+        "type": "integer"
+      }
+    ],
+    "roles": [
+      "owner",
+      "agent",
+      "erp",
+      "readonly"
+    ],
+    "flags": [
+      "readonly",
+      "fast"
+    ],
+    "example": "DEAL.GET 7",
+    "errors": [
+      "NOTFOUND no such deal"
+    ]
+  },
+  {
+    "name": "DEAL.SET",
+    "group": "deal",
+    "summary": "Changes fields of a deal; replies with its new version. An empty value clears a field; IFVERSION makes the change conditional.",
+    "since": "0.2.0",
+    "complexity": "O(log N)",
+    "arity": -4,
+    "arguments": [
+      {
+        "name": "id",
+        "type": "integer"
+      },
+      {
+        "name": "data",
+        "type": "block",
+        "multiple": true,
+        "arguments": [
+          {
+            "name": "field",
+            "type": "string"
+          },
+          {
+            "name": "value",
+            "type": "string"
+          }
+        ]
+      },
+      {
+        "name": "version",
+        "type": "integer",
+        "token": "IFVERSION",
+        "optional": true
+      },
+      {
+        "name": "force",
+        "type": "pure-token",
+        "token": "FORCE",
+        "optional": true
+      }
+    ],
+    "roles": [
+      "owner",
+      "agent"
+    ],
+    "flags": [
+      "write"
+    ],
+    "example": "DEAL.SET 3 amount 1400000 IFVERSION 1",
+    "errors": [
+      "NOTFOUND no such deal",
+      "CONFLICT the deal's version differs from IFVERSION",
+      "INVALID field: reason"
+    ]
+  },
+  {
+    "name": "DEAL.UPSERT",
+    "group": "deal",
+    "summary": "Creates or updates the deal with this external id (ext); replies with its id. Safe to repeat.",
+    "since": "0.2.0",
+    "complexity": "O(log N)",
+    "arity": -4,
+    "arguments": [
+      {
+        "name": "ext",
+        "type": "string"
+      },
+      {
+        "name": "data",
+        "type": "block",
+        "multiple": true,
+        "arguments": [
+          {
+            "name": "field",
+            "type": "string"
+          },
+          {
+            "name": "value",
+            "type": "string"
+          }
+        ]
+      },
+      {
+        "name": "version",
+        "type": "integer",
+        "token": "IFVERSION",
+        "optional": true
+      },
+      {
+        "name": "force",
+        "type": "pure-token",
+        "token": "FORCE",
+        "optional": true
+      }
+    ],
+    "roles": [
+      "owner",
+      "agent"
+    ],
+    "flags": [
+      "write"
+    ],
+    "example": "DEAL.UPSERT erp-so-551 title \"Reorder SO-551\" company 7",
+    "errors": [
+      "CONFLICT the deal's version differs from IFVERSION",
+      "INVALID field: reason"
+    ]
+  },
+  {
+    "name": "DEAL.DEL",
+    "group": "deal",
+    "summary": "Deletes a deal; records that linked to it keep existing, unlinked. Replies 1.",
+    "since": "0.2.0",
+    "complexity": "O(log N)",
+    "arity": 2,
+    "arguments": [
+      {
+        "name": "id",
+        "type": "integer"
+      }
+    ],
+    "roles": [
+      "owner",
+      "agent"
+    ],
+    "flags": [
+      "write"
+    ],
+    "example": "DEAL.DEL 7",
+    "errors": [
+      "NOTFOUND no such deal"
+    ]
+  },
+  {
+    "name": "DEAL.FIND",
+    "group": "deal",
+    "summary": "Finds deals: conditions joined by AND, full-text SEARCH, sort, and keyset paging. Replies [next-cursor, [records]]; cursor 0 means no more.",
+    "since": "0.2.0",
+    "complexity": "O(log N + M) with an indexed condition",
+    "arity": -1,
+    "arguments": [
+      {
+        "name": "condition",
+        "type": "block",
+        "token": "WHERE",
+        "optional": true,
+        "arguments": [
+          {
+            "name": "field",
+            "type": "string"
+          },
+          {
+            "name": "op",
+            "type": "string",
+            "values": [
+              "=",
+              "!=",
+              "<",
+              "<=",
+              ">",
+              ">=",
+              "PREFIX"
+            ]
+          },
+          {
+            "name": "value",
+            "type": "string"
+          },
+          {
+            "name": "more",
+            "type": "block",
+            "optional": true,
+            "multiple": true,
+            "arguments": [
+              {
+                "name": "and",
+                "type": "pure-token",
+                "token": "AND",
+                "optional": true
+              },
+              {
+                "name": "field",
+                "type": "string"
+              },
+              {
+                "name": "op",
+                "type": "string",
+                "values": [
+                  "=",
+                  "!=",
+                  "<",
+                  "<=",
+                  ">",
+                  ">=",
+                  "PREFIX"
+                ]
+              },
+              {
+                "name": "value",
+                "type": "string"
+              }
+            ]
+          }
+        ]
+      },
+      {
+        "name": "text",
+        "type": "string",
+        "token": "SEARCH",
+        "optional": true
+      },
+      {
+        "name": "sort",
+        "type": "block",
+        "token": "SORTBY",
+        "optional": true,
+        "arguments": [
+          {
+            "name": "field",
+            "type": "string"
+          },
+          {
+            "name": "order",
+            "type": "string",
+            "values": [
+              "ASC",
+              "DESC"
+            ],
+            "optional": true
+          }
+        ]
+      },
+      {
+        "name": "count",
+        "type": "integer",
+        "token": "LIMIT",
+        "optional": true
+      },
+      {
+        "name": "cursor",
+        "type": "string",
+        "token": "CURSOR",
+        "optional": true
+      }
+    ],
+    "roles": [
+      "owner",
+      "agent",
+      "erp",
+      "readonly"
+    ],
+    "flags": [
+      "readonly"
+    ],
+    "example": "DEAL.FIND WHERE status = open AND pipeline = default SORTBY close_date",
+    "errors": [
+      "INVALID field: reason (unknown field, bad operator, bad cursor, LIMIT out of 1-1000)"
+    ]
+  },
+  {
+    "name": "DEAL.MOVE",
+    "group": "deal",
+    "summary": "Moves a deal to another stage of its pipeline (not the lost stage: use DEAL.LOSE); replies with its new version.",
+    "since": "0.2.0",
+    "complexity": "O(log N)",
+    "arity": 3,
+    "arguments": [
+      {
+        "name": "id",
+        "type": "integer"
+      },
+      {
+        "name": "stage",
+        "type": "string"
+      }
+    ],
+    "roles": [
+      "owner",
+      "agent"
+    ],
+    "flags": [
+      "write"
+    ],
+    "example": "DEAL.MOVE 3 negotiation",
+    "errors": [
+      "NOTFOUND no such deal",
+      "INVALID stage: not a stage of pipeline default (...)"
+    ]
+  },
+  {
+    "name": "DEAL.WIN",
+    "group": "deal",
+    "summary": "Moves a deal to its pipeline's won stage; status becomes won and closed_at is set. Replies with its new version.",
+    "since": "0.2.0",
+    "complexity": "O(log N)",
+    "arity": 2,
+    "arguments": [
+      {
+        "name": "id",
+        "type": "integer"
+      }
+    ],
+    "roles": [
+      "owner",
+      "agent"
+    ],
+    "flags": [
+      "write"
+    ],
+    "example": "DEAL.WIN 3",
+    "errors": [
+      "NOTFOUND no such deal",
+      "INVALID status: the deal is already won"
+    ]
+  },
+  {
+    "name": "DEAL.LOSE",
+    "group": "deal",
+    "summary": "Moves a deal to its pipeline's lost stage with a reason; status becomes lost. Replies with its new version.",
+    "since": "0.2.0",
+    "complexity": "O(log N)",
+    "arity": 4,
+    "arguments": [
+      {
+        "name": "id",
+        "type": "integer"
+      },
+      {
+        "name": "reason",
+        "type": "string",
+        "token": "REASON"
+      }
+    ],
+    "roles": [
+      "owner",
+      "agent"
+    ],
+    "flags": [
+      "write"
+    ],
+    "example": "DEAL.LOSE 3 REASON \"went with a cheaper vendor\"",
+    "errors": [
+      "NOTFOUND no such deal",
+      "INVALID status: the deal is already lost",
+      "ERR syntax error: expected REASON text"
+    ]
+  },
+  {
+    "name": "TICKET.ADD",
+    "group": "ticket",
+    "summary": "Creates a ticket from field value pairs (subject, body, contact, company, status, priority, channel, assignee, x_*; first_response_due and resolve_due come from the SLA policy, sla_breached is computed on read); replies with its id.",
+    "since": "0.2.0",
+    "complexity": "O(log N)",
+    "arity": -3,
+    "arguments": [
+      {
+        "name": "data",
+        "type": "block",
+        "multiple": true,
+        "arguments": [
+          {
+            "name": "field",
+            "type": "string"
+          },
+          {
+            "name": "value",
+            "type": "string"
+          }
+        ]
+      }
+    ],
+    "roles": [
+      "owner",
+      "agent"
+    ],
+    "flags": [
+      "write"
+    ],
+    "example": "TICKET.ADD subject \"EDI feed rejected\" company 7 priority high channel email",
+    "errors": [
+      "INVALID field: reason"
+    ]
+  },
+  {
+    "name": "TICKET.GET",
+    "group": "ticket",
+    "summary": "Returns a ticket as a map of field to value (a flat array in RESP2).",
+    "since": "0.2.0",
+    "complexity": "O(log N)",
+    "arity": 2,
+    "arguments": [
+      {
+        "name": "id",
+        "type": "integer"
+      }
+    ],
+    "roles": [
+      "owner",
+      "agent",
+      "erp",
+      "readonly"
+    ],
+    "flags": [
+      "readonly",
+      "fast"
+    ],
+    "example": "TICKET.GET 7",
+    "errors": [
+      "NOTFOUND no such ticket"
+    ]
+  },
+  {
+    "name": "TICKET.SET",
+    "group": "ticket",
+    "summary": "Changes fields of a ticket; replies with its new version. An empty value clears a field; IFVERSION makes the change conditional.",
+    "since": "0.2.0",
+    "complexity": "O(log N)",
+    "arity": -4,
+    "arguments": [
+      {
+        "name": "id",
+        "type": "integer"
+      },
+      {
+        "name": "data",
+        "type": "block",
+        "multiple": true,
+        "arguments": [
+          {
+            "name": "field",
+            "type": "string"
+          },
+          {
+            "name": "value",
+            "type": "string"
+          }
+        ]
+      },
+      {
+        "name": "version",
+        "type": "integer",
+        "token": "IFVERSION",
+        "optional": true
+      },
+      {
+        "name": "force",
+        "type": "pure-token",
+        "token": "FORCE",
+        "optional": true
+      }
+    ],
+    "roles": [
+      "owner",
+      "agent"
+    ],
+    "flags": [
+      "write"
+    ],
+    "example": "TICKET.SET 12 assignee ana priority urgent",
+    "errors": [
+      "NOTFOUND no such ticket",
+      "CONFLICT the ticket's version differs from IFVERSION",
+      "INVALID field: reason"
+    ]
+  },
+  {
+    "name": "TICKET.DEL",
+    "group": "ticket",
+    "summary": "Deletes a ticket; records that linked to it keep existing, unlinked. Replies 1.",
+    "since": "0.2.0",
+    "complexity": "O(log N)",
+    "arity": 2,
+    "arguments": [
+      {
+        "name": "id",
+        "type": "integer"
+      }
+    ],
+    "roles": [
+      "owner",
+      "agent"
+    ],
+    "flags": [
+      "write"
+    ],
+    "example": "TICKET.DEL 7",
+    "errors": [
+      "NOTFOUND no such ticket"
+    ]
+  },
+  {
+    "name": "TICKET.FIND",
+    "group": "ticket",
+    "summary": "Finds tickets: conditions joined by AND, full-text SEARCH, sort, and keyset paging. Replies [next-cursor, [records]]; cursor 0 means no more.",
+    "since": "0.2.0",
+    "complexity": "O(log N + M) with an indexed condition",
+    "arity": -1,
+    "arguments": [
+      {
+        "name": "condition",
+        "type": "block",
+        "token": "WHERE",
+        "optional": true,
+        "arguments": [
+          {
+            "name": "field",
+            "type": "string"
+          },
+          {
+            "name": "op",
+            "type": "string",
+            "values": [
+              "=",
+              "!=",
+              "<",
+              "<=",
+              ">",
+              ">=",
+              "PREFIX"
+            ]
+          },
+          {
+            "name": "value",
+            "type": "string"
+          },
+          {
+            "name": "more",
+            "type": "block",
+            "optional": true,
+            "multiple": true,
+            "arguments": [
+              {
+                "name": "and",
+                "type": "pure-token",
+                "token": "AND",
+                "optional": true
+              },
+              {
+                "name": "field",
+                "type": "string"
+              },
+              {
+                "name": "op",
+                "type": "string",
+                "values": [
+                  "=",
+                  "!=",
+                  "<",
+                  "<=",
+                  ">",
+                  ">=",
+                  "PREFIX"
+                ]
+              },
+              {
+                "name": "value",
+                "type": "string"
+              }
+            ]
+          }
+        ]
+      },
+      {
+        "name": "text",
+        "type": "string",
+        "token": "SEARCH",
+        "optional": true
+      },
+      {
+        "name": "sort",
+        "type": "block",
+        "token": "SORTBY",
+        "optional": true,
+        "arguments": [
+          {
+            "name": "field",
+            "type": "string"
+          },
+          {
+            "name": "order",
+            "type": "string",
+            "values": [
+              "ASC",
+              "DESC"
+            ],
+            "optional": true
+          }
+        ]
+      },
+      {
+        "name": "count",
+        "type": "integer",
+        "token": "LIMIT",
+        "optional": true
+      },
+      {
+        "name": "cursor",
+        "type": "string",
+        "token": "CURSOR",
+        "optional": true
+      }
+    ],
+    "roles": [
+      "owner",
+      "agent",
+      "erp",
+      "readonly"
+    ],
+    "flags": [
+      "readonly"
+    ],
+    "example": "TICKET.FIND WHERE status = open SORTBY resolve_due",
+    "errors": [
+      "INVALID field: reason (unknown field, bad operator, bad cursor, LIMIT out of 1-1000)"
+    ]
+  },
+  {
+    "name": "TICKET.STATUS",
+    "group": "ticket",
+    "summary": "Moves a ticket to a status: new, open, pending, resolved, closed. Leaving new records first_response_at; resolved or closed records resolved_at; reopening clears it. Replies with its new version.",
+    "since": "0.2.0",
+    "complexity": "O(log N)",
+    "arity": 3,
+    "arguments": [
+      {
+        "name": "id",
+        "type": "integer"
+      },
+      {
+        "name": "status",
+        "type": "string",
+        "values": [
+          "new",
+          "open",
+          "pending",
+          "resolved",
+          "closed"
+        ]
+      }
+    ],
+    "roles": [
+      "owner",
+      "agent"
+    ],
+    "flags": [
+      "write"
+    ],
+    "example": "TICKET.STATUS 12 resolved",
+    "errors": [
+      "NOTFOUND no such ticket",
+      "INVALID status: must be one of new, open, pending, resolved, closed"
+    ]
+  },
+  {
+    "name": "SLA.SET",
+    "group": "sla",
+    "summary": "Sets the SLA targets of a ticket priority in minutes (0 to 525600); tickets created or re-prioritised afterwards use them. Defaults: urgent 60/240, high 240/1440, normal 480/4320, low 1440/10080.",
+    "since": "0.2.0",
+    "complexity": "O(1)",
+    "arity": 4,
+    "arguments": [
+      {
+        "name": "priority",
+        "type": "string",
+        "values": [
+          "low",
+          "normal",
+          "high",
+          "urgent"
+        ]
+      },
+      {
+        "name": "first_response_minutes",
+        "type": "integer"
+      },
+      {
+        "name": "resolve_minutes",
+        "type": "integer"
+      }
+    ],
+    "roles": [
+      "owner"
+    ],
+    "flags": [
+      "write"
+    ],
+    "example": "SLA.SET urgent 30 240",
+    "errors": [
+      "INVALID priority: must be one of low, normal, high, urgent",
+      "INVALID first_response_minutes: must not exceed resolve_minutes"
+    ]
+  },
+  {
+    "name": "SLA.GET",
+    "group": "sla",
+    "summary": "Returns the SLA policy: for each priority, first_response_minutes and resolve_minutes.",
+    "since": "0.2.0",
+    "complexity": "O(1)",
+    "arity": 1,
+    "arguments": [],
+    "roles": [
+      "owner",
+      "agent",
+      "erp",
+      "readonly"
+    ],
+    "flags": [
+      "readonly"
+    ],
+    "example": "SLA.GET",
+    "errors": []
+  },
+  {
+    "name": "ACTIVITY.ADD",
+    "group": "activity",
+    "summary": "Records a note, call, meeting or email on a contact, company, deal or ticket; it is also linked to that record's contact and company, so it appears on their timelines. Fields: subject, body, channel, direction (inbound/outbound), occurred_at (defaults to now), duration_minutes. Replies with its id.",
+    "since": "0.2.0",
+    "complexity": "O(log N)",
+    "arity": -5,
+    "arguments": [
+      {
+        "name": "kind",
+        "type": "string",
+        "values": [
+          "note",
+          "call",
+          "meeting",
+          "email"
+        ]
+      },
+      {
+        "name": "type",
+        "type": "string",
+        "token": "ON",
+        "values": [
+          "contact",
+          "company",
+          "deal",
+          "ticket"
+        ]
+      },
+      {
+        "name": "id",
+        "type": "integer"
+      },
+      {
+        "name": "data",
+        "type": "block",
+        "optional": true,
+        "multiple": true,
+        "arguments": [
+          {
+            "name": "field",
+            "type": "string"
+          },
+          {
+            "name": "value",
+            "type": "string"
+          }
+        ]
+      }
+    ],
+    "roles": [
+      "owner",
+      "agent"
+    ],
+    "flags": [
+      "write"
+    ],
+    "example": "ACTIVITY.ADD call ON contact 42 subject \"Renewal call\" duration_minutes 20",
+    "errors": [
+      "NOTFOUND no such contact",
+      "INVALID field: reason"
+    ]
+  },
+  {
+    "name": "TIMELINE",
+    "group": "timeline",
+    "summary": "Everything that touched a record, newest first: activities, changes of the record and of its deals and tickets, stage and lifecycle moves, consent changes. A company's timeline includes its contacts'. Replies [next-cursor, [events]]; each event has seq, at, type, record, key_id and fields.",
+    "since": "0.2.0",
+    "complexity": "O(log N + M)",
+    "arity": -3,
+    "arguments": [
+      {
+        "name": "type",
+        "type": "string",
+        "values": [
+          "contact",
+          "company",
+          "deal",
+          "ticket"
+        ]
+      },
+      {
+        "name": "id",
+        "type": "integer"
+      },
+      {
+        "name": "count",
+        "type": "integer",
+        "token": "LIMIT",
+        "optional": true
+      },
+      {
+        "name": "cursor",
+        "type": "string",
+        "token": "CURSOR",
+        "optional": true
+      }
+    ],
+    "roles": [
+      "owner",
+      "agent",
+      "erp",
+      "readonly"
+    ],
+    "flags": [
+      "readonly"
+    ],
+    "example": "TIMELINE company 7 LIMIT 20",
+    "errors": [
+      "NOTFOUND no such company",
+      "INVALID LIMIT: must be an integer from 1 to 1000"
+    ]
+  },
+  {
+    "name": "CONTACT.CONSENT",
+    "group": "contact",
+    "summary": "Records a contact's choice for a channel (email, sms, phone, post): in or out, an optional monthly cap and the source of the request. Takes effect at once; the change is kept in the consent history. Replies with the contact's new version.",
+    "since": "0.2.0",
+    "complexity": "O(log N)",
+    "arity": -4,
+    "arguments": [
+      {
+        "name": "id",
+        "type": "integer"
+      },
+      {
+        "name": "channel",
+        "type": "string",
+        "values": [
+          "email",
+          "sms",
+          "phone",
+          "post"
+        ]
+      },
+      {
+        "name": "consent",
+        "type": "string",
+        "values": [
+          "in",
+          "out"
+        ]
+      },
+      {
+        "name": "cap",
+        "type": "integer",
+        "token": "MAXPERMONTH",
+        "optional": true
+      },
+      {
+        "name": "source",
+        "type": "string",
+        "token": "SOURCE",
+        "optional": true
+      }
+    ],
+    "roles": [
+      "owner",
+      "agent"
+    ],
+    "flags": [
+      "write"
+    ],
+    "example": "CONTACT.CONSENT 42 email in MAXPERMONTH 4 SOURCE \"web preference centre\"",
+    "errors": [
+      "NOTFOUND no such contact",
+      "INVALID channel: must be one of email, sms, phone, post"
+    ]
+  },
+  {
+    "name": "CONTACT.REACHABLE",
+    "group": "contact",
+    "summary": "Answers whether a contact may be contacted on a channel now: opted in, and under its monthly cap counting the channel's activities of the last 30 days (email activities for email, calls for phone, by channel for sms and post). Replies reachable (1/0), reason, consent, cap, used_30d.",
+    "since": "0.2.0",
+    "complexity": "O(log N + M)",
+    "arity": 3,
+    "arguments": [
+      {
+        "name": "id",
+        "type": "integer"
+      },
+      {
+        "name": "channel",
+        "type": "string",
+        "values": [
+          "email",
+          "sms",
+          "phone",
+          "post"
+        ]
+      }
+    ],
+    "roles": [
+      "owner",
+      "agent",
+      "erp",
+      "readonly"
+    ],
+    "flags": [
+      "readonly"
+    ],
+    "example": "CONTACT.REACHABLE 42 email",
+    "errors": [
+      "NOTFOUND no such contact"
+    ]
+  },
+  {
+    "name": "CONTACT.EXPORT",
+    "group": "contact",
+    "summary": "Returns everything held about a contact as one JSON document: the record, consent history, activities, tickets, deals and timeline events (a GDPR access request).",
+    "since": "0.2.0",
+    "complexity": "O(M)",
+    "arity": 2,
+    "arguments": [
+      {
+        "name": "id",
+        "type": "integer"
+      }
+    ],
+    "roles": [
+      "owner",
+      "agent"
+    ],
+    "flags": [
+      "readonly"
+    ],
+    "example": "CONTACT.EXPORT 42",
+    "errors": [
+      "NOTFOUND no such contact"
+    ]
+  },
+  {
+    "name": "CONTACT.FORGET",
+    "group": "contact",
+    "summary": "Erases a contact's personal data everywhere it is held (the record, its search index entries, consent history, subjects and bodies of its activities and tickets, event payloads) while keeping de-identified deals, tickets and activities for aggregates; leaves a contact.forgotten audit event. The id is given twice.",
+    "since": "0.2.0",
+    "complexity": "O(M + size of the search index)",
+    "arity": 4,
+    "arguments": [
+      {
+        "name": "id",
+        "type": "integer"
+      },
+      {
+        "name": "confirm",
+        "type": "integer",
+        "token": "CONFIRM"
+      }
+    ],
+    "roles": [
+      "owner"
+    ],
+    "flags": [
+      "write"
+    ],
+    "example": "CONTACT.FORGET 42 CONFIRM 42",
+    "errors": [
+      "NOTFOUND no such contact",
+      "ERR syntax error: repeat the id as CONTACT.FORGET 42 CONFIRM 42"
+    ]
+  },
+  {
+    "name": "ANALYTICS.TIERS",
+    "group": "analytics",
+    "summary": "Assigns every company a value tier from won-deal revenue of the last 365 days: A = the smallest set of companies making 80% of revenue (tied companies share the better tier), B = the next 15%, C = the rest and every company without revenue. COMPANY.GET shows tier. Replies the count per tier and the revenue total.",
+    "since": "0.2.0",
+    "complexity": "O(N log N)",
+    "arity": 1,
+    "arguments": [],
+    "roles": [
+      "owner",
+      "agent"
+    ],
+    "flags": [
+      "write"
+    ],
+    "example": "ANALYTICS.TIERS",
+    "errors": []
+  },
+  {
+    "name": "ANALYTICS.TOP",
+    "group": "analytics",
+    "summary": "Ranks companies by revenue (won deals, last 365 days), cost to serve (tickets and activities of the last 365 days at the COST.SET rates) or margin (revenue - cost); highest first, ASC for the bottom of the list.",
+    "since": "0.2.0",
+    "complexity": "O(N log N)",
+    "arity": -4,
+    "arguments": [
+      {
+        "name": "companies",
+        "type": "pure-token",
+        "token": "companies"
+      },
+      {
+        "name": "measure",
+        "type": "string",
+        "token": "BY",
+        "values": [
+          "revenue",
+          "cost",
+          "margin"
+        ]
+      },
+      {
+        "name": "count",
+        "type": "integer",
+        "token": "LIMIT",
+        "optional": true
+      },
+      {
+        "name": "order",
+        "type": "string",
+        "values": [
+          "ASC",
+          "DESC"
+        ],
+        "optional": true
+      }
+    ],
+    "roles": [
+      "owner",
+      "agent",
+      "readonly"
+    ],
+    "flags": [
+      "readonly"
+    ],
+    "example": "ANALYTICS.TOP companies BY margin LIMIT 10",
+    "errors": [
+      "ERR syntax error: expected ANALYTICS.TOP companies BY revenue|cost|margin"
+    ]
+  },
+  {
+    "name": "ANALYTICS.FORECAST",
+    "group": "analytics",
+    "summary": "Probability-weighted amounts of open deals by close month, from the current month on (default 6 months, at most 36): month, deals, amount, weighted (amount x stage probability / 100).",
+    "since": "0.2.0",
+    "complexity": "O(M)",
+    "arity": -1,
+    "arguments": [
+      {
+        "name": "pipeline",
+        "type": "string",
+        "token": "PIPELINE",
+        "optional": true
+      },
+      {
+        "name": "months",
+        "type": "integer",
+        "token": "MONTHS",
+        "optional": true
+      }
+    ],
+    "roles": [
+      "owner",
+      "agent",
+      "readonly"
+    ],
+    "flags": [
+      "readonly"
+    ],
+    "example": "ANALYTICS.FORECAST PIPELINE default MONTHS 3",
+    "errors": [
+      "INVALID pipeline: no such pipeline x"
+    ]
+  },
+  {
+    "name": "COST.SET",
+    "group": "cost",
+    "summary": "Sets the cost-to-serve rates in minor units: per ticket and per activity.",
+    "since": "0.2.0",
+    "complexity": "O(1)",
+    "arity": -3,
+    "arguments": [
+      {
+        "name": "rates",
+        "type": "block",
+        "multiple": true,
+        "arguments": [
+          {
+            "name": "item",
+            "type": "string",
+            "values": [
+              "ticket",
+              "activity"
+            ]
+          },
+          {
+            "name": "amount",
+            "type": "integer"
+          }
+        ]
+      }
+    ],
+    "roles": [
+      "owner"
+    ],
+    "flags": [
+      "write"
+    ],
+    "example": "COST.SET ticket 2500 activity 500",
+    "errors": [
+      "INVALID item: must be one of ticket, activity"
+    ]
+  },
+  {
+    "name": "COST.GET",
+    "group": "cost",
+    "summary": "Returns the cost-to-serve rates (0 until set).",
+    "since": "0.2.0",
+    "complexity": "O(1)",
+    "arity": 1,
+    "arguments": [],
+    "roles": [
+      "owner",
+      "agent",
+      "readonly"
+    ],
+    "flags": [
+      "readonly"
+    ],
+    "example": "COST.GET",
+    "errors": []
+  },
+  {
+    "name": "MULTI",
+    "group": "transactions",
+    "summary": "Starts a transaction: the following commands are queued (+QUEUED) until EXEC or DISCARD. Only CRM commands, PING and ECHO may be queued.",
+    "since": "0.2.0",
+    "complexity": "O(1)",
+    "arity": 1,
+    "arguments": [],
+    "roles": [
+      "admin",
+      "owner",
+      "agent",
+      "erp",
+      "readonly"
+    ],
+    "flags": [
+      "fast"
+    ],
+    "example": "MULTI",
+    "errors": [
+      "ERR MULTI calls can not be nested"
+    ]
+  },
+  {
+    "name": "EXEC",
+    "group": "transactions",
+    "summary": "Runs the queued commands in one SQLite transaction, all or nothing, and replies with an array of their replies. If one fails, every change is rolled back: its slot holds its error, the others -EXECABORT.",
+    "since": "0.2.0",
+    "complexity": "the queued commands'",
+    "arity": 1,
+    "arguments": [],
+    "roles": [
+      "admin",
+      "owner",
+      "agent",
+      "erp",
+      "readonly"
+    ],
+    "flags": [],
+    "example": "EXEC",
+    "errors": [
+      "ERR EXEC without MULTI",
+      "EXECABORT Transaction discarded because of previous errors."
+    ]
+  },
+  {
+    "name": "DISCARD",
+    "group": "transactions",
+    "summary": "Drops the queued commands and leaves the transaction.",
+    "since": "0.2.0",
+    "complexity": "O(N)",
+    "arity": 1,
+    "arguments": [],
+    "roles": [
+      "admin",
+      "owner",
+      "agent",
+      "erp",
+      "readonly"
+    ],
+    "flags": [
+      "fast"
+    ],
+    "example": "DISCARD",
+    "errors": [
+      "ERR DISCARD without MULTI"
+    ]
   }
 ]
 

@@ -10,6 +10,24 @@ struct RecordTable: Sendable {
     let table: String
     let searchTable: String?
 
+    static let contacts = RecordTable(schema: .contact, table: "contacts", searchTable: "contacts_fts")
+    static let companies = RecordTable(schema: .company, table: "companies", searchTable: "companies_fts")
+    static let deals = RecordTable(schema: .deal, table: "deals", searchTable: "deals_fts")
+    static let tickets = RecordTable(schema: .ticket, table: "tickets", searchTable: "tickets_fts")
+    static let activities = RecordTable(schema: .activity, table: "activities", searchTable: nil)
+
+    /// The table that holds records of `type`.
+    static func named(_ type: String) -> RecordTable? {
+        switch type {
+        case "contact": contacts
+        case "company": companies
+        case "deal": deals
+        case "ticket": tickets
+        case "activity": activities
+        default: nil
+        }
+    }
+
     private var selectList: String {
         (["id", "version", "created_at", "updated_at"] + schema.fields.map(\.name) + ["custom"]).joined(separator: ", ")
     }
@@ -24,13 +42,18 @@ struct RecordTable: Sendable {
             .map(record)
     }
 
+    func exists(_ db: Database, id: Int64) throws -> Bool {
+        try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM \(table) WHERE id = ?"), arguments: [id]) ?? false
+    }
+
     func insert(_ db: Database, _ changes: FieldChanges, actor: String?, now: String) throws -> Int64 {
+        try checkReferences(db, changes)
         var columns = ["created_at", "updated_at"]
         var values: [(any DatabaseValueConvertible)?] = [now, now]
         for field in schema.fields {
             if let value = changes[field.name] {
                 columns.append(field.name)
-                values.append(value)
+                values.append(Self.databaseValue(value, field))
             }
         }
         let custom = customJSON(merging: changes, into: [:])
@@ -48,20 +71,24 @@ struct RecordTable: Sendable {
         let id = db.lastInsertedRowID
         try EventLog.append(
             db, type: "\(schema.type).created", recordType: schema.type, recordID: id, changes: changes, actor: actor,
-            at: now)
+            at: now, links: links(current: nil, changes))
         return id
     }
 
-    /// Applies `changes` to `current` and returns the new version.
-    func update(_ db: Database, _ current: StoredRecord, _ changes: FieldChanges, actor: String?, now: String) throws
-        -> Int64
-    {
+    /// Applies `changes` to `current` and returns the new version. `event`
+    /// names the change in the event log (default `<type>.updated`) and
+    /// `eventFields` describes it there when it is more than the changed fields.
+    func update(
+        _ db: Database, _ current: StoredRecord, _ changes: FieldChanges, actor: String?, now: String,
+        event: String? = nil, eventFields: FieldChanges? = nil
+    ) throws -> Int64 {
+        try checkReferences(db, changes)
         var assignments = ["version = version + 1", "updated_at = ?"]
         var values: [(any DatabaseValueConvertible)?] = [now]
         for field in schema.fields {
             if let value = changes[field.name] {
                 assignments.append("\(field.name) = ?")
-                values.append(value)
+                values.append(Self.databaseValue(value, field))
             }
         }
         if changes.fieldNames.contains(where: RecordSchema.isCustomFieldName) {
@@ -76,17 +103,17 @@ struct RecordTable: Sendable {
                 .execute(arguments: StatementArguments(values))
         }
         try EventLog.append(
-            db, type: "\(schema.type).updated", recordType: schema.type, recordID: current.id, changes: changes,
-            actor: actor, at: now)
+            db, type: event ?? "\(schema.type).updated", recordType: schema.type, recordID: current.id,
+            changes: eventFields ?? changes, actor: actor, at: now, links: links(current: current, changes))
         return current.version + 1
     }
 
     func delete(_ db: Database, id: Int64, actor: String?, now: String) throws {
+        guard let current = try fetch(db, id: id) else { throw StoreError.notFound("no such \(schema.type)") }
         try db.cachedStatement(sql: "DELETE FROM \(table) WHERE id = ?").execute(arguments: [id])
-        guard db.changesCount > 0 else { throw StoreError.notFound("no such \(schema.type)") }
         try EventLog.append(
             db, type: "\(schema.type).deleted", recordType: schema.type, recordID: id, changes: FieldChanges(),
-            actor: actor, at: now)
+            actor: actor, at: now, links: links(current: current, FieldChanges()))
     }
 
     func find(_ db: Database, _ query: FindQuery) throws -> RecordPage {
@@ -124,11 +151,11 @@ struct RecordTable: Sendable {
         let direction = query.descending ? "DESC" : "ASC"
         if let after = query.after {
             let comparison = query.descending ? "<" : ">"
-            let value = try bindable(after.sortValue, field: query.sortField)
             if query.sortField == "id" {
                 clauses.append("id \(comparison) ?")
                 arguments.append(after.id)
             } else {
+                let value = try sortBindable(after.sortValue, field: query.sortField)
                 clauses.append("(\(sort) \(comparison) ? OR (\(sort) = ? AND id \(comparison) ?))")
                 arguments += [value, value, after.id]
             }
@@ -155,7 +182,7 @@ struct RecordTable: Sendable {
     private func record(_ row: Row) -> StoredRecord {
         var fields: [(name: String, value: String)] = []
         for (offset, field) in schema.fields.enumerated() {
-            if let value: String = row[4 + offset] {
+            if let value = Self.text(row[4 + offset]) {
                 fields.append((field.name, value))
             }
         }
@@ -167,6 +194,23 @@ struct RecordTable: Sendable {
         return StoredRecord(id: row[0], version: row[1], createdAt: row[2], updatedAt: row[3], fields: fields)
     }
 
+    /// A column's value as the text commands see.
+    static func text(_ value: DatabaseValue) -> String? {
+        switch value.storage {
+        case .null: nil
+        case .int64(let number): String(number)
+        case .double(let number): String(number)
+        case .string(let text): text
+        case .blob(let data): String(decoding: data, as: UTF8.self)
+        }
+    }
+
+    /// A validated value as it is stored: numbers as integers, the rest as text.
+    static func databaseValue(_ value: String?, _ field: RecordSchema.Field) -> (any DatabaseValueConvertible)? {
+        guard let value else { return nil }
+        return field.isNumeric ? Int64(value) : value
+    }
+
     private func customJSON(merging changes: FieldChanges, into existing: [String: String]) -> String? {
         var merged = existing
         for name in changes.fieldNames where RecordSchema.isCustomFieldName(name) {
@@ -174,6 +218,27 @@ struct RecordTable: Sendable {
         }
         guard !merged.isEmpty else { return nil }
         return JSONText.object(merged.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+    }
+
+    /// The records an event on this record is linked to: the ones its reference fields name after the change.
+    private func links(current: StoredRecord?, _ changes: FieldChanges) -> [EventLog.Link] {
+        schema.fields.compactMap { field in
+            guard case .reference(let type) = field.kind else { return nil }
+            let value = changes[field.name] ?? current?[field.name]
+            return value.flatMap { Int64($0) }.map { EventLog.Link(type: type, id: $0) }
+        }
+    }
+
+    /// Every record a change links to must exist in this tenant.
+    private func checkReferences(_ db: Database, _ changes: FieldChanges) throws {
+        for field in schema.fields {
+            guard case .reference(let type) = field.kind, case .some(.some(let value)) = changes[field.name],
+                let id = Int64(value), let target = Self.named(type)
+            else { continue }
+            guard try target.exists(db, id: id) else {
+                throw InvalidField(field.name, "no such \(type) \(id)")
+            }
+        }
     }
 
     /// Runs `statement`; if a unique index rejects it, names the field and the record that holds the value.
@@ -203,13 +268,26 @@ struct RecordTable: Sendable {
     }
 
     private func sortExpression(for field: String) -> String {
-        ["id", "version", "created_at", "updated_at"].contains(field)
-            ? field : "COALESCE(\(expression(for: field)), '')"
+        if ["id", "version", "created_at", "updated_at"].contains(field) { return field }
+        if schema.field(named: field)?.isNumeric == true { return "COALESCE(\(field), \(Self.missingNumber))" }
+        return "COALESCE(\(expression(for: field)), '')"
+    }
+
+    /// Where a missing number sorts: before every stored one.
+    private static let missingNumber = Int64.min + 1
+
+    private func isNumeric(_ field: String) -> Bool {
+        field == "id" || field == "version" || schema.field(named: field)?.isNumeric == true
     }
 
     private func bindable(_ value: String, field: String) throws -> any DatabaseValueConvertible {
-        guard field == "id" || field == "version" else { return value }
+        guard isNumeric(field) else { return value }
         guard let number = Int64(value) else { throw InvalidField(field, "must be an integer") }
         return number
+    }
+
+    /// A cursor's sort value; an empty value of a numeric field stands for a missing one.
+    private func sortBindable(_ value: String, field: String) throws -> any DatabaseValueConvertible {
+        isNumeric(field) && value.isEmpty ? Self.missingNumber : try bindable(value, field: field)
     }
 }

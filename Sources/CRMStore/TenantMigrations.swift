@@ -1,3 +1,4 @@
+import CRMCore
 import GRDB
 
 /// The versioned schema of a tenant database; migrations run at open.
@@ -49,6 +50,191 @@ enum TenantMigrations {
                 table.column("notes")
             }
         }
+        migrator.registerMigration("v2-crm-domain", migrate: crmDomain)
         return migrator
+    }
+
+    /// Companies and stages, pipelines and deals, tickets and SLAs, activities,
+    /// consent, cost rates, and event links for timelines.
+    private static func crmDomain(_ db: Database) throws {
+        try db.execute(
+            sql: """
+                CREATE TABLE companies (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    version INTEGER NOT NULL DEFAULT 1,
+                    created_at TEXT NOT NULL,
+                    updated_at TEXT NOT NULL,
+                    ext TEXT UNIQUE,
+                    name TEXT,
+                    domain TEXT COLLATE NOCASE,
+                    kam TEXT,
+                    stage TEXT NOT NULL DEFAULT 'transaction',
+                    trust INTEGER,
+                    commitment INTEGER,
+                    interdependence INTEGER,
+                    norms INTEGER,
+                    industry TEXT,
+                    phone TEXT,
+                    notes TEXT,
+                    tier TEXT,
+                    custom TEXT
+                );
+                CREATE INDEX companies_stage ON companies(stage, id);
+                CREATE INDEX companies_tier ON companies(tier, id);
+                CREATE INDEX companies_kam ON companies(kam, id);
+                CREATE INDEX companies_name ON companies(name, id);
+                CREATE TABLE company_stages (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    company_id INTEGER NOT NULL REFERENCES companies(id) ON DELETE CASCADE,
+                    from_stage TEXT,
+                    to_stage TEXT NOT NULL,
+                    reason TEXT NOT NULL,
+                    key_id TEXT,
+                    at TEXT NOT NULL
+                );
+                CREATE INDEX company_stages_company ON company_stages(company_id, seq);
+
+                ALTER TABLE contacts ADD COLUMN company INTEGER REFERENCES companies(id) ON DELETE SET NULL;
+                ALTER TABLE contacts ADD COLUMN consent_email TEXT;
+                ALTER TABLE contacts ADD COLUMN cap_email INTEGER;
+                ALTER TABLE contacts ADD COLUMN consent_sms TEXT;
+                ALTER TABLE contacts ADD COLUMN cap_sms INTEGER;
+                ALTER TABLE contacts ADD COLUMN consent_phone TEXT;
+                ALTER TABLE contacts ADD COLUMN cap_phone INTEGER;
+                ALTER TABLE contacts ADD COLUMN consent_post TEXT;
+                ALTER TABLE contacts ADD COLUMN cap_post INTEGER;
+                CREATE INDEX contacts_company ON contacts(company, id);
+                CREATE TABLE consent_changes (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    contact_id INTEGER NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
+                    channel TEXT NOT NULL,
+                    state TEXT NOT NULL,
+                    max_per_month INTEGER,
+                    source TEXT,
+                    key_id TEXT,
+                    at TEXT NOT NULL
+                );
+                CREATE INDEX consent_changes_contact ON consent_changes(contact_id, seq);
+
+                CREATE TABLE pipeline_stages (
+                    pipeline TEXT NOT NULL,
+                    position INTEGER NOT NULL,
+                    stage TEXT NOT NULL,
+                    probability INTEGER NOT NULL,
+                    PRIMARY KEY (pipeline, position)
+                ) WITHOUT ROWID;
+                CREATE TABLE deals (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    version INTEGER NOT NULL DEFAULT 1,
+                    created_at TEXT NOT NULL,
+                    updated_at TEXT NOT NULL,
+                    ext TEXT UNIQUE,
+                    title TEXT,
+                    company INTEGER REFERENCES companies(id) ON DELETE SET NULL,
+                    contact INTEGER REFERENCES contacts(id) ON DELETE SET NULL,
+                    pipeline TEXT NOT NULL,
+                    stage TEXT NOT NULL,
+                    amount INTEGER,
+                    currency TEXT,
+                    close_date TEXT,
+                    source TEXT,
+                    owner TEXT,
+                    status TEXT NOT NULL,
+                    lost_reason TEXT,
+                    closed_at TEXT,
+                    custom TEXT
+                );
+                CREATE INDEX deals_status ON deals(status, id);
+                CREATE INDEX deals_company ON deals(company, status, closed_at);
+                CREATE INDEX deals_contact ON deals(contact, id);
+                CREATE INDEX deals_pipeline ON deals(pipeline, stage, id);
+                CREATE INDEX deals_close_date ON deals(close_date, id);
+
+                CREATE TABLE service_levels (
+                    priority TEXT PRIMARY KEY,
+                    first_response_minutes INTEGER NOT NULL,
+                    resolve_minutes INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                CREATE TABLE tickets (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    version INTEGER NOT NULL DEFAULT 1,
+                    created_at TEXT NOT NULL,
+                    updated_at TEXT NOT NULL,
+                    ext TEXT UNIQUE,
+                    subject TEXT,
+                    body TEXT,
+                    contact INTEGER REFERENCES contacts(id) ON DELETE SET NULL,
+                    company INTEGER REFERENCES companies(id) ON DELETE SET NULL,
+                    status TEXT NOT NULL,
+                    priority TEXT NOT NULL,
+                    channel TEXT,
+                    assignee TEXT,
+                    first_response_due TEXT,
+                    resolve_due TEXT,
+                    first_response_at TEXT,
+                    resolved_at TEXT,
+                    custom TEXT
+                );
+                CREATE INDEX tickets_status ON tickets(status, id);
+                CREATE INDEX tickets_priority ON tickets(priority, id);
+                CREATE INDEX tickets_assignee ON tickets(assignee, id);
+                CREATE INDEX tickets_contact ON tickets(contact, id);
+                CREATE INDEX tickets_company ON tickets(company, created_at);
+
+                CREATE TABLE activities (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    version INTEGER NOT NULL DEFAULT 1,
+                    created_at TEXT NOT NULL,
+                    updated_at TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    subject TEXT,
+                    body TEXT,
+                    channel TEXT,
+                    direction TEXT,
+                    occurred_at TEXT NOT NULL,
+                    duration_minutes INTEGER,
+                    contact INTEGER REFERENCES contacts(id) ON DELETE SET NULL,
+                    company INTEGER REFERENCES companies(id) ON DELETE SET NULL,
+                    deal INTEGER REFERENCES deals(id) ON DELETE SET NULL,
+                    ticket INTEGER REFERENCES tickets(id) ON DELETE SET NULL,
+                    custom TEXT
+                );
+                CREATE INDEX activities_contact ON activities(contact, channel, occurred_at);
+                CREATE INDEX activities_company ON activities(company, occurred_at);
+
+                CREATE TABLE cost_rates (
+                    item TEXT PRIMARY KEY,
+                    amount INTEGER NOT NULL
+                ) WITHOUT ROWID;
+
+                CREATE TABLE event_links (
+                    record_type TEXT NOT NULL,
+                    record_id INTEGER NOT NULL,
+                    seq INTEGER NOT NULL,
+                    PRIMARY KEY (record_type, record_id, seq)
+                ) WITHOUT ROWID;
+                INSERT INTO event_links (record_type, record_id, seq) SELECT record_type, record_id, seq FROM events;
+                DROP INDEX events_record;
+                """
+        )
+        for (table, schema) in [("companies", RecordSchema.company), ("deals", .deal), ("tickets", .ticket)] {
+            let columns = schema.fields.filter(\.searchable).map(\.name)
+            try db.create(virtualTable: "\(table)_fts", using: FTS5()) { fts in
+                fts.synchronize(withTable: table)
+                fts.tokenizer = .unicode61()
+                for column in columns { fts.column(column) }
+            }
+        }
+        for (position, stage) in Pipeline.standard.stages.enumerated() {
+            try db.execute(
+                sql: "INSERT INTO pipeline_stages (pipeline, position, stage, probability) VALUES (?, ?, ?, ?)",
+                arguments: [Pipeline.standard.name, position, stage.name, stage.probability])
+        }
+        for priority in TicketPriority.allCases {
+            let level = ServiceLevel.standard(for: priority)
+            try db.execute(
+                sql: "INSERT INTO service_levels (priority, first_response_minutes, resolve_minutes) VALUES (?, ?, ?)",
+                arguments: [priority.rawValue, level.firstResponseMinutes, level.resolveMinutes])
+        }
     }
 }

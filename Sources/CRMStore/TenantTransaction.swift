@@ -6,8 +6,29 @@ import GRDB
 public struct TenantTransaction {
     let db: Database
 
-    /// Contact operations within this transaction.
-    public var contacts: ContactStore { ContactStore(db: db) }
+    public var contacts: RecordCollection { RecordCollection(db: db, rules: ContactRules()) }
+    public var companies: RecordCollection { RecordCollection(db: db, rules: CompanyRules()) }
+    public var deals: RecordCollection { RecordCollection(db: db, rules: DealRules()) }
+    public var tickets: RecordCollection { RecordCollection(db: db, rules: TicketRules()) }
+
+    /// The records of a type, by the name commands use.
+    public func records(_ type: TimelineSubject) -> RecordCollection {
+        switch type {
+        case .contact: contacts
+        case .company: companies
+        case .deal: deals
+        case .ticket: tickets
+        }
+    }
+
+    public var relations: CompanyRelations { CompanyRelations(db: db) }
+    public var pipelines: Pipelines { Pipelines(db: db) }
+    public var dealFlow: DealFlow { DealFlow(db: db) }
+    public var ticketDesk: TicketDesk { TicketDesk(db: db) }
+    public var serviceLevels: ServiceLevels { ServiceLevels(db: db) }
+    public var engagement: Engagement { Engagement(db: db) }
+    public var privacy: Privacy { Privacy(db: db) }
+    public var analytics: Analytics { Analytics(db: db) }
 
     /// Runs `body` in a savepoint: on error its changes are undone and the
     /// rest of the transaction goes on.
@@ -27,67 +48,5 @@ public struct TenantTransaction {
             result = .failure(error)
         }
         return result
-    }
-}
-
-/// Contact commands' storage operations.
-public struct ContactStore {
-    let db: Database
-    private static let table = RecordTable(schema: .contact, table: "contacts", searchTable: "contacts_fts")
-
-    /// Creates a contact and returns its id.
-    public func add(_ changes: FieldChanges, actor: String?) throws -> Int64 {
-        try Self.table.insert(db, changes, actor: actor, now: WallClock.now())
-    }
-
-    public func get(id: Int64) throws -> StoredRecord {
-        guard let record = try Self.table.fetch(db, id: id) else { throw StoreError.notFound("no such contact") }
-        return record
-    }
-
-    /// Changes a contact and returns its new version.
-    public func set(id: Int64, _ changes: FieldChanges, ifVersion: Int64?, force: Bool, actor: String?) throws -> Int64
-    {
-        try update(get(id: id), changes, ifVersion: ifVersion, force: force, actor: actor)
-    }
-
-    /// Creates or updates the contact whose `ext` is `ext`; returns its id.
-    public func upsert(ext rawExt: String, _ changes: FieldChanges, ifVersion: Int64?, force: Bool, actor: String?)
-        throws -> Int64
-    {
-        let ext = try RecordSchema.normalize(rawExt, for: RecordSchema.contact.field(named: "ext")!)
-        if case .some(.some(let other)) = changes["ext"], other != ext {
-            throw InvalidField("ext", "differs from the UPSERT key")
-        }
-        var changes = changes
-        changes.set("ext", ext)
-        if let current = try Self.table.fetch(db, ext: ext) {
-            _ = try update(current, changes, ifVersion: ifVersion, force: force, actor: actor)
-            return current.id
-        }
-        if let ifVersion {
-            throw StoreError.conflict("no contact has this ext, so it has no version \(ifVersion)")
-        }
-        return try Self.table.insert(db, changes, actor: actor, now: WallClock.now())
-    }
-
-    public func delete(id: Int64, actor: String?) throws {
-        try Self.table.delete(db, id: id, actor: actor, now: WallClock.now())
-    }
-
-    public func find(_ query: FindQuery) throws -> RecordPage {
-        try Self.table.find(db, query)
-    }
-
-    private func update(
-        _ current: StoredRecord, _ changes: FieldChanges, ifVersion: Int64?, force: Bool, actor: String?
-    ) throws -> Int64 {
-        if let ifVersion, ifVersion != current.version {
-            throw StoreError.conflict("contact \(current.id) is at version \(current.version), not \(ifVersion)")
-        }
-        if case .some(.some(let next)) = changes["lifecycle"], let nextStage = Lifecycle(rawValue: next) {
-            try Lifecycle.checkMove(from: current["lifecycle"].flatMap(Lifecycle.init), to: nextStage, force: force)
-        }
-        return try Self.table.update(db, current, changes, actor: actor, now: WallClock.now())
     }
 }

@@ -1,0 +1,125 @@
+import CRMCore
+import CRMProtocol
+import CRMStore
+
+/// Relationship stages of companies, pipelines and the deal workflow.
+enum AccountCommands {
+    static let handlers: [String: CommandHandler] = [
+        "COMPANY.STAGE": stage, "COMPANY.HISTORY": history, "COMPANY.SUGGEST": suggest,
+        "PIPELINE.SET": setPipeline, "PIPELINE.GET": getPipeline, "PIPELINE.LIST": listPipelines,
+        "DEAL.MOVE": move, "DEAL.WIN": win, "DEAL.LOSE": lose,
+    ]
+
+    /// `COMPANY.STAGE id stage REASON text`: replies with the stage the company left.
+    static func stage(_ invocation: CommandInvocation) throws -> CommandOutcome {
+        let id = try RecordCommands.recordID(invocation, 1)
+        let stage = try RecordCommands.choice(invocation, 2, "stage", as: RelationshipStage.self)
+        let reason = try reasonArgument(invocation, at: 3)
+        let actor = invocation.session.key?.id
+        return try invocation.write { transaction in
+            .bulk(try transaction.relations.move(company: id, to: stage, reason: reason, actor: actor))
+        }
+    }
+
+    static func history(_ invocation: CommandInvocation) throws -> CommandOutcome {
+        let id = try RecordCommands.recordID(invocation, 1)
+        return try invocation.read { transaction in
+            .array(
+                try transaction.relations.history(company: id).map { move in
+                    .map([
+                        (.bulk("from"), move.from.map(RESPValue.bulk) ?? .null), (.bulk("to"), .bulk(move.to)),
+                        (.bulk("reason"), .bulk(move.reason)),
+                        (.bulk("key_id"), move.keyID.map(RESPValue.bulk) ?? .null),
+                        (.bulk("at"), .bulk(move.at)),
+                    ])
+                })
+        }
+    }
+
+    static func suggest(_ invocation: CommandInvocation) throws -> CommandOutcome {
+        let id = try RecordCommands.recordID(invocation, 1)
+        return try invocation.read { transaction in
+            let suggestion = try transaction.relations.suggest(company: id)
+            let scores = suggestion.scores
+            return .map([
+                (.bulk("stage"), .bulk(suggestion.suggested)), (.bulk("current"), .bulk(suggestion.current)),
+                (.bulk("rule"), .bulk(suggestion.rule)), (.bulk("trust"), .integer(scores.trust)),
+                (.bulk("commitment"), .integer(scores.commitment)),
+                (.bulk("interdependence"), .integer(scores.interdependence)), (.bulk("norms"), .integer(scores.norms)),
+                (.bulk("unscored"), .array(suggestion.unscored.map(RESPValue.bulk))),
+            ])
+        }
+    }
+
+    /// `PIPELINE.SET name stage probability [stage probability ...]`
+    static func setPipeline(_ invocation: CommandInvocation) throws -> CommandOutcome {
+        let name = try invocation.text(1).lowercased()
+        let words = try invocation.texts(from: 2)
+        guard words.count.isMultiple(of: 2) else {
+            throw InvalidField("stages", "give stage probability pairs")
+        }
+        var stages: [Pipeline.Stage] = []
+        for index in stride(from: 0, to: words.count, by: 2) {
+            guard let probability = Int(words[index + 1]) else {
+                throw InvalidField(words[index], "probability must be an integer from 0 to 100")
+            }
+            stages.append(Pipeline.Stage(name: words[index].lowercased(), probability: probability))
+        }
+        let pipeline = try Pipeline(name: name, stages: stages)
+        let actor = invocation.session.key?.id
+        return try invocation.write { transaction in
+            try transaction.pipelines.set(pipeline, actor: actor)
+            return .ok
+        }
+    }
+
+    static func getPipeline(_ invocation: CommandInvocation) throws -> CommandOutcome {
+        let name = try invocation.text(1).lowercased()
+        return try invocation.read { transaction in
+            guard let pipeline = try transaction.pipelines.get(name) else {
+                throw StoreError.notFound("no such pipeline")
+            }
+            return reply(pipeline)
+        }
+    }
+
+    static func listPipelines(_ invocation: CommandInvocation) throws -> CommandOutcome {
+        try invocation.read { .array(try $0.pipelines.list().map(reply)) }
+    }
+
+    static func reply(_ pipeline: Pipeline) -> RESPValue {
+        .map([
+            (.bulk("name"), .bulk(pipeline.name)),
+            (.bulk("stages"), .map(pipeline.stages.map { (.bulk($0.name), .integer($0.probability)) })),
+            (.bulk("won"), .bulk(pipeline.wonStage)), (.bulk("lost"), .bulk(pipeline.lostStage)),
+        ])
+    }
+
+    static func move(_ invocation: CommandInvocation) throws -> CommandOutcome {
+        let id = try RecordCommands.recordID(invocation, 1)
+        let stage = try invocation.text(2).lowercased()
+        let actor = invocation.session.key?.id
+        return try invocation.write { .integer(Int(try $0.dealFlow.move(deal: id, to: stage, actor: actor))) }
+    }
+
+    static func win(_ invocation: CommandInvocation) throws -> CommandOutcome {
+        let id = try RecordCommands.recordID(invocation, 1)
+        let actor = invocation.session.key?.id
+        return try invocation.write { .integer(Int(try $0.dealFlow.win(deal: id, actor: actor))) }
+    }
+
+    static func lose(_ invocation: CommandInvocation) throws -> CommandOutcome {
+        let id = try RecordCommands.recordID(invocation, 1)
+        let reason = try reasonArgument(invocation, at: 2)
+        let actor = invocation.session.key?.id
+        return try invocation.write { .integer(Int(try $0.dealFlow.lose(deal: id, reason: reason, actor: actor))) }
+    }
+
+    /// `REASON text` at `index`.
+    static func reasonArgument(_ invocation: CommandInvocation, at index: Int) throws -> String {
+        guard try invocation.text(index).uppercased() == "REASON", invocation.arguments.count == index + 2 else {
+            throw CommandError.syntax("syntax error: expected REASON text")
+        }
+        return try invocation.text(index + 1)
+    }
+}

@@ -1,0 +1,35 @@
+import CRMCore
+
+/// Trailing `TOKEN value` options of a command, such as `LIMIT 10 CURSOR c`,
+/// in any order, each at most once. A token with arity 0 is a flag.
+struct OptionArguments {
+    private var values: [String: [String]] = [:]
+
+    init(_ words: [String], tokens: [String: Int]) throws(InvalidField) {
+        var index = 0
+        while index < words.count {
+            let token = words[index].uppercased()
+            guard let arity = tokens[token] else {
+                throw InvalidField(
+                    words[index], "unexpected; expected one of \(tokens.keys.sorted().joined(separator: ", "))")
+            }
+            guard values[token] == nil else { throw InvalidField(token, "given twice") }
+            guard index + arity < words.count else { throw InvalidField(token, "missing its value") }
+            values[token] = Array(words[(index + 1)..<(index + 1 + arity)])
+            index += 1 + arity
+        }
+    }
+
+    func has(_ token: String) -> Bool { values[token] != nil }
+
+    func value(_ token: String) -> String? { values[token]?.first }
+
+    /// An integer option within `range`, or `default` when absent.
+    func integer(_ token: String, in range: ClosedRange<Int>, default defaultValue: Int) throws(InvalidField) -> Int {
+        guard let text = value(token) else { return defaultValue }
+        guard let number = Int(text), range.contains(number) else {
+            throw InvalidField(token, "must be an integer from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return number
+    }
+}

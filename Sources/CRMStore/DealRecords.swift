@@ -1,0 +1,149 @@
+import CRMCore
+import GRDB
+
+/// Deals: the stage must belong to the deal's pipeline, the status follows
+/// the stage, and a deal is lost only through DEAL.LOSE, with a reason.
+struct DealRules: RecordRules {
+    var table: RecordTable { .deals }
+
+    func prepareInsert(_ db: Database, _ changes: inout FieldChanges, now: String) throws {
+        let pipelineName = (changes["pipeline"] ?? nil) ?? Pipeline.standard.name
+        let pipeline = try Pipelines(db: db).load(pipelineName)
+        changes.set("pipeline", pipeline.name)
+        let stage = (changes["stage"] ?? nil) ?? pipeline.stages[0].name
+        try apply(stage: stage, of: pipeline, wasStatus: nil, to: &changes, now: now)
+    }
+
+    func prepareUpdate(
+        _ db: Database, _ current: StoredRecord, _ changes: inout FieldChanges, force: Bool, now: String
+    ) throws {
+        let pipelineChange = changes["pipeline"]
+        let stageChange = changes["stage"]
+        guard pipelineChange != nil || stageChange != nil else { return }
+        if pipelineChange == .some(nil) { throw InvalidField("pipeline", "a deal always belongs to a pipeline") }
+        if stageChange == .some(nil) { throw InvalidField("stage", "a deal always has a stage") }
+        let pipeline = try Pipelines(db: db).load((pipelineChange ?? nil) ?? current["pipeline"]!)
+        let movedPipeline = pipeline.name != current["pipeline"]
+        let stage = (stageChange ?? nil) ?? (movedPipeline ? pipeline.stages[0].name : current["stage"]!)
+        try apply(
+            stage: stage, of: pipeline, wasStatus: current["status"].flatMap(DealStatus.init), to: &changes, now: now)
+    }
+
+    /// Sets the stage, the status it implies and the close time.
+    private func apply(
+        stage: String, of pipeline: Pipeline, wasStatus: DealStatus?, to changes: inout FieldChanges, now: String
+    ) throws {
+        guard pipeline.stage(named: stage) != nil else {
+            throw InvalidField(
+                "stage",
+                "not a stage of pipeline \(pipeline.name) (\(pipeline.stages.map(\.name).joined(separator: ", ")))")
+        }
+        let status = pipeline.status(at: stage)
+        if status == .lost, wasStatus != .lost {
+            throw InvalidField("stage", "a deal is lost with DEAL.LOSE id REASON text")
+        }
+        changes.set("stage", stage)
+        guard status != wasStatus else { return }
+        changes.set("status", status.rawValue)
+        changes.set("closed_at", status == .open ? nil : now)
+        if status == .open, wasStatus != nil { changes.set("lost_reason", nil) }
+    }
+}
+
+/// The tenant's sales pipelines.
+public struct Pipelines {
+    let db: Database
+
+    public func load(_ name: String) throws -> Pipeline {
+        guard let pipeline = try get(name) else {
+            throw InvalidField("pipeline", "no such pipeline \(name)")
+        }
+        return pipeline
+    }
+
+    public func get(_ name: String) throws -> Pipeline? {
+        let rows = try Row.fetchAll(
+            db.cachedStatement(
+                sql: "SELECT stage, probability FROM pipeline_stages WHERE pipeline = ? ORDER BY position"),
+            arguments: [name])
+        guard !rows.isEmpty else { return nil }
+        return try Pipeline(name: name, stages: rows.map { Pipeline.Stage(name: $0[0], probability: $0[1]) })
+    }
+
+    public func list() throws -> [Pipeline] {
+        try String.fetchAll(db, sql: "SELECT DISTINCT pipeline FROM pipeline_stages ORDER BY pipeline").compactMap(get)
+    }
+
+    /// Creates or redefines a pipeline. Stages that deals are in must remain;
+    /// deals' statuses follow the new definition.
+    public func set(_ pipeline: Pipeline, actor: String?) throws {
+        let names = pipeline.stages.map(\.name)
+        let stranded = try Row.fetchAll(
+            db, sql: "SELECT stage, COUNT(*) FROM deals WHERE pipeline = ? GROUP BY stage", arguments: [pipeline.name]
+        ).filter { !names.contains($0[0]) }
+        if let first = stranded.first {
+            throw StoreError.conflict(
+                "\(first[1] as Int64) deal(s) of pipeline \(pipeline.name) are in stage \(first[0] as String), which the new definition drops"
+            )
+        }
+        try db.execute(sql: "DELETE FROM pipeline_stages WHERE pipeline = ?", arguments: [pipeline.name])
+        for (position, stage) in pipeline.stages.enumerated() {
+            try db.execute(
+                sql: "INSERT INTO pipeline_stages (pipeline, position, stage, probability) VALUES (?, ?, ?, ?)",
+                arguments: [pipeline.name, position, stage.name, stage.probability])
+        }
+        try db.execute(
+            sql: """
+                UPDATE deals SET status = CASE stage WHEN ? THEN 'won' WHEN ? THEN 'lost' ELSE 'open' END
+                WHERE pipeline = ? AND status IS NOT CASE stage WHEN ? THEN 'won' WHEN ? THEN 'lost' ELSE 'open' END
+                """,
+            arguments: [pipeline.wonStage, pipeline.lostStage, pipeline.name, pipeline.wonStage, pipeline.lostStage])
+        var fields = FieldChanges()
+        fields.set("name", pipeline.name)
+        fields.set("stages", pipeline.stages.map { "\($0.name):\($0.probability)" }.joined(separator: " "))
+        try EventLog.append(
+            db, type: "pipeline.set", recordType: "pipeline", recordID: 0, changes: fields, actor: actor,
+            at: WallClock.now())
+    }
+}
+
+/// Moving deals through their pipeline.
+public struct DealFlow {
+    let db: Database
+    private var deals: RecordCollection { RecordCollection(db: db, rules: DealRules()) }
+
+    /// Moves a deal to another open stage (or the won stage); returns its new version.
+    public func move(deal id: Int64, to stage: String, actor: String?) throws -> Int64 {
+        var changes = FieldChanges()
+        changes.set("stage", stage)
+        return try deals.update(
+            deals.stored(id: id), changes, ifVersion: nil, force: false, actor: actor, event: "deal.moved")
+    }
+
+    public func win(deal id: Int64, actor: String?) throws -> Int64 {
+        let current = try deals.stored(id: id)
+        let pipeline = try Pipelines(db: db).load(current["pipeline"]!)
+        guard current["status"] != DealStatus.won.rawValue else {
+            throw InvalidField("status", "the deal is already won")
+        }
+        var changes = FieldChanges()
+        changes.set("stage", pipeline.wonStage)
+        return try deals.update(current, changes, ifVersion: nil, force: false, actor: actor, event: "deal.won")
+    }
+
+    public func lose(deal id: Int64, reason: String, actor: String?) throws -> Int64 {
+        let current = try deals.stored(id: id)
+        let reason = try CompanyRelations.checkedReason(reason)
+        guard current["status"] != DealStatus.lost.rawValue else {
+            throw InvalidField("status", "the deal is already lost")
+        }
+        let pipeline = try Pipelines(db: db).load(current["pipeline"]!)
+        var changes = FieldChanges()
+        changes.set("stage", pipeline.lostStage)
+        changes.set("status", DealStatus.lost.rawValue)
+        changes.set("lost_reason", reason)
+        let now = WallClock.now()
+        changes.set("closed_at", now)
+        return try RecordTable.deals.update(db, current, changes, actor: actor, now: now, event: "deal.lost")
+    }
+}

@@ -1,0 +1,106 @@
+import CRMCore
+import GRDB
+
+/// What one record type adds to the common ADD/GET/SET/UPSERT/DEL/FIND
+/// conventions: defaults and derived fields on create, rules on change,
+/// and fields computed when a record is read.
+protocol RecordRules: Sendable {
+    var table: RecordTable { get }
+    func prepareInsert(_ db: Database, _ changes: inout FieldChanges, now: String) throws
+    func prepareUpdate(
+        _ db: Database, _ current: StoredRecord, _ changes: inout FieldChanges, force: Bool, now: String
+    ) throws
+    func didInsert(_ db: Database, id: Int64, _ changes: FieldChanges, actor: String?, now: String) throws
+    func present(_ record: StoredRecord, now: String) -> StoredRecord
+}
+
+extension RecordRules {
+    func prepareInsert(_ db: Database, _ changes: inout FieldChanges, now: String) throws {}
+    func prepareUpdate(
+        _ db: Database, _ current: StoredRecord, _ changes: inout FieldChanges, force: Bool, now: String
+    ) throws {}
+    func didInsert(_ db: Database, id: Int64, _ changes: FieldChanges, actor: String?, now: String) throws {}
+    func present(_ record: StoredRecord, now: String) -> StoredRecord { record }
+}
+
+/// The records of one type in a tenant transaction, with the conventions
+/// every type shares: server ids, `ext` for idempotent upserts, versions for
+/// `IFVERSION`, events for every change.
+public struct RecordCollection {
+    let db: Database
+    let rules: any RecordRules
+
+    /// The record type, e.g. `company`.
+    public var type: String { rules.table.schema.type }
+
+    /// Creates a record and returns its id.
+    public func add(_ changes: FieldChanges, actor: String?) throws -> Int64 {
+        let now = WallClock.now()
+        var changes = changes
+        try rules.prepareInsert(db, &changes, now: now)
+        let id = try rules.table.insert(db, changes, actor: actor, now: now)
+        try rules.didInsert(db, id: id, changes, actor: actor, now: now)
+        return id
+    }
+
+    public func get(id: Int64) throws -> StoredRecord {
+        try rules.present(stored(id: id), now: WallClock.now())
+    }
+
+    /// Changes a record and returns its new version.
+    public func set(id: Int64, _ changes: FieldChanges, ifVersion: Int64?, force: Bool, actor: String?) throws -> Int64
+    {
+        try update(stored(id: id), changes, ifVersion: ifVersion, force: force, actor: actor)
+    }
+
+    /// Creates or updates the record whose `ext` is `ext`; returns its id.
+    public func upsert(ext rawExt: String, _ changes: FieldChanges, ifVersion: Int64?, force: Bool, actor: String?)
+        throws -> Int64
+    {
+        let ext = try RecordSchema.normalize(rawExt, for: RecordSchema.Field("ext", .externalID))
+        if case .some(.some(let other)) = changes["ext"], other != ext {
+            throw InvalidField("ext", "differs from the UPSERT key")
+        }
+        var changes = changes
+        changes.set("ext", ext)
+        if let current = try rules.table.fetch(db, ext: ext) {
+            _ = try update(current, changes, ifVersion: ifVersion, force: force, actor: actor)
+            return current.id
+        }
+        if let ifVersion {
+            throw StoreError.conflict("no \(type) has this ext, so it has no version \(ifVersion)")
+        }
+        return try add(changes, actor: actor)
+    }
+
+    public func delete(id: Int64, actor: String?) throws {
+        try rules.table.delete(db, id: id, actor: actor, now: WallClock.now())
+    }
+
+    public func find(_ query: FindQuery) throws -> RecordPage {
+        var page = try rules.table.find(db, query)
+        let now = WallClock.now()
+        page.records = page.records.map { rules.present($0, now: now) }
+        return page
+    }
+
+    /// The record as stored, without computed fields.
+    func stored(id: Int64) throws -> StoredRecord {
+        guard let record = try rules.table.fetch(db, id: id) else { throw StoreError.notFound("no such \(type)") }
+        return record
+    }
+
+    /// Applies checked changes; `event` names the change in the event log.
+    func update(
+        _ current: StoredRecord, _ changes: FieldChanges, ifVersion: Int64?, force: Bool, actor: String?,
+        event: String? = nil
+    ) throws -> Int64 {
+        if let ifVersion, ifVersion != current.version {
+            throw StoreError.conflict("\(type) \(current.id) is at version \(current.version), not \(ifVersion)")
+        }
+        let now = WallClock.now()
+        var changes = changes
+        try rules.prepareUpdate(db, current, &changes, force: force, now: now)
+        return try rules.table.update(db, current, changes, actor: actor, now: now, event: event)
+    }
+}
