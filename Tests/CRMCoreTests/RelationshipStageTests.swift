@@ -17,7 +17,8 @@ import Testing
     }
 
     @Test func aRefusedMoveNamesTheAllowedOnes() {
-        #expect(throws: InvalidField("stage", "cannot move from transaction to partner; allowed: transition, conflict")) {
+        #expect(throws: InvalidField("stage", "cannot move from transaction to partner; allowed: transition, conflict"))
+        {
             try RelationshipStage.transaction.checkMove(to: .partner)
         }
         #expect(throws: InvalidField("stage", "cannot move from conflict to partner; allowed: transaction")) {
@@ -46,8 +47,10 @@ import Testing
     @Test func theLastTwoStagesCloseTheDeal() throws {
         let pipeline = try Pipeline(
             name: "enterprise",
-            stages: [.init(name: "demo", probability: 30), .init(name: "signed", probability: 100),
-                .init(name: "dropped", probability: 0)])
+            stages: [
+                .init(name: "demo", probability: 30), .init(name: "signed", probability: 100),
+                .init(name: "dropped", probability: 0),
+            ])
         #expect(pipeline.wonStage == "signed")
         #expect(pipeline.lostStage == "dropped")
         #expect(pipeline.status(at: "demo") == .open)

@@ -68,7 +68,8 @@ import Testing
         try await companies([10_000, 8_000, 0], on: client)
         #expect(try await client.send("COST.SET", "ticket", "2500", "activity", "500") == .ok)
         #expect(
-            try await client.send("COST.GET") == .array([.bulk("ticket"), .integer(2500), .bulk("activity"), .integer(500)]))
+            try await client.send("COST.GET")
+                == .array([.bulk("ticket"), .integer(2500), .bulk("activity"), .integer(500)]))
         for _ in 0..<4 { try await client.send("TICKET.ADD", "subject", "help", "company", "1") }
         try await client.send("CONTACT.ADD", "email", "p@c3.example", "company", "3")
         try await client.send("ACTIVITY.ADD", "call", "ON", "contact", "1")

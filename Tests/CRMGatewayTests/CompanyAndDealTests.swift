@@ -7,7 +7,8 @@ import Testing
         let gateway = try await TestGateway.start()
         let client = try await gateway.connect(tenant: "acme")
         let id = try await client.send(
-            "COMPANY.ADD", "name", "Initech", "ext", "erp-1001", "domain", "initech.example", "kam", "ana", "trust", "60")
+            "COMPANY.ADD", "name", "Initech", "ext", "erp-1001", "domain", "initech.example", "kam", "ana", "trust",
+            "60")
         #expect(id == .integer(1))
         var company = try await client.send("COMPANY.GET", "1").fields
         #expect(company["stage"] == "transaction")
@@ -131,7 +132,8 @@ import Testing
                 == .error(
                     "INVALID stage: not a stage of pipeline default (qualification, proposal, negotiation, won, lost)"))
         #expect(
-            try await client.send("DEAL.MOVE", "1", "lost") == .error("INVALID stage: a deal is lost with DEAL.LOSE id REASON text"))
+            try await client.send("DEAL.MOVE", "1", "lost")
+                == .error("INVALID stage: a deal is lost with DEAL.LOSE id REASON text"))
         #expect(try await client.send("DEAL.MOVE", "1", "negotiation") == .integer(2))
         #expect(
             try await client.send("DEAL.LOSE", "1", "REASON", "") == .error("INVALID REASON: give a reason"))

@@ -47,7 +47,8 @@ import Testing
         let page1 = try await client.send("TIMELINE", "company", "1", "LIMIT", "4")
         let cursor = try #require(page1.elements?[0].string)
         let page2 = try await client.send("TIMELINE", "company", "1", "LIMIT", "4", "CURSOR", cursor)
-        let page3 = try await client.send("TIMELINE", "company", "1", "LIMIT", "4", "CURSOR", page2.elements![0].string!)
+        let page3 = try await client.send(
+            "TIMELINE", "company", "1", "LIMIT", "4", "CURSOR", page2.elements![0].string!)
         #expect(page3.elements?[0] == .bulk("0"))
         let paged = [page1, page2, page3].flatMap { $0.elements?[1].elements?.map { $0.fields["type"] ?? "" } ?? [] }
         #expect(paged == companyTypes)

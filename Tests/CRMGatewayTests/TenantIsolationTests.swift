@@ -33,4 +33,67 @@ import Testing
         await globex.close()
         await gateway.stop()
     }
+
+    @Test func noCRMCommandFindsListsLinksOrCountsAnotherTenantsRecords() async throws {
+        let gateway = try await TestGateway.start()
+        let acme = try await gateway.connect(tenant: "acme")
+        let globex = try await gateway.connect(tenant: "globex")
+        for command in [
+            ["COMPANY.ADD", "name", "Acme secret account", "ext", "acme-co", "trust", "90"],
+            ["CONTACT.ADD", "email", "secret@acme.example", "company", "1"],
+            ["DEAL.ADD", "title", "Acme secret deal", "company", "1", "contact", "1", "amount", "9000"],
+            ["DEAL.WIN", "1"],
+            ["DEAL.ADD", "title", "Acme open deal", "company", "1", "close_date", "2030-01-15"],
+            ["TICKET.ADD", "subject", "Acme secret ticket", "contact", "1", "company", "1"],
+            ["ACTIVITY.ADD", "note", "ON", "contact", "1", "body", "acme secret note"],
+            ["CONTACT.CONSENT", "1", "email", "in"],
+        ] {
+            #expect(try await acme.send(command).errorMessage == nil, "\(command)")
+        }
+        let probes: [[String]] = [
+            ["COMPANY.GET", "1"], ["COMPANY.SET", "1", "name", "x"], ["COMPANY.DEL", "1"],
+            ["COMPANY.STAGE", "1", "transition", "REASON", "x"], ["COMPANY.HISTORY", "1"], ["COMPANY.SUGGEST", "1"],
+            ["DEAL.GET", "1"], ["DEAL.SET", "1", "title", "x"], ["DEAL.DEL", "1"], ["DEAL.MOVE", "2", "proposal"],
+            ["DEAL.WIN", "2"], ["DEAL.LOSE", "2", "REASON", "x"], ["TICKET.GET", "1"],
+            ["TICKET.SET", "1", "body", "x"],
+            ["TICKET.DEL", "1"], ["TICKET.STATUS", "1", "open"], ["TIMELINE", "contact", "1"],
+            ["TIMELINE", "company", "1"], ["TIMELINE", "deal", "1"], ["TIMELINE", "ticket", "1"],
+            ["ACTIVITY.ADD", "note", "ON", "contact", "1"], ["ACTIVITY.ADD", "note", "ON", "company", "1"],
+            ["ACTIVITY.ADD", "note", "ON", "deal", "1"], ["ACTIVITY.ADD", "note", "ON", "ticket", "1"],
+            ["CONTACT.CONSENT", "1", "email", "out"], ["CONTACT.REACHABLE", "1", "email"], ["CONTACT.EXPORT", "1"],
+            ["CONTACT.FORGET", "1", "CONFIRM", "1"],
+        ]
+        for probe in probes {
+            let reply = try await globex.send(probe)
+            #expect(reply.errorMessage?.hasPrefix("NOTFOUND ") == true, "globex \(probe) answered \(reply)")
+        }
+        for link in [
+            ["CONTACT.ADD", "company", "1"], ["DEAL.ADD", "company", "1"], ["DEAL.ADD", "contact", "1"],
+            ["TICKET.ADD", "contact", "1"],
+        ] {
+            let reply = try await globex.send(link)
+            #expect(reply.errorMessage?.hasPrefix("INVALID ") == true, "globex linked \(link): \(reply)")
+            #expect(reply.errorMessage?.hasSuffix(": no such \(link[1]) 1") == true)
+        }
+        for find in [
+            ["COMPANY.FIND", "SEARCH", "secret"], ["DEAL.FIND"], ["TICKET.FIND", "SEARCH", "secret"], ["COMPANY.FIND"],
+        ] {
+            #expect(try await globex.send(find).elements?[1] == .array([]), "globex \(find) listed acme data")
+        }
+        #expect(try await globex.send("COMPANY.UPSERT", "acme-co", "name", "Globex own") == .integer(1))
+        #expect(try await globex.send("ANALYTICS.TIERS").fields["revenue"] == "0")
+        let top = try await globex.send("ANALYTICS.TOP", "companies", "BY", "revenue")
+        #expect(top.elements?.map { $0.fields["name"] } == ["Globex own"])
+        let forecast = try await globex.send("ANALYTICS.FORECAST", "MONTHS", "36").elements ?? []
+        #expect(forecast.allSatisfy { $0.fields["deals"] == "0" })
+        #expect(try await globex.send("TIMELINE", "company", "1").elements?[1].elements?.count == 1)
+        let acmeCompany = try await acme.send("COMPANY.GET", "1").fields
+        #expect(acmeCompany["name"] == "Acme secret account")
+        #expect(acmeCompany["version"] == "1")
+        #expect(try await acme.send("CONTACT.GET", "1").fields["consent_email"] == "in")
+        #expect(try await acme.send("TICKET.GET", "1").fields["status"] == "new")
+        await acme.close()
+        await globex.close()
+        await gateway.stop()
+    }
 }

@@ -9,12 +9,18 @@ import Testing
         let client = try await gateway.connect(tenant: "acme")
         let levels = try await client.send("SLA.GET")
         #expect(
-            levels == .array([
-                .bulk("low"), .array([.bulk("first_response_minutes"), .integer(1440), .bulk("resolve_minutes"), .integer(10080)]),
-                .bulk("normal"), .array([.bulk("first_response_minutes"), .integer(480), .bulk("resolve_minutes"), .integer(4320)]),
-                .bulk("high"), .array([.bulk("first_response_minutes"), .integer(240), .bulk("resolve_minutes"), .integer(1440)]),
-                .bulk("urgent"), .array([.bulk("first_response_minutes"), .integer(60), .bulk("resolve_minutes"), .integer(240)]),
-            ]))
+            levels
+                == .array([
+                    .bulk("low"),
+                    .array([.bulk("first_response_minutes"), .integer(1440), .bulk("resolve_minutes"), .integer(10080)]
+                    ),
+                    .bulk("normal"),
+                    .array([.bulk("first_response_minutes"), .integer(480), .bulk("resolve_minutes"), .integer(4320)]),
+                    .bulk("high"),
+                    .array([.bulk("first_response_minutes"), .integer(240), .bulk("resolve_minutes"), .integer(1440)]),
+                    .bulk("urgent"),
+                    .array([.bulk("first_response_minutes"), .integer(60), .bulk("resolve_minutes"), .integer(240)]),
+                ]))
         try await client.send("TICKET.ADD", "subject", "EDI feed rejected", "priority", "high")
         var ticket = try await client.send("TICKET.GET", "1").fields
         #expect(ticket["status"] == "new")
@@ -63,7 +69,8 @@ import Testing
                 == .error("INVALID status: must be one of new, open, pending, resolved, closed"))
         let open = try await client.send("TICKET.FIND", "WHERE", "status", "=", "open")
         #expect(open.elements?[1].elements?.map { $0.fields["id"] } == ["2"])
-        let urgent = try await client.send("TICKET.FIND", "WHERE", "status", "=", "new", "AND", "priority", "=", "urgent")
+        let urgent = try await client.send(
+            "TICKET.FIND", "WHERE", "status", "=", "new", "AND", "priority", "=", "urgent")
         #expect(urgent.elements?[1].elements?.first?.fields["sla_breached"] == "1")
         await client.close()
         await gateway.stop()
