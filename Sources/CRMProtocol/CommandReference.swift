@@ -1,7 +1,9 @@
 /// Renders the command table as the human reference, `Protocols/COMMANDS.md`.
 /// `crmgate reference` prints it; a test keeps the committed file in step.
 public enum CommandReference {
-    public static func markdown(_ table: CommandTable) -> String {
+    /// `sessions` maps a command group to a transcript recorded from a real
+    /// server (`Ops/record-sessions`), shown under the group's heading.
+    public static func markdown(_ table: CommandTable, sessions: [String: String] = [:]) -> String {
         var text = """
             # crmgate command reference
 
@@ -18,6 +20,9 @@ public enum CommandReference {
         }
         for group in groups {
             text += "\n## \(group)\n"
+            if let session = sessions[group] {
+                text += "\nA session recorded from a real server (`Ops/record-sessions`):\n\n\(session)"
+            }
             for spec in table.commands where spec.group == group && spec.subcommands == nil {
                 text += "\n### \(spec.name)\n\n\(spec.summary)\n\n"
                 text += "```\n\(spec.syntax)\n```\n\n"

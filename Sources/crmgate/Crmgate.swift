@@ -2,6 +2,7 @@ import ArgumentParser
 import CRMGateway
 import CRMProtocol
 import CRMStore
+import Foundation
 import Logging
 import ServiceLifecycle
 
@@ -20,8 +21,18 @@ struct Crmgate: AsyncParsableCommand {
 struct Reference: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print the command reference as Markdown.")
 
-    func run() {
-        print(CommandReference.markdown(.standard), terminator: "")
+    @Option(help: "Directory of recorded sessions (GROUP.md) to embed under each group.")
+    var sessions: String?
+
+    func run() throws {
+        var transcripts: [String: String] = [:]
+        if let sessions {
+            for file in try FileManager.default.contentsOfDirectory(atPath: sessions) where file.hasSuffix(".md") {
+                transcripts[String(file.dropLast(3))] = try String(
+                    contentsOfFile: "\(sessions)/\(file)", encoding: .utf8)
+            }
+        }
+        print(CommandReference.markdown(.standard, sessions: transcripts), terminator: "")
     }
 }
 

@@ -52,8 +52,17 @@ import Testing
         let file = try String(
             contentsOf: CommandTableTests.repositoryRoot.appendingPathComponent("Protocols/COMMANDS.md"),
             encoding: .utf8)
+        let sessionsDirectory = CommandTableTests.repositoryRoot.appendingPathComponent("Protocols/sessions")
+        var sessions: [String: String] = [:]
+        for file in try FileManager.default.contentsOfDirectory(atPath: sessionsDirectory.path)
+        where file.hasSuffix(".md") {
+            sessions[String(file.dropLast(3))] = try String(
+                contentsOf: sessionsDirectory.appendingPathComponent(file), encoding: .utf8)
+        }
+        #expect(Set(sessions.keys).isSuperset(of: ["company", "contact", "deal", "ticket", "activity"]))
         #expect(
-            file == CommandReference.markdown(.standard),
-            "Protocols/COMMANDS.md is stale: run swift run crmgate reference > Protocols/COMMANDS.md")
+            file == CommandReference.markdown(.standard, sessions: sessions),
+            "Protocols/COMMANDS.md is stale: run Ops/record-sessions (or crmgate reference --sessions Protocols/sessions)"
+        )
     }
 }
