@@ -47,6 +47,8 @@ import Testing
             ["TICKET.ADD", "subject", "Acme secret ticket", "contact", "1", "company", "1"],
             ["ACTIVITY.ADD", "note", "ON", "contact", "1", "body", "acme secret note"],
             ["CONTACT.CONSENT", "1", "email", "in"],
+            ["PIPELINE.SET", "acmesecret", "demo", "50", "won", "100", "lost", "0"],
+            ["SLA.SET", "urgent", "1", "2"], ["COST.SET", "ticket", "999"],
         ] {
             #expect(try await acme.send(command).errorMessage == nil, "\(command)")
         }
@@ -61,11 +63,13 @@ import Testing
             ["ACTIVITY.ADD", "note", "ON", "contact", "1"], ["ACTIVITY.ADD", "note", "ON", "company", "1"],
             ["ACTIVITY.ADD", "note", "ON", "deal", "1"], ["ACTIVITY.ADD", "note", "ON", "ticket", "1"],
             ["CONTACT.CONSENT", "1", "email", "out"], ["CONTACT.REACHABLE", "1", "email"], ["CONTACT.EXPORT", "1"],
-            ["CONTACT.FORGET", "1", "CONFIRM", "1"],
+            ["CONTACT.FORGET", "1", "CONFIRM", "1"], ["PIPELINE.GET", "acmesecret"],
+            ["DEAL.ADD", "title", "x", "pipeline", "acmesecret"],
         ]
         for probe in probes {
             let reply = try await globex.send(probe)
-            #expect(reply.errorMessage?.hasPrefix("NOTFOUND ") == true, "globex \(probe) answered \(reply)")
+            let expected = probe[0] == "DEAL.ADD" ? "INVALID pipeline: no such pipeline" : "NOTFOUND "
+            #expect(reply.errorMessage?.hasPrefix(expected) == true, "globex \(probe) answered \(reply)")
         }
         for link in [
             ["CONTACT.ADD", "company", "1"], ["DEAL.ADD", "company", "1"], ["DEAL.ADD", "contact", "1"],
@@ -82,6 +86,9 @@ import Testing
         }
         #expect(try await globex.send("COMPANY.UPSERT", "acme-co", "name", "Globex own") == .integer(1))
         #expect(try await globex.send("ANALYTICS.TIERS").fields["revenue"] == "0")
+        #expect(try await globex.send("PIPELINE.LIST").elements?.map { $0.fields["name"] } == ["default"])
+        #expect(try await globex.send("SLA.GET").elements?.last?.fields["resolve_minutes"] == "240")
+        #expect(try await globex.send("COST.GET").fields["ticket"] == "0")
         let top = try await globex.send("ANALYTICS.TOP", "companies", "BY", "revenue")
         #expect(top.elements?.map { $0.fields["name"] } == ["Globex own"])
         let forecast = try await globex.send("ANALYTICS.FORECAST", "MONTHS", "36").elements ?? []
