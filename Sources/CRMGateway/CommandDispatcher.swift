@@ -21,7 +21,7 @@ struct CommandDispatcher: Sendable {
             ConnectionCommands.handlers, ClientCommands.handlers, ServerCommands.handlers, TenantCommands.handlers,
             KeyCommands.handlers, RecordCommands.handlers, AccountCommands.handlers,
             ServiceCommands.handlers, EngagementCommands.handlers, InsightCommands.handlers,
-            TransactionCommands.handlers,
+            TransactionCommands.handlers, InventoryCommands.handlers,
         ] {
             handlers.merge(group) { first, _ in first }
         }
@@ -96,11 +96,14 @@ struct CommandDispatcher: Sendable {
         }
     }
 
-    /// Whether `command` works only on the session's tenant database, so it may join a batch.
+    /// Whether `command` works only on the session's tenant database, so it
+    /// may join a batch or a transaction (commands that change the connection,
+    /// such as FEED.OPEN, must finish before the next command is dispatched).
     func isTenantOperation(_ command: RESPCommand) -> Bool {
         guard let spec = table[command.name] else { return false }
         return spec.subcommands == nil && !spec.flags.contains(.admin)
             && (spec.flags.contains(.write) || spec.flags.contains(.readonly))
+            && !TransactionQueue.connectionChanging.contains(spec.name)
     }
 
     static func reply(for error: any Error, command: String, logger: Logger) -> RESPValue {

@@ -12,6 +12,8 @@ struct Session: Sendable {
     var key: KeyInfo?
     var tenant: TenantDatabase?
     var name: String?
+    /// The ERP feed `SEQ n` arguments belong to, chosen with FEED.OPEN.
+    var feed: String?
 
     var role: Role? { key?.role }
 }
@@ -24,6 +26,8 @@ enum SessionEffect: Sendable {
     case reset
     /// MULTI: queue the following commands until EXEC or DISCARD.
     case beginTransaction
+    /// FEED.OPEN: later `SEQ n` arguments number this feed's updates.
+    case openFeed(String)
     /// Close after this reply is written (QUIT).
     case close
 }

@@ -198,7 +198,9 @@ final class SessionHandler: ChannelDuplexHandler {
                 slots.append(nil)
                 operations.append((index, operation))
             case .pending:
-                preconditionFailure("TransactionQueue admits only tenant operations, PING and ECHO")
+                let refusal = CommandError(.err, "\(command.name) cannot run inside MULTI").reply
+                let reply = TransactionQueue.abortedReply(count: commands.count, failed: index, reply: refusal)
+                return context.eventLoop.makeSucceededFuture(CommandResult(reply: reply))
             }
         }
         guard let database = operations.first?.operation.database else {
@@ -335,6 +337,8 @@ final class SessionHandler: ChannelDuplexHandler {
                 session.client.details.withLock { $0.protocolVersion = version.rawValue }
             case .beginTransaction:
                 transaction = TransactionQueue()
+            case .openFeed(let name):
+                session.feed = name
             case .reset:
                 transaction = nil
                 if let tenant = session.tenant { services.tenants.release(tenant) }

@@ -28,6 +28,8 @@ struct TransactionQueue {
     static let maxCommands = 1000
     /// Commands that act at once even inside MULTI.
     static let immediate: Set<String> = ["QUIT", "RESET"]
+    /// Tenant commands that change the connection, so they can neither wait in a queue nor join a batch.
+    static let connectionChanging: Set<String> = ["FEED.OPEN"]
 
     /// Queues `command` if the dispatcher accepts it for a transaction; returns the reply to send now.
     mutating func enqueue(_ command: RESPCommand, session: Session, dispatcher: CommandDispatcher) -> RESPValue {

@@ -2863,6 +2863,476 @@ extension CommandTable {
     "errors": [
       "ERR DISCARD without MULTI"
     ]
+  },
+  {
+    "name": "INV.RULE",
+    "group": "inventory",
+    "summary": "Sets the reorder rule of a company's SKU: re-order up to MAX when on_hand + on_order falls below MIN, in multiples of MULTIPLE; LEAD is the supplier's lead time in days. The company is given by ext (an ERP's customer number) or id. Re-evaluates reordering at once.",
+    "since": "0.3.0",
+    "complexity": "O(log N)",
+    "arity": -7,
+    "arguments": [
+      {
+        "name": "company",
+        "type": "string"
+      },
+      {
+        "name": "sku",
+        "type": "string"
+      },
+      {
+        "name": "min",
+        "type": "integer",
+        "token": "MIN"
+      },
+      {
+        "name": "max",
+        "type": "integer",
+        "token": "MAX"
+      },
+      {
+        "name": "multiple",
+        "type": "integer",
+        "token": "MULTIPLE",
+        "optional": true
+      },
+      {
+        "name": "lead",
+        "type": "integer",
+        "token": "LEAD",
+        "optional": true
+      }
+    ],
+    "roles": [
+      "owner",
+      "erp"
+    ],
+    "flags": [
+      "write"
+    ],
+    "example": "INV.RULE erp-1001 SKU-42 MIN 20 MAX 100 MULTIPLE 12 LEAD 3",
+    "errors": [
+      "NOTFOUND no such company",
+      "INVALID MAX: must be at least MIN (20) and at most 1000000000"
+    ]
+  },
+  {
+    "name": "INV.SET",
+    "group": "inventory",
+    "summary": "Sets a SKU's on_hand (a stock count) and replies with it; with SEQ n (after FEED.OPEN) a replayed number answers +DUP and changes nothing. Re-evaluates reordering in the same transaction.",
+    "since": "0.3.0",
+    "complexity": "O(log N)",
+    "arity": -4,
+    "arguments": [
+      {
+        "name": "company",
+        "type": "string"
+      },
+      {
+        "name": "sku",
+        "type": "string"
+      },
+      {
+        "name": "quantity",
+        "type": "integer"
+      },
+      {
+        "name": "seq",
+        "type": "integer",
+        "token": "SEQ",
+        "optional": true
+      }
+    ],
+    "roles": [
+      "owner",
+      "erp"
+    ],
+    "flags": [
+      "write"
+    ],
+    "example": "INV.SET erp-1001 SKU-42 57 SEQ 1041",
+    "errors": [
+      "NOTFOUND no such company",
+      "INVALID quantity: must be an integer from -1000000000 to 1000000000",
+      "ERR SEQ needs FEED.OPEN name first on this connection"
+    ]
+  },
+  {
+    "name": "INV.ADJ",
+    "group": "inventory",
+    "summary": "Adds delta (negative for consumption) to a SKU's on_hand and replies with the new level; SEQ as for INV.SET. Re-evaluates reordering in the same transaction.",
+    "since": "0.3.0",
+    "complexity": "O(log N)",
+    "arity": -4,
+    "arguments": [
+      {
+        "name": "company",
+        "type": "string"
+      },
+      {
+        "name": "sku",
+        "type": "string"
+      },
+      {
+        "name": "delta",
+        "type": "integer"
+      },
+      {
+        "name": "seq",
+        "type": "integer",
+        "token": "SEQ",
+        "optional": true
+      }
+    ],
+    "roles": [
+      "owner",
+      "erp"
+    ],
+    "flags": [
+      "write"
+    ],
+    "example": "INV.ADJ erp-1001 SKU-42 -12 SEQ 1042",
+    "errors": [
+      "NOTFOUND no such company",
+      "ERR SEQ needs FEED.OPEN name first on this connection"
+    ]
+  },
+  {
+    "name": "INV.GET",
+    "group": "inventory",
+    "summary": "Returns a SKU's stock: company, sku, on_hand, on_order, min, max, multiple, lead_days, unit_price, currency, updated_at.",
+    "since": "0.3.0",
+    "complexity": "O(log N)",
+    "arity": 3,
+    "arguments": [
+      {
+        "name": "company",
+        "type": "string"
+      },
+      {
+        "name": "sku",
+        "type": "string"
+      }
+    ],
+    "roles": [
+      "owner",
+      "agent",
+      "erp",
+      "readonly"
+    ],
+    "flags": [
+      "readonly",
+      "fast"
+    ],
+    "example": "INV.GET erp-1001 SKU-42",
+    "errors": [
+      "NOTFOUND no such company",
+      "NOTFOUND no such sku"
+    ]
+  },
+  {
+    "name": "INV.LIST",
+    "group": "inventory",
+    "summary": "Lists a company's SKUs in SKU order as INV.GET shows them. Replies [next-cursor, [levels]]; cursor 0 means no more.",
+    "since": "0.3.0",
+    "complexity": "O(log N + M)",
+    "arity": -2,
+    "arguments": [
+      {
+        "name": "company",
+        "type": "string"
+      },
+      {
+        "name": "count",
+        "type": "integer",
+        "token": "LIMIT",
+        "optional": true
+      },
+      {
+        "name": "cursor",
+        "type": "string",
+        "token": "CURSOR",
+        "optional": true
+      }
+    ],
+    "roles": [
+      "owner",
+      "agent",
+      "erp",
+      "readonly"
+    ],
+    "flags": [
+      "readonly"
+    ],
+    "example": "INV.LIST erp-1001 LIMIT 50",
+    "errors": [
+      "NOTFOUND no such company"
+    ]
+  },
+  {
+    "name": "INV.PRICE",
+    "group": "inventory",
+    "summary": "Sets a SKU's unit price in minor units and currency; reorders of it create deals worth quantity x price.",
+    "since": "0.3.0",
+    "complexity": "O(log N)",
+    "arity": 5,
+    "arguments": [
+      {
+        "name": "company",
+        "type": "string"
+      },
+      {
+        "name": "sku",
+        "type": "string"
+      },
+      {
+        "name": "amount",
+        "type": "integer"
+      },
+      {
+        "name": "currency",
+        "type": "string"
+      }
+    ],
+    "roles": [
+      "owner",
+      "erp"
+    ],
+    "flags": [
+      "write"
+    ],
+    "example": "INV.PRICE erp-1001 SKU-42 1250 EUR",
+    "errors": [
+      "NOTFOUND no such company",
+      "INVALID currency: must be an ISO 4217 currency code such as EUR or USD"
+    ]
+  },
+  {
+    "name": "FEED.OPEN",
+    "group": "feed",
+    "summary": "Opens (creating if new) an ERP feed and makes it the connection's feed for SEQ arguments; replies with the last applied sequence number (0 for a new feed), from which the ERP replays.",
+    "since": "0.3.0",
+    "complexity": "O(1)",
+    "arity": 2,
+    "arguments": [
+      {
+        "name": "name",
+        "type": "string"
+      }
+    ],
+    "roles": [
+      "owner",
+      "erp"
+    ],
+    "flags": [
+      "write"
+    ],
+    "example": "FEED.OPEN erp-main",
+    "errors": [
+      "INVALID feed: use 1-64 of a-z 0-9 _ -"
+    ]
+  },
+  {
+    "name": "FEED.INFO",
+    "group": "feed",
+    "summary": "Returns a feed's position: last_seq, applied, duplicates (replays answered +DUP), gaps (ranges skipped by a jump forward, at most 100), updated_at.",
+    "since": "0.3.0",
+    "complexity": "O(G)",
+    "arity": 2,
+    "arguments": [
+      {
+        "name": "name",
+        "type": "string"
+      }
+    ],
+    "roles": [
+      "owner",
+      "agent",
+      "erp",
+      "readonly"
+    ],
+    "flags": [
+      "readonly"
+    ],
+    "example": "FEED.INFO erp-main",
+    "errors": [
+      "NOTFOUND no such feed"
+    ]
+  },
+  {
+    "name": "REORDER.LIST",
+    "group": "reorder",
+    "summary": "Lists reorders by id, optionally of one status and one company (ext or id). Replies [next-cursor, [reorders]].",
+    "since": "0.3.0",
+    "complexity": "O(log N + M)",
+    "arity": -1,
+    "arguments": [
+      {
+        "name": "status",
+        "type": "string",
+        "token": "STATUS",
+        "values": [
+          "proposed",
+          "confirmed",
+          "received",
+          "cancelled",
+          "held"
+        ],
+        "optional": true
+      },
+      {
+        "name": "company",
+        "type": "string",
+        "token": "COMPANY",
+        "optional": true
+      },
+      {
+        "name": "count",
+        "type": "integer",
+        "token": "LIMIT",
+        "optional": true
+      },
+      {
+        "name": "cursor",
+        "type": "string",
+        "token": "CURSOR",
+        "optional": true
+      }
+    ],
+    "roles": [
+      "owner",
+      "agent",
+      "erp",
+      "readonly"
+    ],
+    "flags": [
+      "readonly"
+    ],
+    "example": "REORDER.LIST STATUS proposed COMPANY erp-1001",
+    "errors": [
+      "NOTFOUND no such company",
+      "INVALID STATUS: must be one of proposed, confirmed, received, cancelled, held"
+    ]
+  },
+  {
+    "name": "REORDER.GET",
+    "group": "reorder",
+    "summary": "Returns a reorder: id, company, sku, quantity, received, status, deal, reason, created_at, updated_at.",
+    "since": "0.3.0",
+    "complexity": "O(log N)",
+    "arity": 2,
+    "arguments": [
+      {
+        "name": "id",
+        "type": "integer"
+      }
+    ],
+    "roles": [
+      "owner",
+      "agent",
+      "erp",
+      "readonly"
+    ],
+    "flags": [
+      "readonly",
+      "fast"
+    ],
+    "example": "REORDER.GET 3",
+    "errors": [
+      "NOTFOUND no such reorder"
+    ]
+  },
+  {
+    "name": "REORDER.CONFIRM",
+    "group": "reorder",
+    "summary": "Confirms a proposed reorder (the supplier accepted it); replies with the reorder.",
+    "since": "0.3.0",
+    "complexity": "O(log N)",
+    "arity": 2,
+    "arguments": [
+      {
+        "name": "id",
+        "type": "integer"
+      }
+    ],
+    "roles": [
+      "owner",
+      "agent",
+      "erp"
+    ],
+    "flags": [
+      "write"
+    ],
+    "example": "REORDER.CONFIRM 3",
+    "errors": [
+      "NOTFOUND no such reorder",
+      "INVALID status: only a proposed reorder can be confirmed (this one is held)"
+    ]
+  },
+  {
+    "name": "REORDER.RECEIVE",
+    "group": "reorder",
+    "summary": "Books a confirmed reorder in: QTY (all by default) moves from on_order to on_hand, the rest of the order is closed, its deal is won, and reordering is re-evaluated. Replies with the reorder.",
+    "since": "0.3.0",
+    "complexity": "O(log N)",
+    "arity": -2,
+    "arguments": [
+      {
+        "name": "id",
+        "type": "integer"
+      },
+      {
+        "name": "quantity",
+        "type": "integer",
+        "token": "QTY",
+        "optional": true
+      }
+    ],
+    "roles": [
+      "owner",
+      "agent",
+      "erp"
+    ],
+    "flags": [
+      "write"
+    ],
+    "example": "REORDER.RECEIVE 3 QTY 48",
+    "errors": [
+      "NOTFOUND no such reorder",
+      "INVALID status: only a confirmed reorder can be received (this one is proposed)"
+    ]
+  },
+  {
+    "name": "REORDER.CANCEL",
+    "group": "reorder",
+    "summary": "Cancels an open (proposed, confirmed or held) reorder with a reason: its quantity leaves on_order and its deal is lost. Replies with the reorder.",
+    "since": "0.3.0",
+    "complexity": "O(log N)",
+    "arity": 4,
+    "arguments": [
+      {
+        "name": "id",
+        "type": "integer"
+      },
+      {
+        "name": "reason",
+        "type": "string",
+        "token": "REASON"
+      }
+    ],
+    "roles": [
+      "owner",
+      "agent",
+      "erp"
+    ],
+    "flags": [
+      "write"
+    ],
+    "example": "REORDER.CANCEL 3 REASON \"customer closed the site\"",
+    "errors": [
+      "NOTFOUND no such reorder",
+      "INVALID status: the reorder is already received"
+    ]
   }
 ]
 

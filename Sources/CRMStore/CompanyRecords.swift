@@ -70,6 +70,7 @@ public struct CompanyRelations {
             db, current, changes, actor: actor, now: now, event: "company.stage", eventFields: event)
         try Self.recordMove(
             db, company: id, from: from.rawValue, to: stage.rawValue, reason: reason, actor: actor, at: now)
+        try ReorderEngine(db: db).stageChanged(company: id, to: stage, actor: actor, now: now)
         return from.rawValue
     }
 

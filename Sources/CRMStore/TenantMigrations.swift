@@ -51,6 +51,7 @@ enum TenantMigrations {
             }
         }
         migrator.registerMigration("v2-crm-domain", migrate: crmDomain)
+        migrator.registerMigration("v3-inventory-and-feeds", migrate: inventoryAndFeeds)
         return migrator
     }
 
@@ -236,5 +237,55 @@ enum TenantMigrations {
                 sql: "INSERT INTO service_levels (priority, first_response_minutes, resolve_minutes) VALUES (?, ?, ?)",
                 arguments: [priority.rawValue, level.firstResponseMinutes, level.resolveMinutes])
         }
+    }
+
+    /// Stock per (company, sku) with its reorder rule, reorders, and ERP feed positions.
+    private static func inventoryAndFeeds(_ db: Database) throws {
+        try db.execute(
+            sql: """
+                CREATE TABLE inventory (
+                    company INTEGER NOT NULL REFERENCES companies(id) ON DELETE CASCADE,
+                    sku TEXT NOT NULL,
+                    on_hand INTEGER NOT NULL DEFAULT 0,
+                    on_order INTEGER NOT NULL DEFAULT 0,
+                    min INTEGER,
+                    max INTEGER,
+                    multiple INTEGER NOT NULL DEFAULT 1,
+                    lead_days INTEGER NOT NULL DEFAULT 0,
+                    unit_price INTEGER,
+                    currency TEXT,
+                    updated_at TEXT NOT NULL,
+                    PRIMARY KEY (company, sku)
+                ) WITHOUT ROWID;
+                CREATE TABLE reorders (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    company INTEGER NOT NULL REFERENCES companies(id) ON DELETE CASCADE,
+                    sku TEXT NOT NULL,
+                    quantity INTEGER NOT NULL,
+                    received INTEGER,
+                    status TEXT NOT NULL,
+                    deal INTEGER REFERENCES deals(id) ON DELETE SET NULL,
+                    reason TEXT,
+                    created_at TEXT NOT NULL,
+                    updated_at TEXT NOT NULL
+                );
+                CREATE UNIQUE INDEX reorders_one_open ON reorders(company, sku)
+                    WHERE status IN ('proposed', 'confirmed', 'held');
+                CREATE INDEX reorders_status ON reorders(status, id);
+                CREATE INDEX reorders_company ON reorders(company, id);
+                CREATE TABLE feeds (
+                    name TEXT PRIMARY KEY,
+                    last_seq INTEGER NOT NULL DEFAULT 0,
+                    applied INTEGER NOT NULL DEFAULT 0,
+                    duplicates INTEGER NOT NULL DEFAULT 0,
+                    updated_at TEXT NOT NULL
+                ) WITHOUT ROWID;
+                CREATE TABLE feed_gaps (
+                    feed TEXT NOT NULL,
+                    from_seq INTEGER NOT NULL,
+                    to_seq INTEGER NOT NULL,
+                    PRIMARY KEY (feed, from_seq)
+                ) WITHOUT ROWID;
+                """)
     }
 }

@@ -29,6 +29,9 @@ public struct TenantTransaction {
     public var engagement: Engagement { Engagement(db: db) }
     public var privacy: Privacy { Privacy(db: db) }
     public var analytics: Analytics { Analytics(db: db) }
+    public var inventory: Inventory { Inventory(db: db) }
+    public var reorders: Reorders { Reorders(db: db) }
+    public var feeds: Feeds { Feeds(db: db) }
 
     /// Runs `body` in a savepoint: on error its changes are undone and the
     /// rest of the transaction goes on.
