@@ -9,6 +9,19 @@ struct RecordTable: Sendable {
     let schema: RecordSchema
     let table: String
     let searchTable: String?
+    /// The columns every read selects, built once: reads are the hot path.
+    private let selectList: String
+    private let selectByID: String
+    private let selectByExt: String
+
+    init(schema: RecordSchema, table: String, searchTable: String?) {
+        self.schema = schema
+        self.table = table
+        self.searchTable = searchTable
+        selectList = (RecordSchema.systemFields + schema.fields.map(\.name) + ["custom"]).joined(separator: ", ")
+        selectByID = "SELECT \(selectList) FROM \(table) WHERE id = ?"
+        selectByExt = "SELECT \(selectList) FROM \(table) WHERE ext = ?"
+    }
 
     static let contacts = RecordTable(schema: .contact, table: "contacts", searchTable: "contacts_fts")
     static let companies = RecordTable(schema: .company, table: "companies", searchTable: "companies_fts")
@@ -28,17 +41,13 @@ struct RecordTable: Sendable {
         }
     }
 
-    private var selectList: String {
-        (["id", "version", "created_at", "updated_at"] + schema.fields.map(\.name) + ["custom"]).joined(separator: ", ")
-    }
-
     func fetch(_ db: Database, id: Int64) throws -> StoredRecord? {
-        try Row.fetchOne(db.cachedStatement(sql: "SELECT \(selectList) FROM \(table) WHERE id = ?"), arguments: [id])
+        try Row.fetchOne(db.cachedStatement(sql: selectByID), arguments: [id])
             .map(record)
     }
 
     func fetch(_ db: Database, ext: String) throws -> StoredRecord? {
-        try Row.fetchOne(db.cachedStatement(sql: "SELECT \(selectList) FROM \(table) WHERE ext = ?"), arguments: [ext])
+        try Row.fetchOne(db.cachedStatement(sql: selectByExt), arguments: [ext])
             .map(record)
     }
 
@@ -268,7 +277,7 @@ struct RecordTable: Sendable {
     }
 
     private func sortExpression(for field: String) -> String {
-        if ["id", "version", "created_at", "updated_at"].contains(field) { return field }
+        if RecordSchema.systemFields.contains(field) { return field }
         if schema.field(named: field)?.isNumeric == true { return "COALESCE(\(field), \(Self.missingNumber))" }
         return "COALESCE(\(expression(for: field)), '')"
     }
