@@ -1,5 +1,5 @@
 /// A proleptic Gregorian calendar date, as `YYYY-MM-DD` (deal close dates).
-public struct CalendarDate: Sendable, Equatable, Comparable {
+public struct CalendarDate: Sendable, Equatable {
     public let year: Int
     public let month: Int
     public let day: Int
@@ -8,8 +8,8 @@ public struct CalendarDate: Sendable, Equatable, Comparable {
     public init?(_ text: String) {
         let bytes = Array(text.utf8)
         guard bytes.count == 10, bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-"),
-            let year = Self.number(bytes[0..<4]), let month = Self.number(bytes[5..<7]),
-            let day = Self.number(bytes[8..<10]), year >= 1000, (1...12).contains(month),
+            let year = ASCIIText.decimal(bytes[0..<4]), let month = ASCIIText.decimal(bytes[5..<7]),
+            let day = ASCIIText.decimal(bytes[8..<10]), year >= 1000, (1...12).contains(month),
             (1...Self.daysIn(month: month, year: year)).contains(day)
         else { return nil }
         self.year = year
@@ -29,18 +29,5 @@ public struct CalendarDate: Sendable, Equatable, Comparable {
         case 4, 6, 9, 11: 30
         default: 31
         }
-    }
-
-    public static func < (lhs: CalendarDate, rhs: CalendarDate) -> Bool {
-        (lhs.year, lhs.month, lhs.day) < (rhs.year, rhs.month, rhs.day)
-    }
-
-    private static func number(_ digits: ArraySlice<UInt8>) -> Int? {
-        var value = 0
-        for digit in digits {
-            guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(digit) else { return nil }
-            value = value * 10 + Int(digit - UInt8(ascii: "0"))
-        }
-        return value
     }
 }

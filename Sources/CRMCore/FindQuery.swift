@@ -124,15 +124,7 @@ public struct FindCursor: Sendable, Equatable {
 
     public init(encoded: String) throws(InvalidField) {
         let invalid = InvalidField("CURSOR", "not a cursor this server issued")
-        let hex = Array(encoded.utf8)
-        guard hex.count.isMultiple(of: 2), hex.count <= 4096 else { throw invalid }
-        var bytes: [UInt8] = []
-        for pairStart in stride(from: 0, to: hex.count, by: 2) {
-            guard let high = Self.nibble(hex[pairStart]), let low = Self.nibble(hex[pairStart + 1]) else {
-                throw invalid
-            }
-            bytes.append(high << 4 | low)
-        }
+        guard encoded.utf8.count <= 4096, let bytes = ASCIIText.bytes(fromHex: encoded) else { throw invalid }
         let parts = bytes.split(separator: 0, omittingEmptySubsequences: false).map {
             String(decoding: $0, as: UTF8.self)
         }
@@ -141,21 +133,6 @@ public struct FindCursor: Sendable, Equatable {
     }
 
     public var encoded: String {
-        let text = [sortField, descending ? "d" : "a", sortValue, String(id)].joined(separator: "\u{0}")
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        for byte in text.utf8 {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0xF)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    private static func nibble(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        default: nil
-        }
+        ASCIIText.hex([sortField, descending ? "d" : "a", sortValue, String(id)].joined(separator: "\u{0}").utf8)
     }
 }

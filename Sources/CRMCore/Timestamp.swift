@@ -25,12 +25,12 @@ public enum Timestamp {
         guard bytes.count == 24, bytes[10] == UInt8(ascii: "T"), bytes[13] == UInt8(ascii: ":"),
             bytes[16] == UInt8(ascii: ":"), bytes[19] == UInt8(ascii: "."), bytes[23] == UInt8(ascii: "Z"),
             let date = CalendarDate(String(decoding: bytes[0..<10], as: UTF8.self)),
-            let hour = number(bytes[11..<13]), let minute = number(bytes[14..<16]),
-            let second = number(bytes[17..<19]), let millisecond = number(bytes[20..<23]),
+            let hour = ASCIIText.decimal(bytes[11..<13]), let minute = ASCIIText.decimal(bytes[14..<16]),
+            let second = ASCIIText.decimal(bytes[17..<19]), let millisecond = ASCIIText.decimal(bytes[20..<23]),
             hour < 24, minute < 60, second < 60
         else { return nil }
         let days = daysSinceEpoch(year: Int64(date.year), month: Int64(date.month), day: Int64(date.day))
-        return ((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + millisecond
+        return ((days * 24 + Int64(hour)) * 60 + Int64(minute)) * 60_000 + Int64(second * 1000 + millisecond)
     }
 
     /// The timestamp `minutes` after `text`, or nil if `text` is not a timestamp.
@@ -46,15 +46,6 @@ public enum Timestamp {
         let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
         let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
         return era * 146_097 + dayOfEra - 719_468
-    }
-
-    private static func number(_ digits: ArraySlice<UInt8>) -> Int64? {
-        var value: Int64 = 0
-        for digit in digits {
-            guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(digit) else { return nil }
-            value = value * 10 + Int64(digit - UInt8(ascii: "0"))
-        }
-        return value
     }
 
     /// Howard Hinnant's days-to-civil algorithm.

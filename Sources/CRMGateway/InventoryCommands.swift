@@ -87,11 +87,14 @@ enum InventoryCommands {
         let limit = try options.integer("LIMIT", in: 1...Inventory.maxPage, default: 100)
         let after = try options.value("CURSOR").flatMap { cursor throws(InvalidField) -> String? in
             guard cursor != "0" else { return nil }
-            return try CursorText.decode(cursor)
+            guard cursor.utf8.count <= 256, let bytes = ASCIIText.bytes(fromHex: cursor) else {
+                throw InvalidField("CURSOR", "not a cursor this server issued")
+            }
+            return String(decoding: bytes, as: UTF8.self)
         }
         return try invocation.read { transaction in
             let page = try transaction.inventory.list(company: company, after: after, limit: limit)
-            return .array([.bulk(page.next.map(CursorText.encode) ?? "0"), .array(page.levels.map(reply))])
+            return .array([.bulk(page.next.map { ASCIIText.hex($0.utf8) } ?? "0"), .array(page.levels.map(reply))])
         }
     }
 
@@ -215,28 +218,5 @@ enum InventoryCommands {
             (.bulk("created_at"), .bulk(reorder.createdAt)),
             (.bulk("updated_at"), .bulk(reorder.updatedAt)),
         ])
-    }
-}
-
-/// Opaque cursors over text keys (SKUs): hex, so clients pass them back unchanged.
-enum CursorText {
-    static func encode(_ text: String) -> String {
-        text.utf8.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }
-            .joined()
-    }
-
-    static func decode(_ cursor: String) throws(InvalidField) -> String {
-        let digits = Array(cursor.utf8)
-        guard digits.count.isMultiple(of: 2), digits.count <= 256 else {
-            throw InvalidField("CURSOR", "not a cursor this server issued")
-        }
-        var bytes: [UInt8] = []
-        for index in stride(from: 0, to: digits.count, by: 2) {
-            guard let byte = UInt8(String(decoding: digits[index...index + 1], as: UTF8.self), radix: 16) else {
-                throw InvalidField("CURSOR", "not a cursor this server issued")
-            }
-            bytes.append(byte)
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 }
