@@ -20,7 +20,7 @@ extension RecordSchema {
                     Field(
                         channel.consentField, .enumeration(ConsentState.allCases.map(\.rawValue)),
                         setBy: "CONTACT.CONSENT"),
-                    Field(channel.capField, .integer(0...10_000), setBy: "CONTACT.CONSENT"),
+                    Field(channel.capField, .integer(ContactChannel.monthlyCapRange), setBy: "CONTACT.CONSENT"),
                 ]
             },
         allowsCustomFields: true

@@ -6,6 +6,9 @@ public enum ContactChannel: String, CaseIterable, Sendable {
     public var consentField: String { "consent_\(rawValue)" }
     /// The record field holding the contact's monthly cap on this channel.
     public var capField: String { "cap_\(rawValue)" }
+
+    /// What a monthly cap may be.
+    public static let monthlyCapRange: ClosedRange<Int64> = 0...10_000
 }
 
 /// What a contact said about a channel.

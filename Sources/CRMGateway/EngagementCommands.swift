@@ -64,9 +64,7 @@ enum EngagementCommands {
         let channel = try RecordCommands.choice(invocation, 2, "channel", as: ContactChannel.self)
         let state = try RecordCommands.choice(invocation, 3, "consent", as: ConsentState.self)
         let options = try OptionArguments(invocation.texts(from: 4), tokens: ["MAXPERMONTH": 1, "SOURCE": 1])
-        let cap = try options.value("MAXPERMONTH").map { _ throws(InvalidField) in
-            Int64(try options.integer("MAXPERMONTH", in: 0...10_000, default: 0))
-        }
+        let cap = try options.integer("MAXPERMONTH", in: ContactChannel.monthlyCapRange)
         let source = options.value("SOURCE")
         let actor = invocation.session.key?.id
         return try invocation.write { transaction in

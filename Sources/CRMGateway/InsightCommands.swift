@@ -83,20 +83,18 @@ enum InsightCommands {
     static func setCosts(_ invocation: CommandInvocation) throws -> CommandOutcome {
         let words = try invocation.texts(from: 1)
         guard words.count.isMultiple(of: 2) else { throw InvalidField("COST.SET", "give item amount pairs") }
-        var rates: [(Analytics.CostItem, Int64)] = []
-        for index in stride(from: 0, to: words.count, by: 2) {
+        let rates = try stride(from: 0, to: words.count, by: 2).map { index throws(InvalidField) in
             guard let item = Analytics.CostItem(rawValue: words[index].lowercased()) else {
                 throw InvalidField(words[index], "must be one of ticket, activity")
             }
             guard let amount = Int64(words[index + 1]), (0...1_000_000_000).contains(amount) else {
                 throw InvalidField(words[index], "amount must be an integer from 0 to 1000000000 (minor units)")
             }
-            rates.append((item, amount))
+            return (item, amount)
         }
         let actor = invocation.session.key?.id
-        let newRates = rates
         return try invocation.write { transaction in
-            try transaction.analytics.setCostRates(newRates, actor: actor)
+            try transaction.analytics.setCostRates(rates, actor: actor)
             return .ok
         }
     }

@@ -18,12 +18,10 @@ enum InventoryCommands {
         let options = try OptionArguments(
             invocation.texts(from: 3), tokens: ["MIN": 1, "MAX": 1, "MULTIPLE": 1, "LEAD": 1])
         guard options.has("MIN"), options.has("MAX") else { throw InvalidField("rule", "give MIN m MAX n") }
-        let range = Int(-ReorderRule.maxQuantity)...Int(ReorderRule.maxQuantity)
+        let range = -ReorderRule.maxQuantity...ReorderRule.maxQuantity
         let rule = try ReorderRule(
-            minimum: Int64(options.integer("MIN", in: range, default: 0)),
-            maximum: Int64(options.integer("MAX", in: range, default: 0)),
-            multiple: Int64(options.integer("MULTIPLE", in: range, default: 1)),
-            leadDays: Int64(options.integer("LEAD", in: range, default: 0)))
+            minimum: options.integer("MIN", in: range) ?? 0, maximum: options.integer("MAX", in: range) ?? 0,
+            multiple: options.integer("MULTIPLE", in: range) ?? 1, leadDays: options.integer("LEAD", in: range) ?? 0)
         let actor = invocation.session.key?.id
         return try invocation.write { transaction in
             try transaction.inventory.setRule(company: company, sku: sku, rule: rule, actor: actor)
@@ -169,7 +167,7 @@ enum InventoryCommands {
         }
         let company = options.value("COMPANY")
         let limit = try options.integer("LIMIT", in: 1...1000, default: 100)
-        let after = try EngagementCommands.cursorSeq(options.value("CURSOR")).map { $0 }
+        let after = try EngagementCommands.cursorSeq(options.value("CURSOR"))
         return try invocation.read { transaction in
             let companyID = try company.map { try transaction.inventory.company($0) }
             let page = try transaction.reorders.list(status: status, company: companyID, after: after, limit: limit)
@@ -192,9 +190,7 @@ enum InventoryCommands {
     static func receive(_ invocation: CommandInvocation) throws -> CommandOutcome {
         let id = try RecordCommands.recordID(invocation, 1)
         let options = try OptionArguments(invocation.texts(from: 2), tokens: ["QTY": 1])
-        let quantity = try options.value("QTY").map { _ throws(InvalidField) in
-            Int64(try options.integer("QTY", in: 0...Int(ReorderRule.maxQuantity), default: 0))
-        }
+        let quantity = try options.integer("QTY", in: 0...ReorderRule.maxQuantity)
         let actor = invocation.session.key?.id
         return try invocation.write { reply(try $0.reorders.receive(id: id, quantity: quantity, actor: actor)) }
     }

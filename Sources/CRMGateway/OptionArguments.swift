@@ -24,12 +24,17 @@ struct OptionArguments {
 
     func value(_ token: String) -> String? { values[token]?.first }
 
-    /// An integer option within `range`, or `default` when absent.
-    func integer(_ token: String, in range: ClosedRange<Int>, default defaultValue: Int) throws(InvalidField) -> Int {
-        guard let text = value(token) else { return defaultValue }
-        guard let number = Int(text), range.contains(number) else {
+    /// An integer option within `range`, or nil when absent.
+    func integer(_ token: String, in range: ClosedRange<Int64>) throws(InvalidField) -> Int64? {
+        guard let text = value(token) else { return nil }
+        guard let number = Int64(text), range.contains(number) else {
             throw InvalidField(token, "must be an integer from \(range.lowerBound) to \(range.upperBound)")
         }
         return number
+    }
+
+    /// An integer option within `range`, or `default` when absent.
+    func integer(_ token: String, in range: ClosedRange<Int>, default defaultValue: Int) throws(InvalidField) -> Int {
+        try integer(token, in: Int64(range.lowerBound)...Int64(range.upperBound)).map { Int($0) } ?? defaultValue
     }
 }

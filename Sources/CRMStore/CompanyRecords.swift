@@ -1,5 +1,4 @@
 import CRMCore
-import Foundation
 import GRDB
 
 /// Companies: a relationship stage that moves only through COMPANY.STAGE,
@@ -52,14 +51,12 @@ public struct CompanyRelations {
     let db: Database
     private var companies: RecordCollection { RecordCollection(db: db, rules: CompanyRules()) }
 
-    public static let maxReasonLength = 1024
-
     /// Moves a company to `stage` if the relationship rules allow it; returns the stage it left.
     public func move(company id: Int64, to stage: RelationshipStage, reason: String, actor: String?) throws -> String {
         let current = try companies.stored(id: id)
         let from = current["stage"].flatMap(RelationshipStage.init) ?? .transaction
         try from.checkMove(to: stage)
-        let reason = try Self.checkedReason(reason)
+        let reason = try Reason.validated(reason)
         var changes = FieldChanges()
         changes.set("stage", stage.rawValue)
         let now = WallClock.now()
@@ -96,14 +93,6 @@ public struct CompanyRelations {
         return StageSuggestion(
             current: company["stage"] ?? "transaction", suggested: suggestion.stage.rawValue, rule: suggestion.rule,
             scores: scores, unscored: zip(names, values).filter { $0.1 == nil }.map(\.0))
-    }
-
-    static func checkedReason(_ reason: String) throws(InvalidField) -> String {
-        guard !reason.trimmingCharacters(in: .whitespaces).isEmpty else {
-            throw InvalidField("REASON", "give a reason")
-        }
-        try RecordSchema.checkText(reason, field: "REASON", maxLength: maxReasonLength)
-        return reason
     }
 
     static func recordMove(

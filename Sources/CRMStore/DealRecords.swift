@@ -133,7 +133,7 @@ public struct DealFlow {
 
     public func lose(deal id: Int64, reason: String, actor: String?) throws -> Int64 {
         let current = try deals.stored(id: id)
-        let reason = try CompanyRelations.checkedReason(reason)
+        let reason = try Reason.validated(reason)
         guard current["status"] != DealStatus.lost.rawValue else {
             throw InvalidField("status", "the deal is already lost")
         }

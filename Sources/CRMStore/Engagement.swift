@@ -17,7 +17,7 @@ struct ActivityRules: RecordRules {
 }
 
 /// One event on a timeline.
-public struct TimelineEntry: Sendable, Equatable {
+public struct TimelineEntry: Sendable {
     public var seq: Int64
     public var type: String
     public var recordType: String
@@ -25,10 +25,6 @@ public struct TimelineEntry: Sendable, Equatable {
     public var fields: [(name: String, value: String?)]
     public var keyID: String?
     public var at: String
-
-    public static func == (lhs: TimelineEntry, rhs: TimelineEntry) -> Bool {
-        lhs.seq == rhs.seq
-    }
 }
 
 /// A page of a timeline, newest first; `next` continues below that sequence number.
@@ -110,7 +106,7 @@ public struct Engagement {
             throw StoreError.notFound("no such contact")
         }
         if let source { try RecordSchema.checkText(source, field: "SOURCE", maxLength: Self.maxSourceLength) }
-        if let maxPerMonth, !(0...10_000).contains(maxPerMonth) {
+        if let maxPerMonth, !ContactChannel.monthlyCapRange.contains(maxPerMonth) {
             throw InvalidField("MAXPERMONTH", "must be an integer from 0 to 10000")
         }
         var changes = FieldChanges()

@@ -23,8 +23,7 @@ struct ReorderEngine {
 
     /// Creates a reorder if the company is a partner, the SKU has a rule, its
     /// position is below MIN, and no reorder of it is open.
-    @discardableResult
-    func evaluate(company: Int64, sku: String, actor: String?, now: String) throws -> Reorder? {
+    func evaluate(company: Int64, sku: String, actor: String?, now: String) throws {
         guard
             try String.fetchOne(
                 db.cachedStatement(sql: "SELECT stage FROM companies WHERE id = ?"), arguments: [company])
@@ -37,7 +36,7 @@ struct ReorderEngine {
                         "SELECT id FROM reorders WHERE company = ? AND sku = ? AND status IN ('proposed', 'confirmed', 'held')"
                 ),
                 arguments: [company, sku]) == nil
-        else { return nil }
+        else { return }
         var deal = FieldChanges()
         deal.set("title", "Auto-reorder \(quantity) x \(sku)")
         deal.set("company", String(company))
@@ -64,7 +63,6 @@ struct ReorderEngine {
                 "sku": sku, "quantity": String(quantity), "on_hand": String(level.onHand),
                 "on_order": String(level.onOrder + quantity), "status": ReorderStatus.proposed.rawValue,
             ])
-        return try Reorders(db: db).get(id: id)
     }
 
     /// Holds a company's open reorders when it moves to conflict; at partner
@@ -117,8 +115,6 @@ struct ReorderEngine {
 /// Reorder commands: list, confirm, receive, cancel.
 public struct Reorders {
     let db: Database
-
-    public static let maxReasonLength = 1024
 
     public func get(id: Int64) throws -> Reorder {
         guard
@@ -187,7 +183,7 @@ public struct Reorders {
         guard reorder.status.isOpen else {
             throw InvalidField("status", "the reorder is already \(reorder.status.rawValue)")
         }
-        let reason = try CompanyRelations.checkedReason(reason)
+        let reason = try Reason.validated(reason)
         try db.cachedStatement(
             sql: "UPDATE inventory SET on_order = on_order - ? WHERE company = ? AND sku = ?"
         ).execute(arguments: [reorder.quantity, reorder.company, reorder.sku])
