@@ -196,6 +196,11 @@ public struct FieldChanges: Sendable, Equatable {
 
     public init() {}
 
+    /// Changes given all at once, e.g. an event's fields.
+    public init(_ values: [String: String?]) {
+        self.values = values
+    }
+
     public mutating func set(_ field: String, _ value: String?) {
         values[field] = .some(value)
     }

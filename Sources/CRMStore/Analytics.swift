@@ -91,11 +91,9 @@ public struct Analytics {
                 """,
             arguments: ["since": since])!
         let result = TierCounts(a: counts[0], b: counts[1], c: counts[2], revenue: counts[3])
-        var fields = FieldChanges()
-        fields.set("A", String(result.a))
-        fields.set("B", String(result.b))
-        fields.set("C", String(result.c))
-        fields.set("revenue", String(result.revenue))
+        let fields = FieldChanges([
+            "A": String(result.a), "B": String(result.b), "C": String(result.c), "revenue": String(result.revenue),
+        ])
         try EventLog.append(
             db, type: "analytics.tiers", recordType: "analytics", recordID: 0, changes: fields, actor: actor,
             at: WallClock.now())

@@ -98,9 +98,10 @@ public struct Pipelines {
                 WHERE pipeline = ? AND status IS NOT CASE stage WHEN ? THEN 'won' WHEN ? THEN 'lost' ELSE 'open' END
                 """,
             arguments: [pipeline.wonStage, pipeline.lostStage, pipeline.name, pipeline.wonStage, pipeline.lostStage])
-        var fields = FieldChanges()
-        fields.set("name", pipeline.name)
-        fields.set("stages", pipeline.stages.map { "\($0.name):\($0.probability)" }.joined(separator: " "))
+        let fields = FieldChanges([
+            "name": pipeline.name,
+            "stages": pipeline.stages.map { "\($0.name):\($0.probability)" }.joined(separator: " "),
+        ])
         try EventLog.append(
             db, type: "pipeline.set", recordType: "pipeline", recordID: 0, changes: fields, actor: actor,
             at: WallClock.now())
@@ -114,10 +115,9 @@ public struct DealFlow {
 
     /// Moves a deal to another open stage (or the won stage); returns its new version.
     public func move(deal id: Int64, to stage: String, actor: String?) throws -> Int64 {
-        var changes = FieldChanges()
-        changes.set("stage", stage)
         return try deals.update(
-            deals.stored(id: id), changes, ifVersion: nil, force: false, actor: actor, event: "deal.moved")
+            deals.stored(id: id), FieldChanges(["stage": stage]), ifVersion: nil, force: false, actor: actor,
+            event: "deal.moved")
     }
 
     public func win(deal id: Int64, actor: String?) throws -> Int64 {
@@ -126,9 +126,9 @@ public struct DealFlow {
         guard current["status"] != DealStatus.won.rawValue else {
             throw InvalidField("status", "the deal is already won")
         }
-        var changes = FieldChanges()
-        changes.set("stage", pipeline.wonStage)
-        return try deals.update(current, changes, ifVersion: nil, force: false, actor: actor, event: "deal.won")
+        return try deals.update(
+            current, FieldChanges(["stage": pipeline.wonStage]), ifVersion: nil, force: false, actor: actor,
+            event: "deal.won")
     }
 
     public func lose(deal id: Int64, reason: String, actor: String?) throws -> Int64 {
@@ -138,12 +138,10 @@ public struct DealFlow {
             throw InvalidField("status", "the deal is already lost")
         }
         let pipeline = try Pipelines(db: db).load(current["pipeline"]!)
-        var changes = FieldChanges()
-        changes.set("stage", pipeline.lostStage)
-        changes.set("status", DealStatus.lost.rawValue)
-        changes.set("lost_reason", reason)
         let now = WallClock.now()
-        changes.set("closed_at", now)
+        let changes = FieldChanges([
+            "stage": pipeline.lostStage, "status": DealStatus.lost.rawValue, "lost_reason": reason, "closed_at": now,
+        ])
         return try RecordTable.deals.update(db, current, changes, actor: actor, now: now, event: "deal.lost")
     }
 }

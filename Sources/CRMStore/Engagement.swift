@@ -89,11 +89,7 @@ public struct Engagement {
                     """),
             arguments: StatementArguments(arguments))
         var entries = rows.map(Self.entry)
-        var next: Int64?
-        if entries.count > limit {
-            entries.removeLast()
-            next = entries.last?.seq
-        }
+        let next = entries.trimToPage(limit)?.seq
         return TimelinePage(entries: entries, next: next)
     }
 

@@ -93,11 +93,7 @@ public struct Inventory {
                 sql: "SELECT \(Self.columns) FROM inventory WHERE company = ? AND sku > ? ORDER BY sku LIMIT ?"),
             arguments: [company, after ?? "", limit + 1]
         ).map(Self.level)
-        var next: String?
-        if levels.count > limit {
-            levels.removeLast()
-            next = levels.last?.sku
-        }
+        let next = levels.trimToPage(limit)?.sku
         return (levels, next)
     }
 
@@ -148,11 +144,9 @@ public struct Inventory {
     }
 
     private func record(
-        _ type: String, _ company: Int64, _ sku: String, _ now: String, _ actor: String?, _ fields: [String: String]
+        _ type: String, _ company: Int64, _ sku: String, _ now: String, _ actor: String?, _ fields: [String: String?]
     ) throws {
-        var changes = FieldChanges()
-        changes.set("sku", sku)
-        for (name, value) in fields { changes.set(name, value) }
+        let changes = FieldChanges(fields.merging(["sku": sku]) { _, sku in sku })
         try EventLog.append(
             db, type: type, recordType: "company", recordID: company, changes: changes, actor: actor, at: now)
     }

@@ -175,11 +175,8 @@ struct RecordTable: Sendable {
         sql += " LIMIT \(query.limit + 1)"
         var records = try Row.fetchAll(db.cachedStatement(sql: sql), arguments: StatementArguments(arguments)).map(
             record)
-        var next: FindCursor?
-        if records.count > query.limit {
-            records.removeLast()
-            let last = records[records.count - 1]
-            next = FindCursor(
+        let next = records.trimToPage(query.limit).map { last in
+            FindCursor(
                 sortField: query.sortField, descending: query.descending, sortValue: last[query.sortField] ?? "",
                 id: last.id)
         }

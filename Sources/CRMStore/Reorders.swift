@@ -101,12 +101,10 @@ struct ReorderEngine {
 
     func append(
         _ type: String, id: Int64, company: Int64, deal: Int64?, actor: String?, now: String,
-        _ fields: [String: String]
+        _ fields: [String: String?]
     ) throws {
-        var changes = FieldChanges()
-        for (name, value) in fields { changes.set(name, value) }
         try EventLog.append(
-            db, type: type, recordType: "reorder", recordID: id, changes: changes, actor: actor, at: now,
+            db, type: type, recordType: "reorder", recordID: id, changes: FieldChanges(fields), actor: actor, at: now,
             links: [EventLog.Link(type: "company", id: company)]
                 + (deal.map { [EventLog.Link(type: "deal", id: $0)] } ?? []))
     }
@@ -138,11 +136,7 @@ public struct Reorders {
                     """),
             arguments: [after ?? 0, status?.rawValue, status?.rawValue, company, company, limit + 1]
         ).map(Self.reorder)
-        var next: Int64?
-        if reorders.count > limit {
-            reorders.removeLast()
-            next = reorders.last?.id
-        }
+        let next = reorders.trimToPage(limit)?.id
         return (reorders, next)
     }
 

@@ -89,10 +89,10 @@ public struct ServiceLevels {
                     first_response_minutes = excluded.first_response_minutes, resolve_minutes = excluded.resolve_minutes
                 """,
             arguments: [priority.rawValue, level.firstResponseMinutes, level.resolveMinutes])
-        var fields = FieldChanges()
-        fields.set("priority", priority.rawValue)
-        fields.set("first_response_minutes", String(level.firstResponseMinutes))
-        fields.set("resolve_minutes", String(level.resolveMinutes))
+        let fields = FieldChanges([
+            "priority": priority.rawValue, "first_response_minutes": String(level.firstResponseMinutes),
+            "resolve_minutes": String(level.resolveMinutes),
+        ])
         try EventLog.append(
             db, type: "sla.set", recordType: "sla", recordID: 0, changes: fields, actor: actor, at: WallClock.now())
     }
@@ -109,8 +109,8 @@ public struct TicketDesk {
         guard current["status"] != status.rawValue else {
             throw InvalidField("status", "the ticket is already \(status.rawValue)")
         }
-        var changes = FieldChanges()
-        changes.set("status", status.rawValue)
-        return try tickets.update(current, changes, ifVersion: nil, force: false, actor: actor, event: "ticket.status")
+        return try tickets.update(
+            current, FieldChanges(["status": status.rawValue]), ifVersion: nil, force: false, actor: actor,
+            event: "ticket.status")
     }
 }
