@@ -33,4 +33,14 @@ public enum ActivityKind: String, CaseIterable, Sendable {
 /// The record types an activity or a timeline can be about.
 public enum TimelineSubject: String, CaseIterable, Sendable {
     case contact, company, deal, ticket
+
+    /// The fields records of this type have.
+    public var schema: RecordSchema {
+        switch self {
+        case .contact: .contact
+        case .company: .company
+        case .deal: .deal
+        case .ticket: .ticket
+        }
+    }
 }

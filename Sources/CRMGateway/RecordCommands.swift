@@ -21,17 +21,8 @@ enum RecordCommands {
         return handlers
     }()
 
-    static func schema(_ type: TimelineSubject) -> RecordSchema {
-        switch type {
-        case .contact: .contact
-        case .company: .company
-        case .deal: .deal
-        case .ticket: .ticket
-        }
-    }
-
     static func add(_ invocation: CommandInvocation, _ type: TimelineSubject) throws -> CommandOutcome {
-        let parsed = try FieldArguments(invocation, from: 1, allowsOptions: false, schema: schema(type))
+        let parsed = try FieldArguments(invocation, from: 1, allowsOptions: false, schema: type.schema)
         let actor = invocation.session.key?.id
         return try invocation.write { .integer(Int(try $0.records(type).add(parsed.changes, actor: actor))) }
     }
@@ -43,7 +34,7 @@ enum RecordCommands {
 
     static func set(_ invocation: CommandInvocation, _ type: TimelineSubject) throws -> CommandOutcome {
         let id = try recordID(invocation, 1)
-        let parsed = try FieldArguments(invocation, from: 2, allowsOptions: true, schema: schema(type))
+        let parsed = try FieldArguments(invocation, from: 2, allowsOptions: true, schema: type.schema)
         let actor = invocation.session.key?.id
         return try invocation.write { transaction in
             let version = try transaction.records(type).set(
@@ -54,7 +45,7 @@ enum RecordCommands {
 
     static func upsert(_ invocation: CommandInvocation, _ type: TimelineSubject) throws -> CommandOutcome {
         let ext = try invocation.text(1)
-        let parsed = try FieldArguments(invocation, from: 2, allowsOptions: true, schema: schema(type))
+        let parsed = try FieldArguments(invocation, from: 2, allowsOptions: true, schema: type.schema)
         let actor = invocation.session.key?.id
         return try invocation.write { transaction in
             let id = try transaction.records(type).upsert(
@@ -73,7 +64,7 @@ enum RecordCommands {
     }
 
     static func find(_ invocation: CommandInvocation, _ type: TimelineSubject) throws -> CommandOutcome {
-        let query = try FindQuery.parse(invocation.texts(from: 1), schema: schema(type))
+        let query = try FindQuery.parse(invocation.texts(from: 1), schema: type.schema)
         return try invocation.read { RecordReply.page(try $0.records(type).find(query)) }
     }
 

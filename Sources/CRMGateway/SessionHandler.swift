@@ -219,14 +219,9 @@ final class SessionHandler: ChannelDuplexHandler {
                 }
             }
         }
-        let promise = context.eventLoop.makePromise(of: [RESPValue].self)
-        if queued.contains(where: { $0.operation.writes }) {
-            database.write(body, completion: promise.completeWith)
-        } else {
-            database.read(body, completion: promise.completeWith)
-        }
+        let writes = queued.contains { $0.operation.writes }
         let fixedSlots = slots
-        return promise.futureResult.map { replies in
+        return run(body, writes: writes, on: database, eventLoop: context.eventLoop).map { replies in
             var results = fixedSlots
             for (reply, entry) in zip(replies, queued) { results[entry.slot] = reply }
             return CommandResult(reply: .array(results.map { $0! }))
@@ -269,13 +264,7 @@ final class SessionHandler: ChannelDuplexHandler {
             }
         }
         let eventLoop = context.eventLoop
-        let promise = eventLoop.makePromise(of: [RESPValue].self)
-        if writes {
-            database.write(body, completion: promise.completeWith)
-        } else {
-            database.read(body, completion: promise.completeWith)
-        }
-        return promise.futureResult.flatMap { replies in
+        return run(body, writes: writes, on: database, eventLoop: eventLoop).flatMap { replies in
             var nextReply = replies.makeIterator()
             let results = batch.map { item -> EventLoopFuture<CommandResult> in
                 switch item {
@@ -286,6 +275,20 @@ final class SessionHandler: ChannelDuplexHandler {
             }
             return EventLoopFuture.whenAllSucceed(results, on: eventLoop)
         }
+    }
+
+    /// Runs `body` in one group-commit write, or on a read snapshot if nothing in it writes.
+    private func run(
+        _ body: @escaping @Sendable (TenantTransaction) throws -> [RESPValue], writes: Bool,
+        on database: TenantDatabase, eventLoop: any EventLoop
+    ) -> EventLoopFuture<[RESPValue]> {
+        let promise = eventLoop.makePromise(of: [RESPValue].self)
+        if writes {
+            database.write(body, completion: promise.completeWith)
+        } else {
+            database.read(body, completion: promise.completeWith)
+        }
+        return promise.futureResult
     }
 
     /// Holds the queue until `future`'s replies are written, then goes on.
