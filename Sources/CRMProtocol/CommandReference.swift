@@ -1,3 +1,5 @@
+import Foundation
+
 /// Renders the command table as the human reference, `Protocols/COMMANDS.md`.
 /// `crmgate reference` prints it; a test keeps the committed file in step.
 public enum CommandReference {
@@ -43,5 +45,14 @@ public enum CommandReference {
             }
         }
         return text
+    }
+
+    /// The transcripts `Ops/record-sessions` wrote to `directory`, by group (`GROUP.md`).
+    public static func sessions(in directory: String) throws -> [String: String] {
+        var sessions: [String: String] = [:]
+        for file in try FileManager.default.contentsOfDirectory(atPath: directory) where file.hasSuffix(".md") {
+            sessions[String(file.dropLast(3))] = try String(contentsOfFile: "\(directory)/\(file)", encoding: .utf8)
+        }
+        return sessions
     }
 }

@@ -2,7 +2,6 @@ import ArgumentParser
 import CRMGateway
 import CRMProtocol
 import CRMStore
-import Foundation
 import Logging
 import ServiceLifecycle
 
@@ -25,13 +24,7 @@ struct Reference: ParsableCommand {
     var sessions: String?
 
     func run() throws {
-        var transcripts: [String: String] = [:]
-        if let sessions {
-            for file in try FileManager.default.contentsOfDirectory(atPath: sessions) where file.hasSuffix(".md") {
-                transcripts[String(file.dropLast(3))] = try String(
-                    contentsOfFile: "\(sessions)/\(file)", encoding: .utf8)
-            }
-        }
+        let transcripts = try sessions.map(CommandReference.sessions(in:)) ?? [:]
         print(CommandReference.markdown(.standard, sessions: transcripts), terminator: "")
     }
 }

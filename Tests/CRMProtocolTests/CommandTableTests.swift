@@ -52,13 +52,8 @@ import Testing
         let file = try String(
             contentsOf: CommandTableTests.repositoryRoot.appendingPathComponent("Protocols/COMMANDS.md"),
             encoding: .utf8)
-        let sessionsDirectory = CommandTableTests.repositoryRoot.appendingPathComponent("Protocols/sessions")
-        var sessions: [String: String] = [:]
-        for file in try FileManager.default.contentsOfDirectory(atPath: sessionsDirectory.path)
-        where file.hasSuffix(".md") {
-            sessions[String(file.dropLast(3))] = try String(
-                contentsOf: sessionsDirectory.appendingPathComponent(file), encoding: .utf8)
-        }
+        let sessions = try CommandReference.sessions(
+            in: CommandTableTests.repositoryRoot.appendingPathComponent("Protocols/sessions").path)
         #expect(Set(sessions.keys).isSuperset(of: ["company", "contact", "deal", "ticket", "activity"]))
         #expect(
             file == CommandReference.markdown(.standard, sessions: sessions),
