@@ -23,6 +23,12 @@ public struct CalendarDate: Sendable, Equatable {
         return (index / 12, index % 12 + 1)
     }
 
+    /// `YYYY-MM` of the month `months` after this date's month.
+    public func monthText(adding months: Int) -> String {
+        let (year, month) = firstOfMonth(adding: months)
+        return "\(year)-\(month < 10 ? "0" : "")\(month)"
+    }
+
     public static func daysIn(month: Int, year: Int) -> Int {
         switch month {
         case 2: year.isMultiple(of: 4) && (!year.isMultiple(of: 100) || year.isMultiple(of: 400)) ? 29 : 28

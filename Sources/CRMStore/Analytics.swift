@@ -134,10 +134,7 @@ public struct Analytics {
     public func forecast(pipeline: String?, months: Int) throws -> [ForecastMonth] {
         if let pipeline { _ = try Pipelines(db: db).load(pipeline) }
         let today = CalendarDate(String(WallClock.now().prefix(10)))!
-        let monthNames = (0..<months).map { offset in
-            let (year, month) = today.firstOfMonth(adding: offset)
-            return "\(year)-\(month < 10 ? "0" : "")\(month)"
-        }
+        let monthNames = (0..<months).map(today.monthText(adding:))
         let rows = try Row.fetchAll(
             db,
             sql: """
@@ -149,7 +146,7 @@ public struct Analytics {
                 GROUP BY month
                 """,
             arguments: [
-                "from": monthNames[0] + "-01", "until": Self.monthAfter(monthNames[months - 1]),
+                "from": monthNames[0] + "-01", "until": today.monthText(adding: months) + "-01",
                 "pipeline": pipeline,
             ])
         let byMonth = Dictionary(uniqueKeysWithValues: rows.map { ($0[0] as String, $0) })
@@ -178,12 +175,5 @@ public struct Analytics {
         }
         try EventLog.append(
             db, type: "cost.set", recordType: "cost", recordID: 0, changes: fields, actor: actor, at: WallClock.now())
-    }
-
-    /// `YYYY-MM` → the first day of the next month, `YYYY-MM-DD`.
-    private static func monthAfter(_ month: String) -> String {
-        let date = CalendarDate(month + "-01")!
-        let (year, next) = date.firstOfMonth(adding: 1)
-        return "\(year)-\(next < 10 ? "0" : "")\(next)-01"
     }
 }
