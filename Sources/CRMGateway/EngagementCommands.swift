@@ -34,18 +34,11 @@ enum EngagementCommands {
         let id = try RecordCommands.recordID(invocation, 2, type: subject.rawValue)
         let options = try OptionArguments(invocation.texts(from: 3), tokens: ["LIMIT": 1, "CURSOR": 1])
         let limit = try options.integer("LIMIT", in: 1...Engagement.maxTimelinePage, default: 20)
-        let before = try cursorSeq(options.value("CURSOR"))
+        let before = try options.numberCursor()
         return try invocation.read { transaction in
             let page = try transaction.engagement.timeline(of: subject, id: id, limit: limit, before: before)
             return .array([.bulk(page.next.map { String($0) } ?? "0"), .array(page.entries.map(reply))])
         }
-    }
-
-    /// The sequence number a timeline cursor continues below; nil (or cursor 0) starts at the newest.
-    static func cursorSeq(_ cursor: String?) throws(InvalidField) -> Int64? {
-        guard let cursor, cursor != "0" else { return nil }
-        guard let seq = Int64(cursor), seq > 0 else { throw InvalidField("CURSOR", "not a timeline cursor") }
-        return seq
     }
 
     static func reply(_ entry: TimelineEntry) -> RESPValue {

@@ -167,7 +167,7 @@ enum InventoryCommands {
         }
         let company = options.value("COMPANY")
         let limit = try options.integer("LIMIT", in: 1...1000, default: 100)
-        let after = try EngagementCommands.cursorSeq(options.value("CURSOR"))
+        let after = try options.numberCursor()
         return try invocation.read { transaction in
             let companyID = try company.map { try transaction.inventory.company($0) }
             let page = try transaction.reorders.list(status: status, company: companyID, after: after, limit: limit)

@@ -24,6 +24,16 @@ struct OptionArguments {
 
     func value(_ token: String) -> String? { values[token]?.first }
 
+    /// A `CURSOR` that is a position number (a sequence number or an id): nil
+    /// when absent or `0`, which start at the beginning.
+    func numberCursor() throws(InvalidField) -> Int64? {
+        guard let cursor = value("CURSOR"), cursor != "0" else { return nil }
+        guard let position = Int64(cursor), position > 0 else {
+            throw InvalidField("CURSOR", "not a cursor this server issued")
+        }
+        return position
+    }
+
     /// An integer option within `range`, or nil when absent.
     func integer(_ token: String, in range: ClosedRange<Int64>) throws(InvalidField) -> Int64? {
         guard let text = value(token) else { return nil }

@@ -57,7 +57,7 @@ public struct RecordCollection {
     public func upsert(ext rawExt: String, _ changes: FieldChanges, ifVersion: Int64?, force: Bool, actor: String?)
         throws -> Int64
     {
-        let ext = try RecordSchema.normalize(rawExt, for: RecordSchema.Field("ext", .externalID))
+        let ext = try RecordSchema.normalize(rawExt, for: rules.table.schema.field(named: "ext")!)
         if case .some(.some(let other)) = changes["ext"], other != ext {
             throw InvalidField("ext", "differs from the UPSERT key")
         }
