@@ -21,7 +21,7 @@ struct CommandDispatcher: Sendable {
             ConnectionCommands.handlers, ClientCommands.handlers, ServerCommands.handlers, TenantCommands.handlers,
             KeyCommands.handlers, RecordCommands.handlers, AccountCommands.handlers,
             ServiceCommands.handlers, EngagementCommands.handlers, InsightCommands.handlers,
-            TransactionCommands.handlers, InventoryCommands.handlers,
+            TransactionCommands.handlers, InventoryCommands.handlers, EventCommands.handlers,
         ] {
             handlers.merge(group) { first, _ in first }
         }
@@ -48,6 +48,13 @@ struct CommandDispatcher: Sendable {
         }
         if session.key == nil, !spec.flags.contains(.noauth) {
             return .failure(CommandError(.noauth, "Authentication required."))
+        }
+        if session.inSubscribeMode, !spec.flags.contains(.pubsub), !["PING", "QUIT", "RESET"].contains(spec.name) {
+            return .failure(
+                CommandError(
+                    .err,
+                    "Can't execute '\(spec.name.lowercased())': only (P)SUBSCRIBE / (P)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+                ))
         }
         if let role = session.role, !spec.roles.contains(role) {
             return .failure(CommandError(.noperm, "this key's role (\(role.rawValue)) may not run '\(spec.name)'"))

@@ -11,8 +11,13 @@ enum ConnectionCommands {
 
     static let serverVersion = "0.1.0"
 
+    /// PONG; in RESP2 subscribe mode `["pong", message]`, as Redis answers there.
     static func ping(_ invocation: CommandInvocation) throws -> CommandOutcome {
-        .reply(invocation.arguments.count > 1 ? .bulkString(invocation.arguments[1]) : .simpleString("PONG"))
+        let message = invocation.arguments.count > 1 ? invocation.arguments[1] : nil
+        if invocation.session.inSubscribeMode {
+            return .reply(.array([.bulk("pong"), .bulkString(message ?? ByteBuffer())]))
+        }
+        return .reply(message.map { .bulkString($0) } ?? .simpleString("PONG"))
     }
 
     static func echo(_ invocation: CommandInvocation) throws -> CommandOutcome {

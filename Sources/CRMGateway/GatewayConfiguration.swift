@@ -21,6 +21,9 @@ public struct GatewayConfiguration: Sendable {
     public var authFailuresBeforeThrottle = 5
     /// How long a graceful shutdown waits for in-flight commands.
     public var shutdownGracePeriod = Duration.seconds(10)
+    /// Bytes a connection may have written but not yet delivered before a
+    /// pub/sub push disconnects it (Redis's `client-output-buffer-limit pubsub`).
+    public var clientOutputLimit = 32 * 1024 * 1024
 
     public init() {}
 
@@ -36,6 +39,12 @@ public struct GatewayConfiguration: Sendable {
         guard (0...65535).contains(port) else { throw ConfigurationError("--port out of range") }
         guard (tlsCertificatePath == nil) == (tlsKeyPath == nil) else {
             throw ConfigurationError("--tls-cert and --tls-key go together")
+        }
+        guard clientOutputLimit >= 64 * 1024 else {
+            throw ConfigurationError("the client output limit must be at least 64 KiB")
+        }
+        guard clientOutputLimit >= 64 * 1024 else {
+            throw ConfigurationError("the client output limit must be at least 64 KiB")
         }
         guard maxClients > 0 else { throw ConfigurationError("max clients must be positive") }
     }

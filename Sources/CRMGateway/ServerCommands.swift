@@ -39,6 +39,7 @@ enum ServerCommands {
             case .readonly: "readonly"
             case .fast: "fast"
             case .admin: "admin"
+            case .pubsub: "pubsub"
             }
         }
         return .array([
@@ -152,6 +153,11 @@ enum ServerCommands {
                     ("rejected_connections", String(statistics.rejectedConnections.load(ordering: .relaxed))),
                     ("auth_failures", String(statistics.authFailures.load(ordering: .relaxed))),
                     ("protocol_errors", String(statistics.protocolErrors.load(ordering: .relaxed))),
+                    ("pubsub_messages", String(statistics.pubsubMessages.load(ordering: .relaxed))),
+                    (
+                        "client_output_limit_disconnections",
+                        String(statistics.outputLimitDisconnections.load(ordering: .relaxed))
+                    ),
                 ]
             default:
                 let writes = services.tenants.statistics

@@ -10,6 +10,9 @@ public final class ServerStatistics: Sendable {
     let errorReplies = Atomic<Int>(0)
     let authFailures = Atomic<Int>(0)
     let protocolErrors = Atomic<Int>(0)
+    /// Subscribers closed for falling behind (Redis's client-output-buffer-limit).
+    let outputLimitDisconnections = Atomic<Int>(0)
+    let pubsubMessages = Atomic<Int>(0)
 
     init(startedAtUnixSeconds: Int) {
         self.startedAtUnixSeconds = startedAtUnixSeconds

@@ -14,6 +14,11 @@ struct Session: Sendable {
     var name: String?
     /// The ERP feed `SEQ n` arguments belong to, chosen with FEED.OPEN.
     var feed: String?
+    /// Channels plus patterns subscribed; a RESP2 connection with any is in subscribe mode.
+    var subscriptionCount = 0
+
+    /// RESP2 subscribe mode: only (P)SUBSCRIBE, (P)UNSUBSCRIBE, PING, QUIT and RESET may run.
+    var inSubscribeMode: Bool { subscriptionCount > 0 && protocolVersion == .resp2 }
 
     var role: Role? { key?.role }
 }
@@ -28,6 +33,9 @@ enum SessionEffect: Sendable {
     case beginTransaction
     /// FEED.OPEN: later `SEQ n` arguments number this feed's updates.
     case openFeed(String)
+    /// (P)(UN)SUBSCRIBE: the session answers with one confirmation frame per
+    /// channel instead of the command's reply.
+    case subscriptions(SubscriptionChange)
     /// Close after this reply is written (QUIT).
     case close
 }

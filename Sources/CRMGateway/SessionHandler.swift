@@ -10,8 +10,12 @@ import NIOCore
 /// Commands that finish at once are answered into one outbound buffer that is
 /// written and flushed once per read burst; a command waiting on storage holds
 /// the commands behind it, so a connection always reads its own writes. When
-/// too many commands are queued the handler stops reading from the socket
-/// until the queue drains.
+/// too many commands are queued, or the socket cannot take more output, the
+/// handler stops reading from the socket until that clears.
+///
+/// A subscribed connection also receives its tenant's committed events as
+/// pub/sub messages; if it falls more than the client output limit behind,
+/// it is closed and can resume with `EVENTS.READ` from its last seq.
 final class SessionHandler: ChannelDuplexHandler {
     typealias InboundIn = RESPCommand
     typealias OutboundIn = ByteBuffer
@@ -41,6 +45,10 @@ final class SessionHandler: ChannelDuplexHandler {
     private var output = ByteBuffer()
     /// Commands queued since MULTI, if a transaction is open.
     private var transaction: TransactionQueue?
+    private var subscriptions = Subscriptions()
+    private var eventSubscription: (hub: EventHub, token: EventHub.Token)?
+    /// Bytes handed to the channel and not yet written to the socket.
+    private var unwrittenBytes = 0
     private let maxQueuedCommands = 1024
     private let maxBatchedCommands = 256
 
@@ -66,6 +74,7 @@ final class SessionHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        stopListening()
         if let session {
             services.clients.unregister(session.client)
         }
@@ -98,11 +107,16 @@ final class SessionHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if pending.count >= maxQueuedCommands {
+        if pending.count >= maxQueuedCommands || !context.channel.isWritable {
             readHeld = true
         } else {
             context.read()
         }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        resumeReadingIfClear(context: context)
+        context.fireChannelWritabilityChanged()
     }
 
     func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
@@ -151,7 +165,11 @@ final class SessionHandler: ChannelDuplexHandler {
                 }
             }
         }
-        if readHeld, pending.count < maxQueuedCommands / 2 {
+        resumeReadingIfClear(context: context)
+    }
+
+    private func resumeReadingIfClear(context: ChannelHandlerContext) {
+        if readHeld, pending.count < maxQueuedCommands / 2, context.channel.isWritable {
             readHeld = false
             context.read()
         }
@@ -321,9 +339,15 @@ final class SessionHandler: ChannelDuplexHandler {
     private func apply(_ result: CommandResult, context: ChannelHandlerContext) {
         guard var session else { return }
         var closeAfterReply = false
+        var reply: RESPValue? = result.reply
         for effect in result.effects {
             switch effect {
             case .authenticated(let key, let tenant):
+                // Subscriptions belong to the tenant they were made in.
+                _ = subscriptions.apply(.unsubscribe([]))
+                _ = subscriptions.apply(.punsubscribe([]))
+                session.subscriptionCount = 0
+                stopListening()
                 if let previous = session.tenant { services.tenants.release(previous) }
                 session.tenant = tenant
                 session.key = key
@@ -342,8 +366,21 @@ final class SessionHandler: ChannelDuplexHandler {
                 transaction = TransactionQueue()
             case .openFeed(let name):
                 session.feed = name
+            case .subscriptions(let change):
+                reply = nil
+                for frame in subscriptions.apply(change) {
+                    output.writeRESPValue(frame, version: session.protocolVersion)
+                }
+                session.subscriptionCount = subscriptions.count
+                if subscriptions.count == 0 {
+                    stopListening()
+                } else if eventSubscription == nil, let hub = session.tenant?.events {
+                    listen(to: hub, context: context)
+                }
             case .reset:
                 transaction = nil
+                subscriptions = Subscriptions()
+                stopListening()
                 if let tenant = session.tenant { services.tenants.release(tenant) }
                 session = Session(client: session.client)
                 session.client.details.withLock { details in
@@ -358,10 +395,12 @@ final class SessionHandler: ChannelDuplexHandler {
             }
         }
         self.session = session
-        if result.reply.errorMessage != nil {
-            services.statistics.errorReplies.add(1, ordering: .relaxed)
+        if let reply {
+            if reply.errorMessage != nil {
+                services.statistics.errorReplies.add(1, ordering: .relaxed)
+            }
+            output.writeRESPValue(reply, version: session.protocolVersion)
         }
-        output.writeRESPValue(result.reply, version: session.protocolVersion)
         if closeAfterReply {
             closeAfterFlush(context: context)
         }
@@ -381,6 +420,51 @@ final class SessionHandler: ChannelDuplexHandler {
         guard output.readableBytes > 0, context.channel.isActive else { return }
         let buffer = output
         output = context.channel.allocator.buffer(capacity: 4096)
-        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        let size = buffer.readableBytes
+        unwrittenBytes += size
+        context.writeAndFlush(wrapOutboundOut(buffer)).assumeIsolated().whenComplete { _ in
+            self.unwrittenBytes -= size
+        }
+    }
+
+    /// Receives the tenant's committed events on this connection's event loop.
+    private func listen(to hub: EventHub, context: ChannelHandlerContext) {
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let boundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
+        let token = hub.subscribe { events in
+            handler.eventLoop.execute { handler.value.deliver(events, context: boundContext.value) }
+        }
+        eventSubscription = (hub, token)
+    }
+
+    private func stopListening() {
+        guard let (hub, token) = eventSubscription else { return }
+        hub.cancel(token)
+        eventSubscription = nil
+    }
+
+    /// Writes committed events as pub/sub messages, or closes a subscriber
+    /// that has fallen more than the client output limit behind.
+    private func deliver(_ events: [CommittedEvent], context: ChannelHandlerContext) {
+        guard eventSubscription != nil, !closing, let session else { return }
+        let frames = subscriptions.messages(for: events)
+        guard !frames.isEmpty else { return }
+        for frame in frames { output.writeRESPValue(frame, version: session.protocolVersion) }
+        services.statistics.pubsubMessages.add(frames.count, ordering: .relaxed)
+        guard unwrittenBytes + output.readableBytes <= services.configuration.clientOutputLimit else {
+            services.statistics.outputLimitDisconnections.add(1, ordering: .relaxed)
+            services.logger.notice(
+                "closing a subscriber over the client output limit; it can resume with EVENTS.READ",
+                metadata: [
+                    "client": "\(session.client.id)", "unwritten_bytes": "\(unwrittenBytes + output.readableBytes)",
+                ])
+            closing = true
+            pending.removeAll()
+            stopListening()
+            output.clear()
+            context.close(promise: nil)
+            return
+        }
+        if !inFlight { flushOutput(context: context) }
     }
 }

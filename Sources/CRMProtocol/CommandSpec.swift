@@ -33,6 +33,8 @@ public struct CommandSpec: Codable, Sendable, Equatable {
         case fast
         /// Server or tenant administration.
         case admin
+        /// Pub/sub subscription: runs in RESP2 subscribe mode.
+        case pubsub
     }
 
     /// Whether `count` words (the name included) satisfy the arity.

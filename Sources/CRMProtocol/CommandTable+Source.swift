@@ -3333,6 +3333,169 @@ extension CommandTable {
       "NOTFOUND no such reorder",
       "INVALID status: the reorder is already received"
     ]
+  },
+  {
+    "name": "EVENTS.READ",
+    "group": "events",
+    "summary": "Reads the tenant's durable event log in order, like XREAD: up to COUNT (default 100, at most 1000) events with seq greater than FROM (default 0, so FROM 0 reads from the start), only of the given TYPEs (exact, or a prefix ending in *, e.g. reorder.*). Each event is seq, type, record_type, record_id, fields (a JSON object), key_id, at. With BLOCK ms and nothing to read, waits up to ms (0: without limit) for the next matching commit and replies nil on timeout; no server thread waits. Resume from the last seq you read.",
+    "since": "0.3.0",
+    "complexity": "O(log N + M)",
+    "arity": -1,
+    "arguments": [
+      {
+        "name": "seq",
+        "type": "integer",
+        "token": "FROM",
+        "optional": true
+      },
+      {
+        "name": "count",
+        "type": "integer",
+        "token": "COUNT",
+        "optional": true
+      },
+      {
+        "name": "type",
+        "type": "string",
+        "token": "TYPE",
+        "multiple": true,
+        "optional": true
+      },
+      {
+        "name": "milliseconds",
+        "type": "integer",
+        "token": "BLOCK",
+        "optional": true
+      }
+    ],
+    "roles": [
+      "owner",
+      "agent",
+      "erp",
+      "readonly"
+    ],
+    "flags": [
+      "readonly"
+    ],
+    "example": "EVENTS.READ FROM 0 COUNT 10 TYPE reorder.*",
+    "errors": [
+      "INVALID FROM: must be an integer from 0 to 9223372036854775807",
+      "INVALID TYPE: an event type such as reorder.created, or a prefix such as reorder.*",
+      "INVALID BLOCK: must be an integer from 0 to 86400000"
+    ]
+  },
+  {
+    "name": "SUBSCRIBE",
+    "group": "pubsub",
+    "summary": "Pushes the tenant's committed events live: channel events carries every event, reorders the reorder.* ones; each message is [message, channel, event as JSON]. Replies one [subscribe, channel, count] per channel. In RESP2 the connection then accepts only (P)SUBSCRIBE, (P)UNSUBSCRIBE, PING, QUIT and RESET; in RESP3 messages are push frames and every command stays available. A subscriber that falls more than the client output limit behind is disconnected and resumes with EVENTS.READ from its last seq.",
+    "since": "0.3.0",
+    "complexity": "O(N)",
+    "arity": -2,
+    "arguments": [
+      {
+        "name": "channel",
+        "type": "string",
+        "multiple": true
+      }
+    ],
+    "roles": [
+      "owner",
+      "agent",
+      "erp",
+      "readonly"
+    ],
+    "flags": [
+      "pubsub"
+    ],
+    "example": "SUBSCRIBE reorders",
+    "errors": [
+      "INVALID no such channel; channels: events, reorders",
+      "NOPERM admin keys have no tenant events"
+    ]
+  },
+  {
+    "name": "PSUBSCRIBE",
+    "group": "pubsub",
+    "summary": "Subscribes to the channels (events, reorders) matching a glob pattern; messages are [pmessage, pattern, channel, event as JSON]. Replies one [psubscribe, pattern, count] per pattern.",
+    "since": "0.3.0",
+    "complexity": "O(N)",
+    "arity": -2,
+    "arguments": [
+      {
+        "name": "pattern",
+        "type": "string",
+        "multiple": true
+      }
+    ],
+    "roles": [
+      "owner",
+      "agent",
+      "erp",
+      "readonly"
+    ],
+    "flags": [
+      "pubsub"
+    ],
+    "example": "PSUBSCRIBE *",
+    "errors": [
+      "INVALID pattern: 1 to 64 bytes"
+    ]
+  },
+  {
+    "name": "UNSUBSCRIBE",
+    "group": "pubsub",
+    "summary": "Stops the given channels (all without arguments); replies one [unsubscribe, channel, count] per channel. At count 0 a RESP2 connection leaves subscribe mode.",
+    "since": "0.3.0",
+    "complexity": "O(N)",
+    "arity": -1,
+    "arguments": [
+      {
+        "name": "channel",
+        "type": "string",
+        "multiple": true,
+        "optional": true
+      }
+    ],
+    "roles": [
+      "owner",
+      "agent",
+      "erp",
+      "readonly"
+    ],
+    "flags": [
+      "pubsub"
+    ],
+    "example": "UNSUBSCRIBE",
+    "errors": [
+      "INVALID no such channel; channels: events, reorders"
+    ]
+  },
+  {
+    "name": "PUNSUBSCRIBE",
+    "group": "pubsub",
+    "summary": "Stops the given patterns (all without arguments); replies one [punsubscribe, pattern, count] per pattern.",
+    "since": "0.3.0",
+    "complexity": "O(N)",
+    "arity": -1,
+    "arguments": [
+      {
+        "name": "pattern",
+        "type": "string",
+        "multiple": true,
+        "optional": true
+      }
+    ],
+    "roles": [
+      "owner",
+      "agent",
+      "erp",
+      "readonly"
+    ],
+    "flags": [
+      "pubsub"
+    ],
+    "example": "PUNSUBSCRIBE",
+    "errors": []
   }
 ]
 

@@ -32,4 +32,36 @@ enum EventLog {
         }
         return seq
     }
+
+    /// Events after `seq` in order, at most `limit`, only of `types` when given
+    /// (a type ending in `*` matches by prefix, e.g. `reorder.*`).
+    static func read(_ db: Database, after seq: Int64, limit: Int?, types: [String]) throws -> [CommittedEvent] {
+        let typeFilter =
+            types.isEmpty ? "" : " AND (" + types.map { _ in "type GLOB ?" }.joined(separator: " OR ") + ")"
+        let patterns = types.map { $0.hasSuffix("*") ? String($0.dropLast()).globEscaped + "*" : $0.globEscaped }
+        var values: [any DatabaseValueConvertible] = [seq]
+        values += patterns
+        values.append(limit ?? -1)
+        return try Row.fetchAll(
+            db.cachedStatement(
+                sql: "SELECT seq, type, record_type, record_id, fields, key_id, at FROM events WHERE seq > ?"
+                    + typeFilter + " ORDER BY seq LIMIT ?"),
+            arguments: StatementArguments(values)
+        ).map { row in
+            CommittedEvent(
+                seq: row[0], type: row[1], recordType: row[2], recordID: row[3], fields: row[4], keyID: row[5],
+                at: row[6])
+        }
+    }
+}
+
+extension String {
+    /// The text with GLOB's special characters matched literally.
+    fileprivate var globEscaped: String {
+        var out = ""
+        for character in self {
+            if "*?[]".contains(character) { out += "[\(character)]" } else { out.append(character) }
+        }
+        return out
+    }
 }

@@ -27,10 +27,14 @@ final class GroupCommitWriter: Sendable {
     private let queue: DispatchQueue
     private let state = Mutex(State())
     private let statistics: WriteStatistics
+    private let events: EventHub
     let batchLimit: Int
 
-    init(database: DatabasePool, label: String, statistics: WriteStatistics, batchLimit: Int = 512) {
+    init(
+        database: DatabasePool, label: String, statistics: WriteStatistics, events: EventHub, batchLimit: Int = 512
+    ) {
         self.database = database
+        self.events = events
         self.queue = DispatchQueue(label: "crmgate.writer.\(label)")
         self.statistics = statistics
         self.batchLimit = batchLimit
@@ -105,6 +109,8 @@ final class GroupCommitWriter: Sendable {
                     }
                     return .commit
                 }
+                // The commit stands either way; a failed read only delays the events to the next commit.
+                try? events.committed(db)
             }
             statistics.recordBatch(size: batch.count)
             for completion in completions { completion(nil) }

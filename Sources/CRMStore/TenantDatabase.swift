@@ -19,6 +19,8 @@ public final class TenantDatabase: Sendable {
     public let path: String
     private let database: DatabasePool
     private let writer: GroupCommitWriter
+    /// Committed events, for subscribers and blocking readers.
+    public let events: EventHub
 
     /// Opens (creating if needed) the database file and runs pending migrations.
     /// Blocking: call it off the event loops.
@@ -33,7 +35,9 @@ public final class TenantDatabase: Sendable {
         self.path = path
         database = try DatabasePool(path: path, configuration: configuration)
         try TenantMigrations.migrator.migrate(database)
-        writer = GroupCommitWriter(database: database, label: name.value, statistics: statistics)
+        events = EventHub(
+            lastSeq: try database.read { db in try Int64.fetchOne(db, sql: "SELECT max(seq) FROM events") ?? 0 })
+        writer = GroupCommitWriter(database: database, label: name.value, statistics: statistics, events: events)
     }
 
     /// Runs `body` against a consistent snapshot on a reader thread, then calls `completion` there.

@@ -33,6 +33,17 @@ public struct TenantTransaction {
     public var reorders: Reorders { Reorders(db: db) }
     public var feeds: Feeds { Feeds(db: db) }
 
+    /// Up to `limit` events after `seq` in order, only of `types` when given
+    /// (`reorder.*` matches by prefix), and the newest sequence number in the
+    /// log, where a reader that found nothing waits from.
+    public func events(after seq: Int64, limit: Int, types: [String]) throws -> (
+        events: [CommittedEvent], newest: Int64
+    ) {
+        let events = try EventLog.read(db, after: seq, limit: limit, types: types)
+        let newest = try Int64.fetchOne(db.cachedStatement(sql: "SELECT max(seq) FROM events")) ?? 0
+        return (events, newest)
+    }
+
     /// Runs `body` in a savepoint: on error its changes are undone and the
     /// rest of the transaction goes on.
     public func isolated<T>(_ body: (TenantTransaction) throws -> T) -> Result<T, any Error> {

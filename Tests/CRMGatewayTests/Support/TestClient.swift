@@ -31,14 +31,20 @@ final class TestClient {
     let channel: any Channel
     private var replies: AsyncStream<RESPValue>.AsyncIterator
 
-    static func connect(port: Int, caPath: String?) async throws -> TestClient {
+    /// Connects; a small `receiveBufferSize` makes a client that stops reading fall behind quickly.
+    static func connect(port: Int, caPath: String?, receiveBufferSize: Int? = nil) async throws -> TestClient {
         let (stream, continuation) = AsyncStream.makeStream(of: RESPValue.self)
         let tlsContext = try caPath.map { path in
             var configuration = TLSConfiguration.makeClientConfiguration()
             configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(path))
             return try NIOSSLContext(configuration: configuration)
         }
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        if let receiveBufferSize {
+            bootstrap = bootstrap.channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(receiveBufferSize))
+        }
+        let channel =
+            try await bootstrap
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
@@ -102,6 +108,12 @@ final class TestClient {
             try? await Task.sleep(for: .milliseconds(20))
         }
         return !channel.isActive
+    }
+
+    /// Stops (or resumes) reading from the socket, as a stalled consumer would.
+    func setReading(_ reading: Bool) async throws {
+        try await channel.setOption(.autoRead, value: reading).get()
+        if reading { channel.read() }
     }
 
     func close() async {
