@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "crmgate", targets: ["crmgate"]),
+        .executable(name: "crmgate-admin", targets: ["crmgate-admin"]),
         .library(name: "CRMGateway", targets: ["CRMGateway"]),
     ],
     dependencies: [
@@ -62,8 +63,31 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        .systemLibrary(name: "CLibEdit", path: "Admin/CLibEdit", providers: [.apt(["libedit-dev"])]),
+        .target(
+            name: "CRMAdmin",
+            dependencies: [
+                "CRMCore",
+                "CRMProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            path: "Admin/CRMAdmin"
+        ),
+        .executableTarget(
+            name: "crmgate-admin",
+            dependencies: [
+                "CRMAdmin",
+                "CRMProtocol",
+                "CLibEdit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Admin/crmgate-admin"
+        ),
         .target(name: "CRMTestSupport", path: "Tests/CRMTestSupport"),
         .testTarget(name: "CRMCoreTests", dependencies: ["CRMCore"]),
+        .testTarget(name: "CRMAdminTests", dependencies: ["CRMAdmin", "CRMProtocol", "CRMCore"]),
         .testTarget(
             name: "CRMProtocolTests",
             dependencies: [
