@@ -39,14 +39,21 @@ struct CrmgateAdmin: ParsableCommand {
     func run() throws {
         let shell = try AdminShell(
             endpoint: Endpoint(host: host, port: port, caPath: insecure ? nil : cacert, insecure: insecure),
-            key: try credentials(), mode: outputMode, keysFile: NSString(string: keysFile).expandingTildeInPath)
+            key: try credentials(), mode: outputMode, keysFile: Self.expandingHome(keysFile))
         if !command.isEmpty {
             throw ExitCode(shell.runOnce(command) ? 0 : 1)
         }
         if isatty(STDIN_FILENO) == 0 {
             throw ExitCode(shell.runScript(continueOnError: continueOnError) ? 0 : 1)
         }
-        shell.interact(historyPath: NSString(string: "~/.crmgate_history").expandingTildeInPath)
+        shell.interact(historyPath: Self.expandingHome("~/.crmgate_history"))
+    }
+
+    /// `~/` as `$HOME`, as shells expand it.
+    private static func expandingHome(_ path: String) -> String {
+        guard path.hasPrefix("~/") else { return path }
+        let home = ProcessInfo.processInfo.environment["HOME"] ?? NSHomeDirectory()
+        return home + path.dropFirst(1)
     }
 
     private var outputMode: OutputMode {
