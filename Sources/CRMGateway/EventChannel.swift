@@ -86,7 +86,8 @@ enum Glob {
 /// What a connection is subscribed to, and the frames pub/sub sends it.
 struct Subscriptions {
     private(set) var channels: [EventChannel] = []
-    private(set) var patterns: [String] = []
+    /// Each pattern with the channels it matches, matched once at PSUBSCRIBE.
+    private(set) var patterns: [(pattern: String, channels: [EventChannel])] = []
 
     var count: Int { channels.count + patterns.count }
 
@@ -104,7 +105,9 @@ struct Subscriptions {
             }
         case .psubscribe(let names):
             for pattern in names {
-                if !patterns.contains(pattern) { patterns.append(pattern) }
+                if !patterns.contains(where: { $0.pattern == pattern }) {
+                    patterns.append((pattern, EventChannel.matching(pattern: pattern)))
+                }
                 confirm("psubscribe", pattern)
             }
         case .unsubscribe(let names):
@@ -114,8 +117,8 @@ struct Subscriptions {
             }
             if frames.isEmpty { confirm("unsubscribe", nil) }
         case .punsubscribe(let names):
-            for pattern in names.isEmpty ? patterns : names {
-                patterns.removeAll { $0 == pattern }
+            for pattern in names.isEmpty ? patterns.map(\.pattern) : names {
+                patterns.removeAll { $0.pattern == pattern }
                 confirm("punsubscribe", pattern)
             }
             if frames.isEmpty { confirm("punsubscribe", nil) }
@@ -127,20 +130,17 @@ struct Subscriptions {
     func messages(for events: [CommittedEvent]) -> [RESPValue] {
         var frames: [RESPValue] = []
         for event in events {
-            var payload: RESPValue?
-            func body() -> RESPValue {
-                if let payload { return payload }
-                let made = RESPValue.bulk(event.json)
-                payload = made
-                return made
+            let direct = channels.filter { $0.carries(event) }
+            let matched = patterns.flatMap { entry in
+                entry.channels.filter { $0.carries(event) }.map { (entry.pattern, $0) }
             }
-            for channel in channels where channel.carries(event) {
-                frames.append(.push([.bulk("message"), .bulk(channel.rawValue), body()]))
+            guard !direct.isEmpty || !matched.isEmpty else { continue }
+            let payload = RESPValue.bulk(event.json)
+            for channel in direct {
+                frames.append(.push([.bulk("message"), .bulk(channel.rawValue), payload]))
             }
-            for pattern in patterns {
-                for channel in EventChannel.matching(pattern: pattern) where channel.carries(event) {
-                    frames.append(.push([.bulk("pmessage"), .bulk(pattern), .bulk(channel.rawValue), body()]))
-                }
+            for (pattern, channel) in matched {
+                frames.append(.push([.bulk("pmessage"), .bulk(pattern), .bulk(channel.rawValue), payload]))
             }
         }
         return frames

@@ -37,7 +37,7 @@ enum EventCommands {
             count: try options.integer("COUNT", in: 1...maxCount, default: 100), types: types)
         guard let block = try options.integer("BLOCK", in: 0...maxBlockMilliseconds) else {
             return try invocation.read { transaction in
-                reply(try transaction.events(after: query.after, limit: query.count, types: query.types).events)
+                reply(try transaction.events(after: query.after, limit: query.count, types: query.types))
             }
         }
         let database = try invocation.tenantDatabase()
@@ -148,7 +148,8 @@ final class BlockingEventRead {
     private func attempt(_ bound: NIOLoopBound<BlockingEventRead>) {
         let query = query
         database.read { transaction in
-            try transaction.events(after: query.after, limit: query.count, types: query.types)
+            let events = try transaction.events(after: query.after, limit: query.count, types: query.types)
+            return (events, events.isEmpty ? try transaction.newestEventSeq() : query.after)
         } completion: { result in
             bound.eventLoop.execute { bound.value.found(result, bound) }
         }

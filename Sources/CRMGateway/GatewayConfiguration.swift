@@ -43,9 +43,6 @@ public struct GatewayConfiguration: Sendable {
         guard clientOutputLimit >= 64 * 1024 else {
             throw ConfigurationError("the client output limit must be at least 64 KiB")
         }
-        guard clientOutputLimit >= 64 * 1024 else {
-            throw ConfigurationError("the client output limit must be at least 64 KiB")
-        }
         guard maxClients > 0 else { throw ConfigurationError("max clients must be positive") }
     }
 

@@ -47,8 +47,6 @@ final class SessionHandler: ChannelDuplexHandler {
     private var transaction: TransactionQueue?
     private var subscriptions = Subscriptions()
     private var eventSubscription: (hub: EventHub, token: EventHub.Token)?
-    /// Bytes handed to the channel and not yet written to the socket.
-    private var unwrittenBytes = 0
     private let maxQueuedCommands = 1024
     private let maxBatchedCommands = 256
 
@@ -344,10 +342,8 @@ final class SessionHandler: ChannelDuplexHandler {
             switch effect {
             case .authenticated(let key, let tenant):
                 // Subscriptions belong to the tenant they were made in.
-                _ = subscriptions.apply(.unsubscribe([]))
-                _ = subscriptions.apply(.punsubscribe([]))
+                dropSubscriptions()
                 session.subscriptionCount = 0
-                stopListening()
                 if let previous = session.tenant { services.tenants.release(previous) }
                 session.tenant = tenant
                 session.key = key
@@ -379,8 +375,7 @@ final class SessionHandler: ChannelDuplexHandler {
                 }
             case .reset:
                 transaction = nil
-                subscriptions = Subscriptions()
-                stopListening()
+                dropSubscriptions()
                 if let tenant = session.tenant { services.tenants.release(tenant) }
                 session = Session(client: session.client)
                 session.client.details.withLock { details in
@@ -420,11 +415,7 @@ final class SessionHandler: ChannelDuplexHandler {
         guard output.readableBytes > 0, context.channel.isActive else { return }
         let buffer = output
         output = context.channel.allocator.buffer(capacity: 4096)
-        let size = buffer.readableBytes
-        unwrittenBytes += size
-        context.writeAndFlush(wrapOutboundOut(buffer)).assumeIsolated().whenComplete { _ in
-            self.unwrittenBytes -= size
-        }
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
     }
 
     /// Receives the tenant's committed events on this connection's event loop.
@@ -435,6 +426,11 @@ final class SessionHandler: ChannelDuplexHandler {
             handler.eventLoop.execute { handler.value.deliver(events, context: boundContext.value) }
         }
         eventSubscription = (hub, token)
+    }
+
+    private func dropSubscriptions() {
+        subscriptions = Subscriptions()
+        stopListening()
     }
 
     private func stopListening() {
@@ -451,12 +447,14 @@ final class SessionHandler: ChannelDuplexHandler {
         guard !frames.isEmpty else { return }
         for frame in frames { output.writeRESPValue(frame, version: session.protocolVersion) }
         services.statistics.pubsubMessages.add(frames.count, ordering: .relaxed)
-        guard unwrittenBytes + output.readableBytes <= services.configuration.clientOutputLimit else {
+        let unwritten =
+            ((try? context.channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0) + output.readableBytes
+        guard unwritten <= services.configuration.clientOutputLimit else {
             services.statistics.outputLimitDisconnections.add(1, ordering: .relaxed)
             services.logger.notice(
                 "closing a subscriber over the client output limit; it can resume with EVENTS.READ",
                 metadata: [
-                    "client": "\(session.client.id)", "unwritten_bytes": "\(unwrittenBytes + output.readableBytes)",
+                    "client": "\(session.client.id)", "unwritten_bytes": "\(unwritten)",
                 ])
             closing = true
             pending.removeAll()

@@ -35,15 +35,19 @@ public final class EventHub: Sendable {
         fileprivate let id: Int
     }
 
-    private enum Listener {
-        case subscriber(@Sendable ([CommittedEvent]) -> Void)
-        case waiter(@Sendable () -> Void)
-    }
-
     private struct State {
         var lastSeq: Int64
-        var listeners: [Int: Listener] = [:]
+        var subscribers: [Int: @Sendable ([CommittedEvent]) -> Void] = [:]
+        /// One-shot: dropped once woken.
+        var waiters: [Int: @Sendable () -> Void] = [:]
         var nextID = 0
+
+        var isListening: Bool { !subscribers.isEmpty || !waiters.isEmpty }
+
+        mutating func nextToken() -> Token {
+            nextID += 1
+            return Token(id: nextID)
+        }
     }
 
     private let state: Mutex<State>
@@ -52,12 +56,13 @@ public final class EventHub: Sendable {
         state = Mutex(State(lastSeq: lastSeq))
     }
 
-    /// The newest committed sequence number.
-    public var lastSeq: Int64 { state.withLock { $0.lastSeq } }
-
     /// Calls `deliver` with the events of every later commit, until cancelled.
     public func subscribe(_ deliver: @escaping @Sendable ([CommittedEvent]) -> Void) -> Token {
-        add(.subscriber(deliver))
+        state.withLock { state in
+            let token = state.nextToken()
+            state.subscribers[token.id] = deliver
+            return token
+        }
     }
 
     /// Calls `wake` once, at the first commit that takes the log past `seq`.
@@ -65,49 +70,36 @@ public final class EventHub: Sendable {
     public func wake(after seq: Int64, _ wake: @escaping @Sendable () -> Void) -> Token? {
         state.withLock { state in
             guard state.lastSeq <= seq else { return nil }
-            return Self.insert(.waiter(wake), into: &state)
+            let token = state.nextToken()
+            state.waiters[token.id] = wake
+            return token
         }
     }
 
     public func cancel(_ token: Token) {
-        _ = state.withLock { $0.listeners.removeValue(forKey: token.id) }
+        state.withLock { state in
+            state.subscribers[token.id] = nil
+            state.waiters[token.id] = nil
+        }
     }
 
     /// Called by the writer after each commit, on its own thread, so commits
     /// are reported one at a time and in order.
     func committed(_ db: Database) throws {
-        let (after, listening) = state.withLock { ($0.lastSeq, !$0.listeners.isEmpty) }
+        let (after, listening) = state.withLock { ($0.lastSeq, $0.isListening) }
         guard listening else {
-            let newest = try Int64.fetchOne(db.cachedStatement(sql: "SELECT max(seq) FROM events")) ?? after
+            let newest = try EventLog.newestSeq(db)
             state.withLock { $0.lastSeq = max($0.lastSeq, newest) }
             return
         }
         let events = try EventLog.read(db, after: after, limit: nil, types: [])
         guard let newest = events.last?.seq else { return }
-        let listeners = state.withLock { state -> [Listener] in
+        let (subscribers, waiters) = state.withLock { state in
             state.lastSeq = newest
-            let listeners = Array(state.listeners.values)
-            state.listeners = state.listeners.filter {
-                if case .subscriber = $0.value { return true }
-                return false
-            }
-            return listeners
+            defer { state.waiters.removeAll() }
+            return (Array(state.subscribers.values), Array(state.waiters.values))
         }
-        for listener in listeners {
-            switch listener {
-            case .subscriber(let deliver): deliver(events)
-            case .waiter(let wake): wake()
-            }
-        }
-    }
-
-    private func add(_ listener: Listener) -> Token {
-        state.withLock { Self.insert(listener, into: &$0) }
-    }
-
-    private static func insert(_ listener: Listener, into state: inout State) -> Token {
-        state.nextID += 1
-        state.listeners[state.nextID] = listener
-        return Token(id: state.nextID)
+        for deliver in subscribers { deliver(events) }
+        for wake in waiters { wake() }
     }
 }

@@ -33,6 +33,11 @@ enum EventLog {
         return seq
     }
 
+    /// The newest sequence number in the log, 0 when it is empty.
+    static func newestSeq(_ db: Database) throws -> Int64 {
+        try Int64.fetchOne(db.cachedStatement(sql: "SELECT max(seq) FROM events")) ?? 0
+    }
+
     /// Events after `seq` in order, at most `limit`, only of `types` when given
     /// (a type ending in `*` matches by prefix, e.g. `reorder.*`).
     static func read(_ db: Database, after seq: Int64, limit: Int?, types: [String]) throws -> [CommittedEvent] {

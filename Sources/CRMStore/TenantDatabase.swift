@@ -36,7 +36,7 @@ public final class TenantDatabase: Sendable {
         database = try DatabasePool(path: path, configuration: configuration)
         try TenantMigrations.migrator.migrate(database)
         events = EventHub(
-            lastSeq: try database.read { db in try Int64.fetchOne(db, sql: "SELECT max(seq) FROM events") ?? 0 })
+            lastSeq: try database.read(EventLog.newestSeq))
         writer = GroupCommitWriter(database: database, label: name.value, statistics: statistics, events: events)
     }
 

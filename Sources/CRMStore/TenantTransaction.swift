@@ -34,14 +34,14 @@ public struct TenantTransaction {
     public var feeds: Feeds { Feeds(db: db) }
 
     /// Up to `limit` events after `seq` in order, only of `types` when given
-    /// (`reorder.*` matches by prefix), and the newest sequence number in the
-    /// log, where a reader that found nothing waits from.
-    public func events(after seq: Int64, limit: Int, types: [String]) throws -> (
-        events: [CommittedEvent], newest: Int64
-    ) {
-        let events = try EventLog.read(db, after: seq, limit: limit, types: types)
-        let newest = try Int64.fetchOne(db.cachedStatement(sql: "SELECT max(seq) FROM events")) ?? 0
-        return (events, newest)
+    /// (`reorder.*` matches by prefix).
+    public func events(after seq: Int64, limit: Int, types: [String]) throws -> [CommittedEvent] {
+        try EventLog.read(db, after: seq, limit: limit, types: types)
+    }
+
+    /// The newest sequence number in the log, where a reader that found nothing waits from.
+    public func newestEventSeq() throws -> Int64 {
+        try EventLog.newestSeq(db)
     }
 
     /// Runs `body` in a savepoint: on error its changes are undone and the
