@@ -41,15 +41,12 @@ public struct CommandAssist: Sendable {
     /// `CONTACT.GET ` → `id`. Empty until a known command name is followed by a space.
     public func hint(_ line: String) -> String {
         let (done, _) = Self.split(line)
-        guard let name = done.first, var spec = table[name.uppercased()] else { return "" }
-        var typed = Array(done.dropFirst())
-        if spec.subcommands != nil {
-            guard let sub = typed.first else {
-                return table.subcommands(of: spec).map { Self.subname($0) }.joined(separator: "|")
-            }
-            guard let subspec = table["\(spec.name) \(sub.uppercased())"] else { return "" }
-            spec = subspec
-            typed.removeFirst()
+        let spec: CommandSpec
+        let typed: [String]
+        switch resolve(done) {
+        case .unknown: return ""
+        case .container(let subcommands): return subcommands.joined(separator: "|")
+        case .command(let resolved, let arguments): (spec, typed) = (resolved, arguments)
         }
         var remaining = spec.arguments[...]
         var words = typed.count
@@ -94,19 +91,31 @@ public struct CommandAssist: Sendable {
         case ":WATCH": return words.count == 2 ? candidates(after: []) : candidates(after: Array(words.dropFirst(2)))
         default: break
         }
-        guard var spec = table[first.uppercased()] else { return [] }
-        var typed = Array(words.dropFirst())
-        if spec.subcommands != nil {
-            guard let sub = typed.first else { return table.subcommands(of: spec).map { Self.subname($0) } }
-            guard let subspec = table["\(spec.name) \(sub.uppercased())"] else { return [] }
-            spec = subspec
-            typed.removeFirst()
+        switch resolve(words) {
+        case .unknown: return []
+        case .container(let subcommands): return subcommands
+        case .command(let spec, let typed):
+            return ArgumentWalk(spec: spec, schema: TimelineSubject(rawValue: spec.group)?.schema).next(after: typed)
         }
-        return ArgumentWalk(spec: spec, schema: TimelineSubject(rawValue: spec.group)?.schema).next(after: typed)
     }
 
-    private static func subname(_ spec: CommandSpec) -> String {
-        String(spec.name.split(separator: " ").last ?? "")
+    /// What the typed words name: a command (or subcommand) and its arguments so far.
+    private enum Resolved {
+        case unknown
+        /// A container such as CLIENT before its subcommand: the subcommand names.
+        case container([String])
+        case command(CommandSpec, arguments: [String])
+    }
+
+    private func resolve(_ words: [String]) -> Resolved {
+        guard let name = words.first, let spec = table[name.uppercased()] else { return .unknown }
+        let arguments = Array(words.dropFirst())
+        guard spec.subcommands != nil else { return .command(spec, arguments: arguments) }
+        guard let sub = arguments.first else {
+            return .container(table.subcommands(of: spec).map { String($0.name.split(separator: " ").last ?? "") })
+        }
+        guard let subspec = table["\(spec.name) \(sub.uppercased())"] else { return .unknown }
+        return .command(subspec, arguments: Array(arguments.dropFirst()))
     }
 
     private static func wordCount(_ argument: CommandArgument) -> Int {
@@ -152,9 +161,7 @@ struct ArgumentWalk {
         var used = Set<String>()
         for word in words {
             if let (argument, consumed) = option {
-                let parts =
-                    argument.type == "block" ? (argument.arguments ?? []).filter { $0.optional != true } : [argument]
-                option = consumed + 1 < parts.count ? (argument, consumed + 1) : nil
+                option = consumed + 1 < Self.parts(of: argument).count ? (argument, consumed + 1) : nil
                 continue
             }
             if let argument = options[word.uppercased()],
@@ -170,9 +177,7 @@ struct ArgumentWalk {
             }
         }
         if let (argument, consumed) = option {
-            let parts =
-                argument.type == "block" ? (argument.arguments ?? []).filter { $0.optional != true } : [argument]
-            return values(of: parts[consumed], previous: words.last)
+            return values(of: Self.parts(of: argument)[consumed], previous: words.last)
         }
         var next: [String] = []
         var optionsOpen = true
@@ -190,6 +195,11 @@ struct ArgumentWalk {
             next += options.keys.filter { !used.contains($0) }.sorted()
         }
         return next
+    }
+
+    /// The words an option's value takes: a block's required parts, or the argument itself.
+    private static func parts(of argument: CommandArgument) -> [CommandArgument] {
+        argument.type == "block" ? (argument.arguments ?? []).filter { $0.optional != true } : [argument]
     }
 
     private func values(of argument: CommandArgument, previous: String?) -> [String] {

@@ -19,11 +19,12 @@ final class AdminShell {
     private var tenant: String?
     /// Secrets this session has used, kept out of the history file.
     private var secrets: [String]
-    private let monitoring = Monitor()
-
     /// Whether push messages are printed (during `:monitor`).
-    private final class Monitor: Sendable {
-        let active = Atomic<Bool>(false)
+    private let monitoring = Flag()
+
+    /// A flag set on one thread and read on another.
+    private final class Flag: Sendable {
+        let isSet = Atomic<Bool>(false)
     }
 
     init(endpoint: Endpoint, key: TenantKeyring.Key, mode: OutputMode, keysFile: String) throws {
@@ -145,7 +146,7 @@ final class AdminShell {
         let monitoring = self.monitoring
         let renderer = self.renderer
         let connection = try AdminConnection.connect(to: endpoint) { push in
-            guard monitoring.active.load(ordering: .relaxed) else { return }
+            guard monitoring.isSet.load(ordering: .relaxed) else { return }
             print(Self.describe(push, renderer: renderer))
             fflush(nil)
         }
@@ -216,11 +217,11 @@ final class AdminShell {
             return false
         }
         print("-- following \(words[1].lowercased()); Ctrl-C stops --")
-        monitoring.active.store(true, ordering: .relaxed)
+        monitoring.isSet.store(true, ordering: .relaxed)
         untilInterrupted { stopped in
             while !stopped() && connection?.isActive == true { Thread.sleep(forTimeInterval: 0.05) }
         }
-        monitoring.active.store(false, ordering: .relaxed)
+        monitoring.isSet.store(false, ordering: .relaxed)
         _ = send(["UNSUBSCRIBE"])
         return true
     }
@@ -246,12 +247,12 @@ final class AdminShell {
 
     /// Runs `body` until Ctrl-C, which stops it instead of the program.
     private func untilInterrupted(_ body: (() -> Bool) -> Void) {
-        let interrupted = Monitor()
+        let interrupted = Flag()
         signal(SIGINT, SIG_IGN)
         let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-        source.setEventHandler { interrupted.active.store(true, ordering: .relaxed) }
+        source.setEventHandler { interrupted.isSet.store(true, ordering: .relaxed) }
         source.resume()
-        body { interrupted.active.load(ordering: .relaxed) }
+        body { interrupted.isSet.load(ordering: .relaxed) }
         source.cancel()
         signal(SIGINT, SIG_DFL)
     }
