@@ -41,7 +41,8 @@ struct DataDirectory {
                 metadata: ["key_id": "\(key.id)", "key_file": "\(keyFile)"])
         }
         let tenants = try TenantDirectory(
-            root: root + "/tenants", durability: configuration.durability, maxOpen: configuration.maxOpenTenants)
+            root: root + "/tenants", durability: configuration.durability, maxOpen: configuration.maxOpenTenants,
+            recordCacheCapacity: configuration.recordCacheEntries)
         return DataDirectory(catalog: catalog, tenants: tenants, certificatePath: certificatePath, keyPath: keyPath)
     }
 }

@@ -17,6 +17,8 @@ public struct GatewayConfiguration: Sendable {
     public var maxClients = 10_000
     public var durability = Durability.full
     public var maxOpenTenants = 256
+    /// Records each open tenant keeps in memory for `GET`s (about 1 KiB each); 0 turns the cache off.
+    public var recordCacheEntries = 100_000
     /// Consecutive failed AUTHs from one address before it is made to wait.
     public var authFailuresBeforeThrottle = 5
     /// How long a graceful shutdown waits for in-flight commands.
@@ -44,6 +46,7 @@ public struct GatewayConfiguration: Sendable {
             throw ConfigurationError("the client output limit must be at least 64 KiB")
         }
         guard maxClients > 0 else { throw ConfigurationError("max clients must be positive") }
+        guard recordCacheEntries >= 0 else { throw ConfigurationError("--record-cache-entries must not be negative") }
     }
 
     static func isLoopback(_ host: String) -> Bool {

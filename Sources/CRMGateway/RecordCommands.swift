@@ -28,8 +28,10 @@ enum RecordCommands {
     }
 
     static func get(_ invocation: CommandInvocation, _ type: TimelineSubject) throws -> CommandOutcome {
-        let id = try recordID(invocation, 1)
-        return try invocation.read { RecordReply.record(try $0.records(type).get(id: id)) }
+        let reference = RecordReference(try invocation.text(1))
+        return try invocation.read(cachedRecord: (type, reference)) {
+            RecordReply.record(try $0.records(type).get(reference))
+        }
     }
 
     static func set(_ invocation: CommandInvocation, _ type: TimelineSubject) throws -> CommandOutcome {

@@ -55,6 +55,16 @@ struct TenantOperation: Sendable {
     let run: @Sendable (TenantTransaction) throws -> RESPValue
     /// The command-table name, for the log when the operation fails unexpectedly.
     var command = ""
+    /// A record read by id, which the tenant's record cache may answer without running `run`.
+    var cachedRecord: (type: TimelineSubject, reference: RecordReference)?
+
+    /// The reply from the record cache, if this operation is a cached record's read.
+    func replyFromCache() -> RESPValue? {
+        guard let (type, reference) = cachedRecord, let record = database.cachedRecord(type, reference) else {
+            return nil
+        }
+        return RecordReply.record(record)
+    }
 }
 
 /// A finished reply, one that other storage work will produce later, or a
@@ -114,11 +124,14 @@ struct CommandInvocation: Sendable {
         return tenant
     }
 
-    /// Reads from the session's tenant database.
-    func read(_ body: @escaping @Sendable (TenantTransaction) throws -> RESPValue) throws(CommandError)
-        -> CommandOutcome
-    {
-        .tenant(TenantOperation(database: try tenantDatabase(), writes: false, run: body))
+    /// Reads from the session's tenant database; `cachedRecord` names the record
+    /// `body` reads if the record cache may answer instead.
+    func read(
+        cachedRecord: (type: TimelineSubject, reference: RecordReference)? = nil,
+        _ body: @escaping @Sendable (TenantTransaction) throws -> RESPValue
+    ) throws(CommandError) -> CommandOutcome {
+        .tenant(
+            TenantOperation(database: try tenantDatabase(), writes: false, run: body, cachedRecord: cachedRecord))
     }
 
     /// Writes to the session's tenant database; the reply waits for the commit.

@@ -148,6 +148,12 @@ final class SessionHandler: ChannelDuplexHandler {
                 case .pending(let future):
                     wait(for: future.map { [$0] }, context: context)
                 case .tenant(let operation):
+                    // Only a command at the head of the queue may use the cache: one behind a write
+                    // in a batch must see that write.
+                    if let reply = operation.replyFromCache() {
+                        apply(CommandResult(reply: reply), context: context)
+                        continue
+                    }
                     var batch = [BatchItem.operation(operation)]
                     while batch.count < maxBatchedCommands, case .command(let following)? = pending.first,
                         services.dispatcher.isTenantOperation(following)

@@ -810,14 +810,14 @@ extension CommandTable {
   {
     "name": "CONTACT.GET",
     "group": "contact",
-    "summary": "Returns a contact as a map (RESP3) or a flat field/value array (RESP2).",
+    "summary": "Returns a contact as a map (RESP3) or a flat field/value array (RESP2); by id, or by ext when the argument is not a positive integer.",
     "since": "0.1.0",
     "complexity": "O(log N)",
     "arity": 2,
     "arguments": [
       {
-        "name": "id",
-        "type": "integer"
+        "name": "id-or-ext",
+        "type": "string"
       }
     ],
     "roles": [
@@ -1132,14 +1132,14 @@ extension CommandTable {
   {
     "name": "COMPANY.GET",
     "group": "company",
-    "summary": "Returns a company as a map of field to value (a flat array in RESP2).",
+    "summary": "Returns a company as a map of field to value (a flat array in RESP2); by id, or by ext when the argument is not a positive integer.",
     "since": "0.2.0",
     "complexity": "O(log N)",
     "arity": 2,
     "arguments": [
       {
-        "name": "id",
-        "type": "integer"
+        "name": "id-or-ext",
+        "type": "string"
       }
     ],
     "roles": [
@@ -1637,14 +1637,14 @@ extension CommandTable {
   {
     "name": "DEAL.GET",
     "group": "deal",
-    "summary": "Returns a deal as a map of field to value (a flat array in RESP2).",
+    "summary": "Returns a deal as a map of field to value (a flat array in RESP2); by id, or by ext when the argument is not a positive integer.",
     "since": "0.2.0",
     "complexity": "O(log N)",
     "arity": 2,
     "arguments": [
       {
-        "name": "id",
-        "type": "integer"
+        "name": "id-or-ext",
+        "type": "string"
       }
     ],
     "roles": [
@@ -2047,14 +2047,14 @@ extension CommandTable {
   {
     "name": "TICKET.GET",
     "group": "ticket",
-    "summary": "Returns a ticket as a map of field to value (a flat array in RESP2).",
+    "summary": "Returns a ticket as a map of field to value (a flat array in RESP2); by id, or by ext when the argument is not a positive integer.",
     "since": "0.2.0",
     "complexity": "O(log N)",
     "arity": 2,
     "arguments": [
       {
-        "name": "id",
-        "type": "integer"
+        "name": "id-or-ext",
+        "type": "string"
       }
     ],
     "roles": [

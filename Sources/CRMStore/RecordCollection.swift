@@ -11,7 +11,7 @@ protocol RecordRules: Sendable {
         _ db: Database, _ current: StoredRecord, _ changes: inout FieldChanges, force: Bool, now: String
     ) throws
     func didInsert(_ db: Database, id: Int64, _ changes: FieldChanges, actor: String?, now: String) throws
-    func present(_ record: StoredRecord, now: String) -> StoredRecord
+    func present(_ record: StoredRecord, now: @autoclosure () -> String) -> StoredRecord
 }
 
 extension RecordRules {
@@ -20,7 +20,7 @@ extension RecordRules {
         _ db: Database, _ current: StoredRecord, _ changes: inout FieldChanges, force: Bool, now: String
     ) throws {}
     func didInsert(_ db: Database, id: Int64, _ changes: FieldChanges, actor: String?, now: String) throws {}
-    func present(_ record: StoredRecord, now: String) -> StoredRecord { record }
+    func present(_ record: StoredRecord, now: @autoclosure () -> String) -> StoredRecord { record }
 }
 
 /// The records of one type in a tenant transaction, with the conventions
@@ -29,6 +29,8 @@ extension RecordRules {
 public struct RecordCollection {
     let db: Database
     let rules: any RecordRules
+    /// Set on read snapshots: records read by id are remembered for later `GET`s.
+    var cacheFill: RecordCache.Fill? = nil
 
     /// The record type, e.g. `company`.
     public var type: String { rules.table.schema.type }
@@ -44,7 +46,22 @@ public struct RecordCollection {
     }
 
     public func get(id: Int64) throws -> StoredRecord {
-        try rules.present(stored(id: id), now: WallClock.now())
+        try get(.id(id))
+    }
+
+    /// The record `reference` names, with computed fields.
+    public func get(_ reference: RecordReference) throws -> StoredRecord {
+        let record: StoredRecord
+        switch reference {
+        case .id(let id): record = try stored(id: id)
+        case .ext(let ext):
+            guard let found = try rules.table.fetch(db, ext: ext) else { throw StoreError.notFound("no such \(type)") }
+            record = found
+        }
+        if let cacheFill, let subject = TimelineSubject(rawValue: type) {
+            cacheFill.store(record, type: subject)
+        }
+        return rules.present(record, now: WallClock.now())
     }
 
     /// Changes a record and returns its new version.

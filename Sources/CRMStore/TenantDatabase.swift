@@ -21,10 +21,14 @@ public final class TenantDatabase: Sendable {
     private let writer: GroupCommitWriter
     /// Committed events, for subscribers and blocking readers.
     public let events: EventHub
+    /// Records recently read by id, kept in step with every commit.
+    public let recordCache: RecordCache
 
     /// Opens (creating if needed) the database file and runs pending migrations.
     /// Blocking: call it off the event loops.
-    init(name: TenantName, path: String, durability: Durability, statistics: WriteStatistics) throws {
+    init(
+        name: TenantName, path: String, durability: Durability, recordCacheCapacity: Int, statistics: WriteStatistics
+    ) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.label = "tenant.\(name)"
@@ -35,6 +39,10 @@ public final class TenantDatabase: Sendable {
         self.path = path
         database = try DatabasePool(path: path, configuration: configuration)
         try TenantMigrations.migrator.migrate(database)
+        recordCache = RecordCache(capacity: recordCacheCapacity)
+        if recordCacheCapacity > 0 {
+            database.add(transactionObserver: RecordCacheInvalidator(cache: recordCache), extent: .databaseLifetime)
+        }
         events = EventHub(
             lastSeq: try database.read(EventLog.newestSeq))
         writer = GroupCommitWriter(database: database, label: name.value, statistics: statistics, events: events)
@@ -45,9 +53,18 @@ public final class TenantDatabase: Sendable {
         _ body: @escaping @Sendable (TenantTransaction) throws -> T,
         completion: @escaping @Sendable (Result<T, any Error>) -> Void
     ) {
+        // Taken before the snapshot begins, so a commit between the two keeps stale records out of the cache.
+        let cacheFill = recordCache.fill()
         database.asyncRead { connection in
-            completion(Result { try body(TenantTransaction(db: connection.get())) })
+            completion(Result { try body(TenantTransaction(db: connection.get(), cacheFill: cacheFill)) })
         }
+    }
+
+    /// The record `reference` names if the cache holds it: as fresh as a read
+    /// snapshot taken now, without touching SQLite. Safe on an event loop.
+    public func cachedRecord(_ type: TimelineSubject, _ reference: RecordReference) -> StoredRecord? {
+        guard let stored = recordCache.record(type, reference) else { return nil }
+        return TenantTransaction.rules(type).present(stored, now: WallClock.now())
     }
 
     /// Runs `body` in the next group commit, then calls `completion` once that commit is durable.

@@ -15,15 +15,18 @@ public final class TenantDirectory: Sendable {
     public let root: String
     public let durability: Durability
     public let maxOpen: Int
+    /// Records each open tenant keeps in its ``RecordCache`` (0: none).
+    public let recordCacheCapacity: Int
     /// Group-commit counters across all tenants.
     public let statistics = WriteStatistics()
     private let entries = Mutex<[String: Entry]>([:])
     private let blockingQueue = DispatchQueue(label: "crmgate.tenant-open", attributes: .concurrent)
 
-    public init(root: String, durability: Durability = .full, maxOpen: Int = 256) throws {
+    public init(root: String, durability: Durability = .full, maxOpen: Int = 256, recordCacheCapacity: Int = 0) throws {
         self.root = root
         self.durability = durability
         self.maxOpen = maxOpen
+        self.recordCacheCapacity = recordCacheCapacity
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
     }
 
@@ -170,7 +173,8 @@ public final class TenantDirectory: Sendable {
     private func openBlocking(_ name: TenantName) async throws -> TenantDatabase {
         try await onBlockingQueue {
             try TenantDatabase(
-                name: name, path: self.path(of: name), durability: self.durability, statistics: self.statistics)
+                name: name, path: self.path(of: name), durability: self.durability,
+                recordCacheCapacity: self.recordCacheCapacity, statistics: self.statistics)
         }
     }
 

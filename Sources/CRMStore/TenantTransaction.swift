@@ -5,19 +5,26 @@ import GRDB
 /// It is the storage interface the gateway sees: typed operations, no SQL.
 public struct TenantTransaction {
     let db: Database
+    /// Set on read snapshots: where records read by id are remembered.
+    var cacheFill: RecordCache.Fill? = nil
 
-    public var contacts: RecordCollection { RecordCollection(db: db, rules: ContactRules()) }
-    public var companies: RecordCollection { RecordCollection(db: db, rules: CompanyRules()) }
-    public var deals: RecordCollection { RecordCollection(db: db, rules: DealRules()) }
-    public var tickets: RecordCollection { RecordCollection(db: db, rules: TicketRules()) }
+    public var contacts: RecordCollection { records(.contact) }
+    public var companies: RecordCollection { records(.company) }
+    public var deals: RecordCollection { records(.deal) }
+    public var tickets: RecordCollection { records(.ticket) }
 
     /// The records of a type, by the name commands use.
     public func records(_ type: TimelineSubject) -> RecordCollection {
+        RecordCollection(db: db, rules: Self.rules(type), cacheFill: cacheFill)
+    }
+
+    /// The rules records of `type` follow.
+    static func rules(_ type: TimelineSubject) -> any RecordRules {
         switch type {
-        case .contact: contacts
-        case .company: companies
-        case .deal: deals
-        case .ticket: tickets
+        case .contact: ContactRules()
+        case .company: CompanyRules()
+        case .deal: DealRules()
+        case .ticket: TicketRules()
         }
     }
 

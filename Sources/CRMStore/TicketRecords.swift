@@ -33,8 +33,9 @@ struct TicketRules: RecordRules {
     }
 
     /// Adds `sla_breached`: 1 when a due time passed before the response or resolution it asks for.
-    func present(_ record: StoredRecord, now: String) -> StoredRecord {
+    func present(_ record: StoredRecord, now: @autoclosure () -> String) -> StoredRecord {
         var record = record
+        let now = now()
         let responded = record["first_response_at"] ?? now
         let resolved = record["resolved_at"] ?? now
         let breached =

@@ -60,6 +60,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "full: commits survive power loss (synchronous=FULL); normal: commits survive a process crash.")
     var durability: Durability = .full
 
+    @Option(help: "Records each open tenant keeps in memory for GETs (about 1 KiB each); 0 turns the cache off.")
+    var recordCacheEntries = 100_000
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
@@ -84,6 +87,7 @@ struct Serve: AsyncParsableCommand {
         configuration.allowInsecurePlaintext = allowInsecurePlaintext
         configuration.maxClients = maxClients
         configuration.durability = durability
+        configuration.recordCacheEntries = recordCacheEntries
 
         let server: GatewayServer
         do {

@@ -50,7 +50,7 @@ import Testing
 
     @Test func hintsShowWhatIsLeft() {
         #expect(assist.hint("CONTACT.GET") == "", "no hint before the space")
-        #expect(assist.hint("CONTACT.GET ") == "id")
+        #expect(assist.hint("CONTACT.GET ") == "id-or-ext")
         #expect(assist.hint("COMPANY.STAGE ") == "id transaction|transition|partner|conflict REASON reason")
         #expect(assist.hint("COMPANY.STAGE 4 ") == "transaction|transition|partner|conflict REASON reason")
         #expect(assist.hint("EVENTS.READ FROM 3 ").contains("[COUNT count]"))

@@ -34,6 +34,33 @@ import Testing
         await gateway.stop()
     }
 
+    @Test func cachedReadsSeeEveryAcknowledgedWrite() async throws {
+        let gateway = try await TestGateway.start()
+        let writer = try await gateway.connect(tenant: "acme")
+        let reader = try await gateway.connect(tenant: "acme", create: false)
+        #expect(try await writer.send("CONTACT.ADD", "first_name", "Ada") == .integer(1))
+        #expect(try await reader.send("CONTACT.GET", "1").fields["first_name"] == "Ada", "warms the cache")
+        // A GET pipelined behind a SET on one connection sees the SET, even with the record cached.
+        let replies = try await writer.pipeline([
+            ["CONTACT.GET", "1"], ["CONTACT.SET", "1", "first_name", "Grace"], ["CONTACT.GET", "1"],
+            ["CONTACT.SET", "1", "first_name", "Hopper"], ["CONTACT.GET", "1"],
+        ])
+        #expect(replies.map { $0.fields["first_name"] } == ["Ada", nil, "Grace", nil, "Hopper"])
+        // Another connection reads the acknowledged write too.
+        #expect(try await reader.send("CONTACT.GET", "1").fields["version"] == "3")
+        #expect(try await writer.send("CONTACT.DEL", "1") == .integer(1))
+        #expect(try await reader.send("CONTACT.GET", "1") == .error("NOTFOUND no such contact"))
+        // By ext, as an ERP knows it.
+        #expect(try await writer.send("CONTACT.UPSERT", "crm-7", "first_name", "Bob") == .integer(2))
+        #expect(try await reader.send("CONTACT.GET", "crm-7").fields["id"] == "2")
+        #expect(try await writer.send("CONTACT.UPSERT", "crm-7", "first_name", "Rob") == .integer(2))
+        #expect(try await reader.send("CONTACT.GET", "crm-7").fields["first_name"] == "Rob")
+        #expect(try await reader.send("CONTACT.GET", "crm-8") == .error("NOTFOUND no such contact"))
+        await writer.close()
+        await reader.close()
+        await gateway.stop()
+    }
+
     static let invalidCommands: [([String], String)] = [
         (["CONTACT.ADD", "email", "nope"], "INVALID email: not a valid email address"),
         (["CONTACT.ADD", "email"], "ERR wrong number of arguments for 'contact.add' command"),

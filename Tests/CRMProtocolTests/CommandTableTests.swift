@@ -38,7 +38,7 @@ import Testing
         let find = try #require(CommandTable.standard["CONTACT.FIND"])
         #expect(find.syntax.hasPrefix("CONTACT.FIND [WHERE field =|!=|<|<=|>|>=|PREFIX value"))
         #expect(find.syntax.hasSuffix("[LIMIT count] [CURSOR cursor]"))
-        #expect(CommandTable.standard["CONTACT.GET"]?.syntax == "CONTACT.GET id")
+        #expect(CommandTable.standard["CONTACT.GET"]?.syntax == "CONTACT.GET id-or-ext")
     }
 
     @Test func preAuthenticationCommandsAreExactlyTheOnesRedisAllows() {

@@ -1,0 +1,151 @@
+import CRMCore
+import GRDB
+import Synchronization
+
+/// Recently read records of one tenant, so a `GET` of a record nobody changed
+/// since it was last read is answered on the event loop without SQLite.
+///
+/// It never answers with a record older than the newest acknowledged write:
+/// the writer drops changed records right after each commit and before any
+/// of that commit's replies are sent, and a read may only store what it read
+/// if no commit touching records happened since it was dispatched (the
+/// generation), so a slow reader cannot put back a record a commit replaced.
+/// Full, it forgets its oldest entries first.
+public final class RecordCache: Sendable {
+    struct Key: Hashable, Sendable {
+        let type: TimelineSubject
+        let id: Int64
+    }
+
+    private struct ExtKey: Hashable {
+        let type: TimelineSubject
+        let ext: String
+    }
+
+    private struct State {
+        var records: [Key: StoredRecord] = [:]
+        /// The ids of cached records that have an `ext`, by that ext exactly as stored.
+        var exts: [ExtKey: Int64] = [:]
+        /// Keys in the order they were stored, to forget the oldest when full.
+        var order: [Key] = []
+        var nextSlot = 0
+        var generation: UInt64 = 0
+
+        mutating func remove(_ key: Key) {
+            guard let record = records.removeValue(forKey: key) else { return }
+            if let ext = record["ext"] { exts[ExtKey(type: key.type, ext: ext)] = nil }
+        }
+    }
+
+    /// Permission to store what a read snapshot finds, valid while no record changed since it was taken.
+    struct Fill: Sendable {
+        let cache: RecordCache
+        let generation: UInt64
+
+        func store(_ record: StoredRecord, type: TimelineSubject) {
+            cache.store(record, key: Key(type: type, id: record.id), ifGeneration: generation)
+        }
+    }
+
+    private let state = Mutex(State())
+    /// The most records kept; 0 turns the cache off.
+    public let capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = capacity
+    }
+
+    /// The stored record `reference` names, if it is cached.
+    func record(_ type: TimelineSubject, _ reference: RecordReference) -> StoredRecord? {
+        guard capacity > 0 else { return nil }
+        return state.withLock { state in
+            switch reference {
+            case .id(let id): state.records[Key(type: type, id: id)]
+            case .ext(let ext):
+                state.exts[ExtKey(type: type, ext: ext)].flatMap { state.records[Key(type: type, id: $0)] }
+            }
+        }
+    }
+
+    /// Records cached now.
+    public var count: Int { state.withLock { $0.records.count } }
+
+    /// Taken before a read snapshot starts: what the snapshot reads may be stored unless a commit intervenes.
+    func fill() -> Fill? {
+        guard capacity > 0 else { return nil }
+        return Fill(cache: self, generation: state.withLock { $0.generation })
+    }
+
+    private func store(_ record: StoredRecord, key: Key, ifGeneration generation: UInt64) {
+        state.withLock { state in
+            guard state.generation == generation, state.records[key] == nil else { return }
+            if state.order.count < capacity {
+                state.order.append(key)
+            } else {
+                state.remove(state.order[state.nextSlot])
+                state.order[state.nextSlot] = key
+                state.nextSlot = (state.nextSlot + 1) % capacity
+            }
+            state.records[key] = record
+            if let ext = record["ext"] { state.exts[ExtKey(type: key.type, ext: ext)] = key.id }
+        }
+    }
+
+    /// Forgets `keys` (changed by a commit) and refuses stores from reads dispatched before now.
+    func invalidate(_ keys: Set<Key>) {
+        state.withLock { state in
+            state.generation &+= 1
+            for key in keys { state.remove(key) }
+        }
+    }
+}
+
+/// Watches the writer's commits and drops the records they changed from the cache.
+final class RecordCacheInvalidator: TransactionObserver, Sendable {
+    private static let types = Dictionary(
+        uniqueKeysWithValues: TimelineSubject.allCases.map { (TenantTransaction.rules($0).table.table, $0) })
+    private let cache: RecordCache
+    /// Rows changed by the transaction in progress; only the writer thread touches it.
+    private let changed = Mutex(Set<RecordCache.Key>())
+
+    init(cache: RecordCache) {
+        self.cache = cache
+    }
+
+    func observes(eventsOfKind eventKind: DatabaseEventKind) -> Bool {
+        Self.types[eventKind.tableName] != nil
+    }
+
+    func databaseDidChange(with event: DatabaseEvent) {
+        guard let type = Self.types[event.tableName] else { return }
+        let key = RecordCache.Key(type: type, id: event.rowID)
+        changed.withLock { _ = $0.insert(key) }
+    }
+
+    func databaseDidCommit(_ db: Database) {
+        let keys = changed.withLock { keys in
+            defer { keys.removeAll(keepingCapacity: true) }
+            return keys
+        }
+        cache.invalidate(keys)
+    }
+
+    func databaseDidRollback(_ db: Database) {
+        changed.withLock { $0.removeAll(keepingCapacity: true) }
+    }
+}
+
+/// How a command names one record: its id, or the `ext` its source system gave it.
+public enum RecordReference: Sendable, Hashable {
+    case id(Int64)
+    case ext(String)
+
+    /// A positive integer is an id; anything else is an ext.
+    public init(_ text: String) {
+        if let id = Int64(text), id > 0 {
+            self = .id(id)
+        } else {
+            self = .ext(text)
+        }
+    }
+}

@@ -1,0 +1,126 @@
+import CRMCore
+import CRMTestSupport
+import Testing
+
+@testable import CRMStore
+
+@Suite struct RecordCacheTests {
+    let directory: TemporaryDirectory
+
+    init() throws {
+        directory = try TemporaryDirectory()
+    }
+
+    private func open(capacity: Int) async throws -> TenantDatabase {
+        let tenants = try TenantDirectory(root: directory.path + "/tenants", recordCacheCapacity: capacity)
+        return try await tenants.acquire(TenantName("acme"))
+    }
+
+    private func contact(_ database: TenantDatabase, _ email: String) async throws -> Int64 {
+        try await database.add(
+            try RecordSchema.contact.validate([("email", email), ("first_name", "Ada")]), actor: nil)
+    }
+
+    @Test func aReadFillsTheCacheAndACommitEmptiesItBeforeItsReply() async throws {
+        let database = try await open(capacity: 10)
+        let id = try await contact(database, "ada@example.com")
+        #expect(database.cachedRecord(.contact, .id(id)) == nil, "writes do not fill the cache")
+        let read = try await database.get(id: id)
+        #expect(database.cachedRecord(.contact, .id(id)) == read)
+
+        let version = try await database.write { transaction in
+            try transaction.contacts.set(
+                id: id, try RecordSchema.contact.validate([("first_name", "Grace")]), ifVersion: nil, force: false,
+                actor: nil)
+        }
+        #expect(version == 2)
+        #expect(database.cachedRecord(.contact, .id(id)) == nil, "the commit dropped the changed record")
+        #expect(try await database.get(id: id)["first_name"] == "Grace")
+        #expect(database.cachedRecord(.contact, .id(id))?["first_name"] == "Grace")
+
+        try await database.delete(id: id, actor: nil)
+        #expect(database.cachedRecord(.contact, .id(id)) == nil)
+    }
+
+    @Test func aFailedWriteLeavesTheCachedRecordAlone() async throws {
+        let database = try await open(capacity: 10)
+        let id = try await contact(database, "ada@example.com")
+        let read = try await database.get(id: id)
+        await #expect(throws: StoreError.self) {
+            _ = try await database.set(
+                id: id, try RecordSchema.contact.validate([("title", "CTO")]), ifVersion: 7, force: false, actor: nil)
+        }
+        #expect(database.cachedRecord(.contact, .id(id)) == read)
+    }
+
+    @Test func aReadDispatchedBeforeACommitCannotStoreWhatTheCommitReplaced() async throws {
+        let database = try await open(capacity: 10)
+        let id = try await contact(database, "ada@example.com")
+        let fill = try #require(database.recordCache.fill())
+        let old = try await database.read { try $0.contacts.stored(id: id) }
+        _ = try await database.set(
+            id: id, try RecordSchema.contact.validate([("first_name", "Grace")]), ifVersion: nil, force: false,
+            actor: nil)
+        fill.store(old, type: .contact)
+        #expect(database.cachedRecord(.contact, .id(id)) == nil)
+    }
+
+    @Test func aCommitToAnotherRecordTypeOrIDKeepsOthersCached() async throws {
+        let database = try await open(capacity: 10)
+        let first = try await contact(database, "ada@example.com")
+        let second = try await contact(database, "grace@example.com")
+        _ = try await database.get(id: first)
+        _ = try await database.set(
+            id: second, try RecordSchema.contact.validate([("title", "CTO")]), ifVersion: nil, force: false,
+            actor: nil)
+        #expect(database.cachedRecord(.contact, .id(first)) != nil)
+        #expect(database.cachedRecord(.company, .id(first)) == nil, "types do not share ids")
+    }
+
+    @Test func aFullCacheForgetsItsOldestRecords() async throws {
+        let database = try await open(capacity: 2)
+        var ids: [Int64] = []
+        for index in 0..<3 { ids.append(try await contact(database, "c\(index)@example.com")) }
+        for id in ids { _ = try await database.get(id: id) }
+        #expect(database.recordCache.count == 2)
+        #expect(database.cachedRecord(.contact, .id(ids[0])) == nil)
+        #expect(database.cachedRecord(.contact, .id(ids[1])) != nil)
+        #expect(database.cachedRecord(.contact, .id(ids[2])) != nil)
+    }
+
+    @Test func aRecordIsFoundByExtAndForgottenWhenItsExtChanges() async throws {
+        let database = try await open(capacity: 10)
+        let id = try await database.add(
+            try RecordSchema.contact.validate([("ext", "crm-7"), ("first_name", "Ada")]), actor: nil)
+        let byExt = try await database.read { try $0.contacts.get(.ext("crm-7")) }
+        #expect(byExt.id == id)
+        #expect(database.cachedRecord(.contact, .ext("crm-7")) == byExt)
+        #expect(database.cachedRecord(.contact, .id(id)) == byExt)
+        _ = try await database.set(
+            id: id, try RecordSchema.contact.validate([("ext", "crm-8")]), ifVersion: nil, force: false, actor: nil)
+        #expect(database.cachedRecord(.contact, .ext("crm-7")) == nil)
+        await #expect(throws: StoreError.notFound("no such contact")) {
+            _ = try await database.read { try $0.contacts.get(.ext("crm-7")) }
+        }
+        #expect(try await database.read { try $0.contacts.get(.ext("crm-8")) }.id == id)
+    }
+
+    @Test func capacityZeroCachesNothing() async throws {
+        let database = try await open(capacity: 0)
+        let id = try await contact(database, "ada@example.com")
+        _ = try await database.get(id: id)
+        #expect(database.cachedRecord(.contact, .id(id)) == nil)
+        #expect(database.recordCache.count == 0)
+    }
+
+    @Test func aCachedTicketStillComputesItsBreachFlag() async throws {
+        let database = try await open(capacity: 10)
+        let id = try await database.write { transaction in
+            try transaction.tickets.add(try RecordSchema.ticket.validate([("subject", "EDI down")]), actor: nil)
+        }
+        let read = try await database.read { try $0.tickets.get(id: id) }
+        #expect(read["sla_breached"] == "0")
+        let cached = try #require(database.cachedRecord(.ticket, .id(id)))
+        #expect(cached == read)
+    }
+}
