@@ -53,14 +53,21 @@ enum InventoryCommands {
             throw InvalidField(
                 "quantity", "must be an integer from -\(ReorderRule.maxQuantity) to \(ReorderRule.maxQuantity)")
         }
-        let options = try OptionArguments(invocation.texts(from: 4), tokens: ["SEQ": 1])
+        let options = try OptionArguments(invocation.texts(from: 4), tokens: ["FEED": 1, "SEQ": 1])
         var sequence: (feed: String, seq: Int64)?
+        let namedFeed = try options.value("FEED").map { name throws(InvalidField) -> String in
+            let name = name.lowercased()
+            guard Pipeline.isValidName(name) else { throw InvalidField("FEED", "use 1-64 of a-z 0-9 _ -") }
+            return name
+        }
         if let text = options.value("SEQ") {
             guard let seq = Int64(text), seq > 0 else { throw InvalidField("SEQ", "must be a positive integer") }
-            guard let feed = invocation.session.feed else {
-                throw CommandError(.err, "SEQ needs FEED.OPEN name first on this connection")
+            guard let feed = namedFeed ?? invocation.session.feed else {
+                throw CommandError(.err, "SEQ needs FEED name, or FEED.OPEN name first on this connection")
             }
             sequence = (feed, seq)
+        } else if namedFeed != nil {
+            throw InvalidField("FEED", "goes with SEQ n")
         }
         let actor = invocation.session.key?.id
         let numbered = sequence

@@ -2919,7 +2919,7 @@ extension CommandTable {
   {
     "name": "INV.SET",
     "group": "inventory",
-    "summary": "Sets a SKU's on_hand (a stock count) and replies with it; with SEQ n (after FEED.OPEN) a replayed number answers +DUP and changes nothing. Re-evaluates reordering in the same transaction.",
+    "summary": "Sets a SKU's on_hand (a stock count) and replies with it; with SEQ n (after FEED.OPEN, or naming the feed with FEED name) a replayed number answers +DUP and changes nothing. Re-evaluates reordering in the same transaction.",
     "since": "0.3.0",
     "complexity": "O(log N)",
     "arity": -4,
@@ -2935,6 +2935,12 @@ extension CommandTable {
       {
         "name": "quantity",
         "type": "integer"
+      },
+      {
+        "name": "feed",
+        "type": "string",
+        "token": "FEED",
+        "optional": true
       },
       {
         "name": "seq",
@@ -2954,7 +2960,8 @@ extension CommandTable {
     "errors": [
       "NOTFOUND no such company",
       "INVALID quantity: must be an integer from -1000000000 to 1000000000",
-      "ERR SEQ needs FEED.OPEN name first on this connection"
+      "ERR SEQ needs FEED name, or FEED.OPEN name first on this connection",
+      "INVALID FEED: goes with SEQ n"
     ]
   },
   {
@@ -2978,6 +2985,12 @@ extension CommandTable {
         "type": "integer"
       },
       {
+        "name": "feed",
+        "type": "string",
+        "token": "FEED",
+        "optional": true
+      },
+      {
         "name": "seq",
         "type": "integer",
         "token": "SEQ",
@@ -2994,7 +3007,8 @@ extension CommandTable {
     "example": "INV.ADJ erp-1001 SKU-42 -12 SEQ 1042",
     "errors": [
       "NOTFOUND no such company",
-      "ERR SEQ needs FEED.OPEN name first on this connection"
+      "ERR SEQ needs FEED name, or FEED.OPEN name first on this connection",
+      "INVALID FEED: goes with SEQ n"
     ]
   },
   {

@@ -98,13 +98,38 @@ import Testing
         await gateway.stop()
     }
 
+    @Test func aCommandCanNameItsFeedInsteadOfOpeningOne() async throws {
+        let gateway = try await TestGateway.start()
+        let setup = try await partner(at: "partner", gateway: gateway)
+        let erp = try await gateway.connect(tenant: "acme", role: "erp", create: false)
+        let replies = try await erp.pipeline([
+            ["INV.ADJ", "erp-1001", "SKU-42", "-1", "FEED", "WH-North", "SEQ", "1"],
+            ["INV.ADJ", "erp-1001", "SKU-42", "-1", "FEED", "wh-south", "SEQ", "1"],
+            ["INV.ADJ", "erp-1001", "SKU-42", "-1", "FEED", "wh-north", "SEQ", "1"],
+            ["INV.SET", "erp-1001", "SKU-42", "50", "FEED", "wh-north", "SEQ", "2"],
+            ["INV.ADJ", "erp-1001", "SKU-42", "-1", "FEED", "wh-north"],
+            ["INV.ADJ", "erp-1001", "SKU-42", "-1", "FEED", "no spaces", "SEQ", "3"],
+        ])
+        #expect(
+            replies == [
+                .integer(49), .integer(48), .simpleString("DUP"), .integer(50),
+                .error("INVALID FEED: goes with SEQ n"), .error("INVALID FEED: use 1-64 of a-z 0-9 _ -"),
+            ])
+        #expect(try await erp.send("FEED.INFO", "wh-north").fields["last_seq"] == "2")
+        #expect(try await erp.send("FEED.INFO", "wh-south").fields["applied"] == "1")
+        #expect(try await setup.send("INV.GET", "erp-1001", "SKU-42").fields["on_hand"] == "50")
+        await erp.close()
+        await setup.close()
+        await gateway.stop()
+    }
+
     @Test func replayedSequenceNumbersAreAcknowledgedButNotApplied() async throws {
         let gateway = try await TestGateway.start()
         let setup = try await partner(at: "partner", gateway: gateway)
         let erp = try await gateway.connect(tenant: "acme", role: "erp", create: false)
         #expect(
             try await erp.send("INV.ADJ", "erp-1001", "SKU-42", "-1", "SEQ", "1")
-                == .error("ERR SEQ needs FEED.OPEN name first on this connection"))
+                == .error("ERR SEQ needs FEED name, or FEED.OPEN name first on this connection"))
         let commands =
             [["FEED.OPEN", "erp-main"]] + (1...10).map { ["INV.ADJ", "erp-1001", "SKU-42", "-4", "SEQ", String($0)] }
         let first = try await erp.pipeline(commands)
