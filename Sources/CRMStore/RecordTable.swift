@@ -126,6 +126,18 @@ struct RecordTable: Sendable {
     }
 
     func find(_ db: Database, _ query: FindQuery) throws -> RecordPage {
+        let (sql, arguments) = try findStatement(query)
+        var records = try Row.fetchAll(db.cachedStatement(sql: sql), arguments: arguments).map(record)
+        let next = records.trimToPage(query.limit).map { last in
+            FindCursor(
+                sortField: query.sortField, descending: query.descending, sortValue: last[query.sortField] ?? "",
+                id: last.id)
+        }
+        return RecordPage(records: records, next: next)
+    }
+
+    /// The SQL and arguments of a `FIND` page (one row more than the limit, to know if more follow).
+    func findStatement(_ query: FindQuery) throws -> (sql: String, arguments: StatementArguments) {
         var clauses: [String] = []
         var arguments: [(any DatabaseValueConvertible)?] = []
         for condition in query.conditions {
@@ -173,14 +185,7 @@ struct RecordTable: Sendable {
         if !clauses.isEmpty { sql += " WHERE " + clauses.joined(separator: " AND ") }
         sql += query.sortField == "id" ? " ORDER BY id \(direction)" : " ORDER BY \(sort) \(direction), id \(direction)"
         sql += " LIMIT \(query.limit + 1)"
-        var records = try Row.fetchAll(db.cachedStatement(sql: sql), arguments: StatementArguments(arguments)).map(
-            record)
-        let next = records.trimToPage(query.limit).map { last in
-            FindCursor(
-                sortField: query.sortField, descending: query.descending, sortValue: last[query.sortField] ?? "",
-                id: last.id)
-        }
-        return RecordPage(records: records, next: next)
+        return (sql, StatementArguments(arguments))
     }
 
     // MARK: - Rows and values
