@@ -12,3 +12,22 @@ wait_for_port() {
     echo "nothing listens on port $1" >&2
     return 1
 }
+
+# Processes a script started (append with `pids+=($!)`) and its temporary folder $work,
+# both removed on exit once the script runs `trap stop_started EXIT`.
+pids=()
+stop_started() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "${work:?}"
+}
+
+# Creates tenant $3 on the crmgate listening on port $2 with data dir $1 (its admin.key) and
+# prints "key-id secret" of a new owner key. $4 is the CA, by default the development one in $1.
+tenant_key() {
+    local admin_id admin_secret
+    read -r admin_id admin_secret <"$1/admin.key"
+    local cli=(redis-cli --tls --cacert "${4:-$1/tls/ca.pem}" --no-auth-warning -p "$2" --user "$admin_id" --pass "$admin_secret")
+    "${cli[@]}" TENANT.CREATE "$3" >/dev/null
+    "${cli[@]}" KEY.CREATE "$3" owner | paste -sd' '
+}

@@ -55,10 +55,8 @@ enum InventoryCommands {
         }
         let options = try OptionArguments(invocation.texts(from: 4), tokens: ["FEED": 1, "SEQ": 1])
         var sequence: (feed: String, seq: Int64)?
-        let namedFeed = try options.value("FEED").map { name throws(InvalidField) -> String in
-            let name = name.lowercased()
-            guard Pipeline.isValidName(name) else { throw InvalidField("FEED", "use 1-64 of a-z 0-9 _ -") }
-            return name
+        let namedFeed = try options.value("FEED").map { name throws(InvalidField) in
+            try feedName(name, field: "FEED")
         }
         if let text = options.value("SEQ") {
             guard let seq = Int64(text), seq > 0 else { throw InvalidField("SEQ", "must be a positive integer") }
@@ -156,8 +154,13 @@ enum InventoryCommands {
     }
 
     private static func feedName(_ invocation: CommandInvocation) throws -> String {
-        let name = try invocation.text(1).lowercased()
-        guard Pipeline.isValidName(name) else { throw InvalidField("feed", "use 1-64 of a-z 0-9 _ -") }
+        try feedName(invocation.text(1), field: "feed")
+    }
+
+    /// A feed's name, lower-cased; `field` names it in the error.
+    private static func feedName(_ text: String, field: String) throws(InvalidField) -> String {
+        let name = text.lowercased()
+        guard Pipeline.isValidName(name) else { throw InvalidField(field, "use 1-64 of a-z 0-9 _ -") }
         return name
     }
 

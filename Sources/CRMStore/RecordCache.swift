@@ -29,7 +29,6 @@ public final class RecordCache: Sendable {
         /// Keys in the order they were stored, to forget the oldest when full.
         var order: [Key] = []
         var nextSlot = 0
-        var generation: UInt64 = 0
 
         mutating func remove(_ key: Key) {
             guard let record = records.removeValue(forKey: key) else { return }
@@ -48,6 +47,8 @@ public final class RecordCache: Sendable {
     }
 
     private let state = Mutex(State())
+    /// Bumped under the state lock by every invalidation; read without it when a snapshot starts.
+    private let generation = Atomic<UInt64>(0)
     /// The most records kept; 0 turns the cache off.
     public let capacity: Int
 
@@ -73,12 +74,12 @@ public final class RecordCache: Sendable {
     /// Taken before a read snapshot starts: what the snapshot reads may be stored unless a commit intervenes.
     func fill() -> Fill? {
         guard capacity > 0 else { return nil }
-        return Fill(cache: self, generation: state.withLock { $0.generation })
+        return Fill(cache: self, generation: generation.load(ordering: .acquiring))
     }
 
     private func store(_ record: StoredRecord, key: Key, ifGeneration generation: UInt64) {
         state.withLock { state in
-            guard state.generation == generation, state.records[key] == nil else { return }
+            guard self.generation.load(ordering: .relaxed) == generation, state.records[key] == nil else { return }
             if state.order.count < capacity {
                 state.order.append(key)
             } else {
@@ -94,7 +95,7 @@ public final class RecordCache: Sendable {
     /// Forgets `keys` (changed by a commit) and refuses stores from reads dispatched before now.
     func invalidate(_ keys: Set<Key>) {
         state.withLock { state in
-            state.generation &+= 1
+            generation.wrappingAdd(1, ordering: .releasing)
             for key in keys { state.remove(key) }
         }
     }
