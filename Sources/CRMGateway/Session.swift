@@ -55,7 +55,8 @@ struct TenantOperation: Sendable {
     let run: @Sendable (TenantTransaction) throws -> RESPValue
     /// The command-table name, for the log when the operation fails unexpectedly.
     var command = ""
-    /// A record read by id, which the tenant's record cache may answer without running `run`.
+    /// The record this operation reads (by id or ext), if the tenant's record
+    /// cache may answer instead of `run`.
     var cachedRecord: (type: TimelineSubject, reference: RecordReference)?
 
     /// The reply from the record cache, if this operation is a cached record's read.

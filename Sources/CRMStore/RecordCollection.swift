@@ -45,10 +45,6 @@ public struct RecordCollection {
         return id
     }
 
-    public func get(id: Int64) throws -> StoredRecord {
-        try get(.id(id))
-    }
-
     /// The record `reference` names, with computed fields.
     public func get(_ reference: RecordReference) throws -> StoredRecord {
         let record: StoredRecord

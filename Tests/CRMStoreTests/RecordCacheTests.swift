@@ -118,7 +118,7 @@ import Testing
         let id = try await database.write { transaction in
             try transaction.tickets.add(try RecordSchema.ticket.validate([("subject", "EDI down")]), actor: nil)
         }
-        let read = try await database.read { try $0.tickets.get(id: id) }
+        let read = try await database.read { try $0.tickets.get(.id(id)) }
         #expect(read["sla_breached"] == "0")
         let cached = try #require(database.cachedRecord(.ticket, .id(id)))
         #expect(cached == read)

@@ -8,7 +8,7 @@ extension TenantDatabase {
     }
 
     func get(id: Int64) async throws -> StoredRecord {
-        try await read { try $0.contacts.get(id: id) }
+        try await read { try $0.contacts.get(.id(id)) }
     }
 
     func set(id: Int64, _ changes: FieldChanges, ifVersion: Int64?, force: Bool, actor: String?) async throws -> Int64 {
