@@ -116,6 +116,7 @@ let package = Package(
                 "CRMProtocol",
                 "CRMStore",
                 "CRMTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -125,3 +126,20 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+/// `Ops/fuzz` builds these libFuzzer targets with `CRMGATE_FUZZ=1` and
+/// `-sanitize=fuzzer,address`; ordinary builds and `swift test` leave them out.
+if Context.environment["CRMGATE_FUZZ"] == "1" {
+    package.targets += [
+        .executableTarget(
+            name: "FuzzRESPDecoder",
+            dependencies: ["CRMProtocol", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Fuzz/FuzzRESPDecoder"
+        ),
+        .executableTarget(
+            name: "FuzzSession",
+            dependencies: ["CRMGateway", .product(name: "Logging", package: "swift-log")],
+            path: "Fuzz/FuzzSession"
+        ),
+    ]
+}

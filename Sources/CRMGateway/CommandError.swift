@@ -40,7 +40,8 @@ public struct CommandError: Error, Equatable, Sendable {
         case let error as InvalidField: CommandError(.invalid, error.description).reply
         case StoreError.notFound(let message): CommandError(.notfound, message).reply
         case StoreError.conflict(let message): CommandError(.conflict, message).reply
-        default: nil
+        case StoreError.full(let message): CommandError(.limit, message).reply
+        default: StoreError.classify(error).flatMap { reply(for: $0) }
         }
     }
 }

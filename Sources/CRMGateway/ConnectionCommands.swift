@@ -1,6 +1,7 @@
 import CRMCore
 import CRMProtocol
 import CRMStore
+import Logging
 import NIOCore
 
 /// PING, ECHO, HELLO, AUTH, QUIT, RESET: connection commands as Redis has them.
@@ -105,14 +106,14 @@ enum ConnectionCommands {
         }
         return invocation.asyncResult {
             guard let key = try await services.catalog.authenticate(keyID: keyID, secret: secret) else {
-                let failures = services.throttle.recordFailure(for: peer)
+                let (failures, blocked) = services.throttle.recordFailure(for: peer)
                 services.statistics.authFailures.add(1, ordering: .relaxed)
-                services.logger.warning(
-                    "AUTH failed",
-                    metadata: [
-                        "peer": "\(peer)", "key_id": "\(String(keyID.prefix(32)))",
-                        "consecutive_failures": "\(failures)",
-                    ])
+                var metadata: Logger.Metadata = [
+                    "peer": "\(peer)", "key_id": "\(AuthThrottle.printableKeyID(keyID))",
+                    "consecutive_failures": "\(failures)",
+                ]
+                if let blocked { metadata["throttled_seconds"] = "\(blocked.components.seconds)" }
+                services.logger.warning("AUTH failed", metadata: metadata)
                 throw CommandError(
                     .wrongpass, "invalid key id or secret, or the key is revoked or its tenant suspended")
             }

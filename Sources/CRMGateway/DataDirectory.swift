@@ -42,7 +42,7 @@ struct DataDirectory {
         }
         let tenants = try TenantDirectory(
             root: root + "/tenants", durability: configuration.durability, maxOpen: configuration.maxOpenTenants,
-            recordCacheCapacity: configuration.recordCacheEntries)
+            recordCacheCapacity: configuration.recordCacheEntries, maxDatabaseBytes: configuration.maxTenantBytes)
         return DataDirectory(catalog: catalog, tenants: tenants, certificatePath: certificatePath, keyPath: keyPath)
     }
 }

@@ -19,6 +19,8 @@ public struct GatewayConfiguration: Sendable {
     public var maxOpenTenants = 256
     /// Records each open tenant keeps in memory for `GET`s (about 1 KiB each); 0 turns the cache off.
     public var recordCacheEntries = 100_000
+    /// Largest size a tenant's database may grow to; writes past it answer `-LIMIT`. nil: the disk is the limit.
+    public var maxTenantBytes: Int?
     /// Consecutive failed AUTHs from one address before it is made to wait.
     public var authFailuresBeforeThrottle = 5
     /// How long a graceful shutdown waits for in-flight commands.
@@ -26,6 +28,9 @@ public struct GatewayConfiguration: Sendable {
     /// Bytes a connection may have written but not yet delivered before a
     /// pub/sub push disconnects it (Redis's `client-output-buffer-limit pubsub`).
     public var clientOutputLimit = 32 * 1024 * 1024
+    /// Connections that run no command for this long are closed (Redis's
+    /// `timeout`); subscribers and blocked reads are exempt. nil never closes them.
+    public var idleTimeout: Duration? = .seconds(300)
 
     public init() {}
 
@@ -46,6 +51,12 @@ public struct GatewayConfiguration: Sendable {
             throw ConfigurationError("the client output limit must be at least 64 KiB")
         }
         guard maxClients > 0 else { throw ConfigurationError("max clients must be positive") }
+        if let idleTimeout, idleTimeout < .milliseconds(100) {
+            throw ConfigurationError("the idle timeout must be at least 100 ms (or off)")
+        }
+        if let maxTenantBytes, maxTenantBytes < 1024 * 1024 {
+            throw ConfigurationError("--max-tenant-size must be at least 1 MiB")
+        }
         guard recordCacheEntries >= 0 else { throw ConfigurationError("--record-cache-entries must not be negative") }
     }
 

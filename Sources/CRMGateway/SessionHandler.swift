@@ -40,6 +40,9 @@ final class SessionHandler: ChannelDuplexHandler {
     private var session: Session?
     private var pending = CircularBuffer<Pending>()
     private var inFlight = false
+    /// Set while ``runQueue(context:)`` runs: a flush inside it can report
+    /// writability at once, and that must not start a second, nested run.
+    private var runningQueue = false
     private var closing = false
     private var readHeld = false
     private var output = ByteBuffer()
@@ -47,8 +50,11 @@ final class SessionHandler: ChannelDuplexHandler {
     private var transaction: TransactionQueue?
     private var subscriptions = Subscriptions()
     private var eventSubscription: (hub: EventHub, token: EventHub.Token)?
+    private var idleCheck: Scheduled<Void>?
     private let maxQueuedCommands = 1024
     private let maxBatchedCommands = 256
+    /// Replies buffered past this size are written out before the next command runs.
+    private let outputFlushThreshold = 64 * 1024
 
     init(services: GatewayServices) {
         self.services = services
@@ -68,11 +74,13 @@ final class SessionHandler: ChannelDuplexHandler {
         }
         session = Session(client: services.clients.register(context.channel))
         output = context.channel.allocator.buffer(capacity: 4096)
+        scheduleIdleCheck(after: services.configuration.idleTimeout, context: context)
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         stopListening()
+        idleCheck?.cancel()
         if let session {
             services.clients.unregister(session.client)
         }
@@ -104,6 +112,20 @@ final class SessionHandler: ChannelDuplexHandler {
         }
     }
 
+    /// A client that shuts down its sending side (`nc -N`, a script piping
+    /// commands) still gets every reply: the queue drains, then the connection closes.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard case .inputClosed? = event as? ChannelEvent else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        closing = true
+        if !inFlight {
+            flushOutput(context: context)
+            context.close(promise: nil)
+        }
+    }
+
     func read(context: ChannelHandlerContext) {
         if pending.count >= maxQueuedCommands || !context.channel.isWritable {
             readHeld = true
@@ -113,7 +135,10 @@ final class SessionHandler: ChannelDuplexHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        resumeReadingIfClear(context: context)
+        if context.channel.isWritable {
+            runQueue(context: context)
+            if !inFlight { flushOutput(context: context) }
+        }
         context.fireChannelWritabilityChanged()
     }
 
@@ -132,7 +157,10 @@ final class SessionHandler: ChannelDuplexHandler {
     }
 
     private func runQueue(context: ChannelHandlerContext) {
-        while !inFlight, let next = pending.popFirst() {
+        guard !runningQueue else { return }
+        runningQueue = true
+        defer { runningQueue = false }
+        while !outputBackedUp(context: context), !inFlight, let next = pending.popFirst() {
             guard let session else { return }
             switch next {
             case .protocolError(let error):
@@ -170,6 +198,38 @@ final class SessionHandler: ChannelDuplexHandler {
             }
         }
         resumeReadingIfClear(context: context)
+    }
+
+    /// Whether the client is not taking its replies: then its commands wait
+    /// (and reading stops) until the socket drains, so a slow reader holds at
+    /// most about one flush of replies in memory however much it pipelines.
+    private func outputBackedUp(context: ChannelHandlerContext) -> Bool {
+        if output.readableBytes >= outputFlushThreshold { flushOutput(context: context) }
+        return !context.channel.isWritable && context.channel.isActive
+    }
+
+    /// Closes the connection once it has run no command for `timeout`
+    /// (Redis's `timeout`): an abandoned client, or one that sent half a
+    /// command and stalled. Subscribers and commands in flight are exempt.
+    private func scheduleIdleCheck(after delay: Duration?, context: ChannelHandlerContext) {
+        guard let timeout = services.configuration.idleTimeout, let delay else { return }
+        let loopContext = NIOLoopBound(context, eventLoop: context.eventLoop)
+        idleCheck = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(delay)) {
+            let context = loopContext.value
+            guard !self.closing, context.channel.isActive, let session = self.session else { return }
+            let idle = ContinuousClock.now - session.client.details.withLock { $0.lastActive }
+            guard idle >= timeout, !self.inFlight, session.subscriptionCount == 0 else {
+                self.scheduleIdleCheck(after: max(timeout - idle, .milliseconds(100)), context: context)
+                return
+            }
+            self.services.statistics.idleDisconnections.add(1, ordering: .relaxed)
+            self.services.logger.info(
+                "closing an idle connection",
+                metadata: ["client": "\(session.client.id)", "idle_seconds": "\(idle.components.seconds)"])
+            self.closing = true
+            self.pending.removeAll()
+            context.close(promise: nil)
+        }
     }
 
     private func resumeReadingIfClear(context: ChannelHandlerContext) {
@@ -275,18 +335,24 @@ final class SessionHandler: ChannelDuplexHandler {
         }
         let writes = operations.contains { $0.writes }
         let logger = services.logger
-        let body: @Sendable (TenantTransaction) -> [RESPValue] = { transaction in
-            operations.map { operation in
+        let body: @Sendable (TenantTransaction) throws -> [RESPValue] = { transaction in
+            try operations.map { operation in
                 let result = writes ? transaction.isolated(operation.run) : Result { try operation.run(transaction) }
                 switch result {
                 case .success(let reply): return reply
                 case .failure(let error):
+                    // The whole transaction is gone: every command of the batch fails with this cause.
+                    if writes && !transaction.isIntact { throw error }
                     return CommandDispatcher.reply(for: error, command: operation.command, logger: logger)
                 }
             }
         }
         let eventLoop = context.eventLoop
-        return run(body, writes: writes, on: database, eventLoop: eventLoop).flatMap { replies in
+        // A batch that fails as a whole (its commit) answers every command in it, keeping replies in step.
+        let replies = run(body, writes: writes, on: database, eventLoop: eventLoop).recover { error in
+            operations.map { CommandDispatcher.reply(for: error, command: $0.command, logger: logger) }
+        }
+        return replies.flatMap { replies in
             var nextReply = replies.makeIterator()
             let results = batch.map { item -> EventLoopFuture<CommandResult> in
                 switch item {

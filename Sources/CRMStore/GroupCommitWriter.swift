@@ -12,8 +12,9 @@ import Synchronization
 /// from load alone: an idle writer commits a lone write at once.
 final class GroupCommitWriter: Sendable {
     private struct Job: Sendable {
-        /// Runs the write inside the batch transaction; returns what to do once the batch commits or fails.
-        let run: @Sendable (Database) -> @Sendable ((any Error)?) -> Void
+        /// Runs the write inside the batch transaction; returns its error, if any, and
+        /// what to do once the batch commits or fails.
+        let run: @Sendable (Database) -> (failure: (any Error)?, finish: @Sendable ((any Error)?) -> Void)
         /// Fails the write without running it.
         let fail: @Sendable (any Error) -> Void
     }
@@ -57,9 +58,14 @@ final class GroupCommitWriter: Sendable {
                     } catch {
                         result = .failure(error)
                     }
-                    return { [result] commitError in
-                        completion(commitError.map { .failure($0) } ?? result)
-                    }
+                    let failure: (any Error)?
+                    if case .failure(let error) = result { failure = error } else { failure = nil }
+                    return (
+                        failure,
+                        { [result] commitError in
+                            completion(commitError.map { .failure($0) } ?? result)
+                        }
+                    )
                 },
                 fail: { completion(.failure($0)) }
             ))
@@ -105,7 +111,14 @@ final class GroupCommitWriter: Sendable {
             try database.writeWithoutTransaction { db in
                 try db.inTransaction(.immediate) {
                     for job in batch {
-                        completions.append(job.run(db))
+                        let (failure, finish) = job.run(db)
+                        completions.append(finish)
+                        // SQLite rolls the whole transaction back on some errors (a full disk or
+                        // size limit): then nothing of this batch is written, and every write
+                        // in it fails with that cause.
+                        if !db.isInsideTransaction {
+                            throw failure ?? DatabaseError(resultCode: .SQLITE_ABORT, message: "transaction rolled back")
+                        }
                     }
                     return .commit
                 }

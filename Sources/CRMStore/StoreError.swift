@@ -1,4 +1,5 @@
 import CRMCore
+import GRDB
 
 /// Failures the store reports to commands. Field validation failures are
 /// ``CRMCore/InvalidField``; anything else from SQLite propagates as is.
@@ -7,4 +8,17 @@ public enum StoreError: Error, Equatable, Sendable {
     case notFound(String)
     /// A precondition such as `IFVERSION` or name uniqueness failed.
     case conflict(String)
+    /// The tenant's database cannot grow: its size limit is reached or the disk is full.
+    case full(String)
+
+    /// `error` as a store error, when SQLite's result code says what went wrong.
+    public static func classify(_ error: any Error) -> StoreError? {
+        guard let error = error as? DatabaseError else { return nil }
+        switch error.resultCode {
+        case .SQLITE_FULL:
+            return .full("the tenant's database is full (its size limit or the disk); the command changed nothing")
+        default:
+            return nil
+        }
+    }
 }

@@ -27,13 +27,19 @@ public final class TenantDatabase: Sendable {
     /// Opens (creating if needed) the database file and runs pending migrations.
     /// Blocking: call it off the event loops.
     init(
-        name: TenantName, path: String, durability: Durability, recordCacheCapacity: Int, statistics: WriteStatistics
+        name: TenantName, path: String, durability: Durability, recordCacheCapacity: Int, maxBytes: Int?,
+        statistics: WriteStatistics
     ) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.label = "tenant.\(name)"
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(durability == .full ? "FULL" : "NORMAL")")
+            if let maxBytes {
+                // Past this size SQLite answers SQLITE_FULL, as it does when the disk itself is full.
+                let pageSize = try Int.fetchOne(db, sql: "PRAGMA page_size") ?? 4096
+                try db.execute(sql: "PRAGMA max_page_count = \(max(1, maxBytes / pageSize))")
+            }
         }
         self.name = name
         self.path = path

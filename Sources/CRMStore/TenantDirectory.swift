@@ -17,13 +17,19 @@ public final class TenantDirectory: Sendable {
     public let maxOpen: Int
     /// Records each open tenant keeps in its ``RecordCache`` (0: none).
     public let recordCacheCapacity: Int
+    /// Largest size a tenant's database may grow to, in bytes; nil means the disk is the limit.
+    public let maxDatabaseBytes: Int?
     /// Group-commit counters across all tenants.
     public let statistics = WriteStatistics()
     private let entries = Mutex<[String: Entry]>([:])
     private let blockingQueue = DispatchQueue(label: "crmgate.tenant-open", attributes: .concurrent)
 
-    public init(root: String, durability: Durability = .full, maxOpen: Int = 256, recordCacheCapacity: Int = 0) throws {
+    public init(
+        root: String, durability: Durability = .full, maxOpen: Int = 256, recordCacheCapacity: Int = 0,
+        maxDatabaseBytes: Int? = nil
+    ) throws {
         self.root = root
+        self.maxDatabaseBytes = maxDatabaseBytes
         self.durability = durability
         self.maxOpen = maxOpen
         self.recordCacheCapacity = recordCacheCapacity
@@ -174,7 +180,8 @@ public final class TenantDirectory: Sendable {
         try await onBlockingQueue {
             try TenantDatabase(
                 name: name, path: self.path(of: name), durability: self.durability,
-                recordCacheCapacity: self.recordCacheCapacity, statistics: self.statistics)
+                recordCacheCapacity: self.recordCacheCapacity, maxBytes: self.maxDatabaseBytes,
+                statistics: self.statistics)
         }
     }
 

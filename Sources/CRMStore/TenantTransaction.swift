@@ -51,8 +51,13 @@ public struct TenantTransaction {
         try EventLog.newestSeq(db)
     }
 
+    /// False once SQLite has rolled the whole transaction back (a full disk or
+    /// size limit does that): nothing written in it stands, and nothing more can be.
+    public var isIntact: Bool { db.isInsideTransaction }
+
     /// Runs `body` in a savepoint: on error its changes are undone and the
-    /// rest of the transaction goes on.
+    /// rest of the transaction goes on. The failure is `body`'s own error, not
+    /// a later one from undoing it.
     public func isolated<T>(_ body: (TenantTransaction) throws -> T) -> Result<T, any Error> {
         var result: Result<T, any Error> = .failure(CancellationError())
         do {
@@ -66,7 +71,7 @@ public struct TenantTransaction {
                 }
             }
         } catch {
-            result = .failure(error)
+            if case .success = result { result = .failure(error) }
         }
         return result
     }

@@ -63,6 +63,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Records each open tenant keeps in memory for GETs (about 1 KiB each); 0 turns the cache off.")
     var recordCacheEntries = 100_000
 
+    @Option(help: "Largest size of one tenant's database in MiB; writes past it answer -LIMIT. 0: the disk is the limit.")
+    var maxTenantSize = 0
+
+    @Option(help: "Close connections that run no command for this many seconds (subscribers exempt); 0 never does.")
+    var idleTimeout = 300
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
@@ -88,6 +94,8 @@ struct Serve: AsyncParsableCommand {
         configuration.maxClients = maxClients
         configuration.durability = durability
         configuration.recordCacheEntries = recordCacheEntries
+        configuration.maxTenantBytes = maxTenantSize > 0 ? maxTenantSize * 1024 * 1024 : nil
+        configuration.idleTimeout = idleTimeout > 0 ? .seconds(idleTimeout) : nil
 
         let server: GatewayServer
         do {

@@ -16,15 +16,16 @@ final class TestGateway {
     var caPath: String { directory.path + "/tls/ca.pem" }
 
     static func start(
-        directory: TemporaryDirectory? = nil, configure: (inout GatewayConfiguration) -> Void = { _ in }
+        directory: TemporaryDirectory? = nil, logs: LogCapture? = nil,
+        configure: (inout GatewayConfiguration) -> Void = { _ in }
     ) async throws -> TestGateway {
         let directory = try directory ?? TemporaryDirectory()
         var configuration = GatewayConfiguration()
         configuration.dataDirectory = directory.path
         configuration.port = 0
         configure(&configuration)
-        var logger = Logger(label: "crmgate-test")
-        logger.logLevel = .warning
+        var logger = logs?.logger(label: "crmgate-test") ?? Logger(label: "crmgate-test")
+        if logs == nil { logger.logLevel = .warning }
         let server = try GatewayServer(configuration: configuration, logger: logger)
         try await server.start()
         return try TestGateway(directory: directory, server: server)

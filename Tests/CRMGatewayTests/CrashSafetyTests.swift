@@ -1,0 +1,152 @@
+import CRMTestSupport
+import Foundation
+import GRDB
+import Testing
+
+/// `kill -9` in the middle of a write load: every acknowledged write is there
+/// after the restart, no feed update is applied twice, and the databases are intact.
+@Suite struct CrashSafetyTests {
+    /// `CRMGATE_CRASH_ITERATIONS` (default 4; the full run uses 20).
+    static let iterations = ProcessInfo.processInfo.environment["CRMGATE_CRASH_ITERATIONS"].flatMap(Int.init) ?? 4
+
+    /// What the clients know was acknowledged, across all crashes.
+    actor Ledger {
+        var contacts: [String] = []
+        var deals: [String] = []
+        /// The highest feed sequence number sent, acknowledged or not.
+        var lastSentSeq = 0
+
+        func acknowledged(contact ext: String) { contacts.append(ext) }
+        func acknowledged(deal ext: String) { deals.append(ext) }
+        func sent(seq: Int) { lastSentSeq = max(lastSentSeq, seq) }
+    }
+
+    static let startingStock = 1_000_000
+
+    @Test func acknowledgedWritesSurviveKillNineAtRandomMoments() async throws {
+        let directory = try TemporaryDirectory()
+        var server = try ServerProcess(dataDirectory: directory.path)
+        let admin = try await Self.connectAdmin(directory: directory.path, port: server.port)
+        #expect(try await admin.send("TENANT.CREATE", "acme") == .ok)
+        let owner = try #require(try await admin.send("KEY.CREATE", "acme", "owner").elements?.compactMap(\.string))
+        let erp = try #require(try await admin.send("KEY.CREATE", "acme", "erp").elements?.compactMap(\.string))
+        await admin.close()
+        let setup = try await Self.connect(port: server.port, directory: directory.path, key: owner)
+        for command in [
+            ["COMPANY.ADD", "name", "Partner", "ext", "erp-1"], ["COMPANY.STAGE", "1", "transition", "REASON", "grow"],
+            ["COMPANY.STAGE", "1", "partner", "REASON", "EDI"], ["INV.RULE", "erp-1", "SKU-1", "MIN", "5", "MAX", "50"],
+            ["INV.SET", "erp-1", "SKU-1", String(Self.startingStock)], ["FEED.OPEN", "wh-1"],
+        ] {
+            #expect(try await setup.send(command).errorMessage == nil, "\(command)")
+        }
+        await setup.close()
+
+        let ledger = Ledger()
+        for iteration in 0..<Self.iterations {
+            // The feed client replays what it cannot know was applied, as a partner ERP does after a reconnect.
+            let replayFrom = await ledger.lastSentSeq
+            let (port, path) = (server.port, directory.path)
+            let load = Task {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for worker in 0..<2 {
+                        group.addTask {
+                            try await Self.addContacts(
+                                port: port, directory: path, key: owner, prefix: "i\(iteration)w\(worker)", ledger: ledger)
+                        }
+                    }
+                    group.addTask {
+                        try await Self.addDeals(
+                            port: port, directory: path, key: owner, prefix: "i\(iteration)", ledger: ledger)
+                    }
+                    group.addTask {
+                        try await Self.adjustStock(
+                            port: port, directory: path, key: erp, replayFrom: replayFrom, ledger: ledger)
+                    }
+                    try await group.waitForAll()
+                }
+            }
+            try await Task.sleep(for: .milliseconds(Int.random(in: 300...1500)))
+            server.stop(with: SIGKILL)
+            _ = await load.result
+
+            for file in ["catalog.sqlite", "tenants/acme.sqlite"] {
+                let queue = try DatabaseQueue(path: directory.path + "/" + file)
+                let check = try await queue.read { try String.fetchOne($0, sql: "PRAGMA integrity_check") }
+                #expect(check == "ok", "\(file)")
+                try queue.close()
+            }
+            server = try ServerProcess(dataDirectory: directory.path)
+        }
+
+        // Replay the feed's tail once more, then check everything acknowledged is there, exactly once.
+        let lastSeq = await ledger.lastSentSeq
+        try await Self.adjustStock(
+            port: server.port, directory: directory.path, key: erp, replayFrom: lastSeq, ledger: ledger, stopAt: lastSeq)
+        let client = try await Self.connect(port: server.port, directory: directory.path, key: owner)
+        let contacts = await ledger.contacts
+        let deals = await ledger.deals
+        #expect(contacts.count > Self.iterations * 10, "the load acknowledged \(contacts.count) contacts")
+        let contactReplies = try await client.pipeline(contacts.map { ["CONTACT.GET", $0] })
+        let lostContacts = zip(contacts, contactReplies).filter { $0.1.fields["ext"] != $0.0 }.map(\.0)
+        #expect(lostContacts == [], "acknowledged contacts lost")
+        let dealReplies = try await client.pipeline(deals.map { ["DEAL.GET", $0] })
+        let lostDeals = zip(deals, dealReplies).filter { $0.1.fields["ext"] != $0.0 }.map(\.0)
+        #expect(lostDeals == [], "acknowledged deals lost")
+        let stock = try await client.send("INV.GET", "erp-1", "SKU-1").fields["on_hand"]
+        #expect(stock == String(Self.startingStock - lastSeq), "every feed update applied exactly once")
+        let feed = try await client.send("FEED.INFO", "wh-1").fields
+        #expect(feed["last_seq"] == String(lastSeq))
+        #expect(feed["applied"] == String(lastSeq))
+        await client.close()
+        server.stop(with: SIGTERM)
+    }
+
+    static func addContacts(port: Int, directory: String, key: [String], prefix: String, ledger: Ledger) async throws {
+        let client = try await connect(port: port, directory: directory, key: key)
+        for batch in 0..<Int.max {
+            let exts = (0..<10).map { "\(prefix)-\(batch)-\($0)" }
+            let replies = try await client.pipeline(exts.map { ["CONTACT.ADD", "email", "\($0)@example.com", "ext", $0] })
+            for (ext, reply) in zip(exts, replies) where reply.errorMessage == nil {
+                await ledger.acknowledged(contact: ext)
+            }
+        }
+    }
+
+    static func addDeals(port: Int, directory: String, key: [String], prefix: String, ledger: Ledger) async throws {
+        let client = try await connect(port: port, directory: directory, key: key)
+        for index in 0..<Int.max {
+            let ext = "\(prefix)-deal-\(index)"
+            let reply = try await client.send("DEAL.ADD", "title", "Deal \(index)", "company", "1", "ext", ext)
+            if reply.errorMessage == nil { await ledger.acknowledged(deal: ext) }
+        }
+    }
+
+    /// Sends `INV.ADJ … -1 FEED wh-1 SEQ n`, one at a time, starting a little
+    /// before `replayFrom` (the last number sent before the crash, which may or
+    /// may not have been applied), so replays and the unknown tail are both covered.
+    static func adjustStock(
+        port: Int, directory: String, key: [String], replayFrom: Int, ledger: Ledger, stopAt: Int = .max
+    ) async throws {
+        let client = try await connect(port: port, directory: directory, key: key)
+        var seq = max(1, replayFrom - 2)
+        while seq <= stopAt {
+            await ledger.sent(seq: seq)
+            let reply = try await client.send("INV.ADJ", "erp-1", "SKU-1", "-1", "FEED", "wh-1", "SEQ", String(seq))
+            #expect(reply.errorMessage == nil, "INV.ADJ SEQ \(seq): \(reply)")
+            seq += 1
+        }
+    }
+
+    static func connectAdmin(directory: String, port: Int) async throws -> TestClient {
+        let words = try String(contentsOfFile: directory + "/admin.key", encoding: .utf8).split(separator: " ")
+        return try await connect(
+            port: port, directory: directory,
+            key: [String(words[0]), words[1].trimmingCharacters(in: .whitespacesAndNewlines)])
+    }
+
+    static func connect(port: Int, directory: String, key: [String]) async throws -> TestClient {
+        let client = try await TestClient.connect(port: port, caPath: directory + "/tls/ca.pem")
+        #expect(try await client.send("AUTH", key[0], key[1]) == .ok)
+        return client
+    }
+}

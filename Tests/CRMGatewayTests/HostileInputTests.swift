@@ -1,0 +1,207 @@
+import CRMGateway
+import CRMProtocol
+import Foundation
+import NIOCore
+import NIOPosix
+import Testing
+
+/// What a hostile or broken client can send, against a real server. After
+/// each attack the server still answers another client and no data changed.
+@Suite struct HostileInputTests {
+    /// A server with one tenant holding a contact, and an observer connection on it.
+    struct Scene {
+        let gateway: TestGateway
+        let observer: TestClient
+        let key: (id: String, secret: String)
+        let baseline: [RESPValue]
+
+        static func start(
+            logs: LogCapture? = nil, configure: (inout GatewayConfiguration) -> Void = { _ in }
+        ) async throws -> Scene {
+            let gateway = try await TestGateway.start(logs: logs, configure: configure)
+            let key = try await gateway.createTenantKey("acme")
+            let observer = try await gateway.connect(keyID: key.id, secret: key.secret)
+            #expect(try await observer.send("CONTACT.ADD", "email", "ada@example.com", "ext", "c-1") == .integer(1))
+            return Scene(gateway: gateway, observer: observer, key: key, baseline: try await Self.state(observer))
+        }
+
+        static func state(_ client: TestClient) async throws -> [RESPValue] {
+            [try await client.send("CONTACT.FIND"), try await client.send("CONTACT.GET", "1")]
+        }
+
+        /// The server answers the observer and the tenant's data is what it was.
+        func expectUnharmed(after attack: String) async throws {
+            #expect(try await observer.send("PING") == .simpleString("PONG"), "no answer after \(attack)")
+            #expect(try await Self.state(observer) == baseline, "data changed after \(attack)")
+        }
+
+        func connect() async throws -> TestClient {
+            try await gateway.connect(keyID: key.id, secret: key.secret)
+        }
+
+        func stop() async {
+            await observer.close()
+            await gateway.stop()
+        }
+    }
+
+    @Test func malformedFramesGetAProtocolErrorAndTheConnectionCloses() async throws {
+        let scene = try await Scene.start()
+        let attacks: [(String, String)] = [
+            ("*abc\r\n", "invalid multibulk count"),
+            ("*2000\r\n", "invalid multibulk length"),
+            ("*99999999999999999999999\r\n", "invalid multibulk count"),
+            ("*2\r\n$-3\r\n", "invalid bulk length"),
+            ("*2\r\n$x\r\n", "invalid bulk length"),
+            ("*2\r\n$99999999999999999999\r\n", "invalid bulk length"),
+            ("*2\r\n$2000000\r\n", "invalid bulk length"),
+            ("*2\r\n$4\r\nPINGxx", "bulk string not terminated by CRLF"),
+            ("*2\r\n:5\r\n", "expected '$', got ':'"),
+            ("CONTACT.ADD email \"ada@example.com\r\n", "unbalanced quotes in request"),
+            ("CONTACT.ADD email 'ada\r\n", "unbalanced quotes in request"),
+            ("CONTACT.ADD email \"a\"b\r\n", "unbalanced quotes in request"),
+            (String(repeating: "x", count: 70_000) + "\r\n", "too big inline request"),
+            ("*1\r\n$" + String(repeating: "9", count: 70_000), "too big bulk length string"),
+            ("CONTACT.GET" + String(repeating: " x", count: 1100) + "\r\n", "too many arguments in inline request"),
+        ]
+        for (wire, reason) in attacks {
+            let client = try await scene.connect()
+            try await client.write(raw: ByteBuffer(string: wire))
+            let reply = try await client.read()
+            #expect(reply == .error("ERR Protocol error: \(reason)"), "\(wire.prefix(40).debugDescription)")
+            #expect(await client.isClosedByServer(), "\(wire.prefix(40).debugDescription) left the connection open")
+            try await scene.expectUnharmed(after: wire)
+        }
+        await scene.stop()
+    }
+
+    @Test func nulBytesAndInvalidUTF8InValuesAreRefusedClearly() async throws {
+        let scene = try await Scene.start()
+        let client = try await scene.connect()
+        var wire = ByteBuffer()
+        for value: [UInt8] in [[0x61, 0x00, 0x62], [0xFF, 0xFE], [0xC3], Array("ok".utf8)] {
+            wire.writeString("*5\r\n$11\r\nCONTACT.ADD\r\n$5\r\nemail\r\n$13\r\nbob@example.c\r\n$5\r\nnotes\r\n")
+            wire.writeString("$\(value.count)\r\n")
+            wire.writeBytes(value)
+            wire.writeString("\r\n")
+        }
+        try await client.write(raw: wire)
+        let nul = try await client.read()
+        #expect(nul.errorMessage?.hasPrefix("INVALID notes: ") == true, "\(nul)")
+        for _ in 0..<2 {
+            #expect(try await client.read() == .error("INVALID argument 4: not valid UTF-8"))
+        }
+        #expect(try await client.read() == .integer(2), "the connection goes on after the refusals")
+        #expect(try await client.send("CONTACT.GET", "2").fields["notes"] == "ok")
+        #expect(try await client.send("CONTACT.DEL", "2") == .integer(1))
+        try await scene.expectUnharmed(after: "NUL and invalid UTF-8")
+        await client.close()
+        await scene.stop()
+    }
+
+    @Test func tenThousandPipelinedCommandsInOneWriteAreAllAnsweredInOrder() async throws {
+        let scene = try await Scene.start()
+        let client = try await scene.connect()
+        let commands = (0..<10_000).map { index -> [String] in
+            switch index % 4 {
+            case 0: ["PING"]
+            case 1: ["ECHO", "m\(index)"]
+            case 2: ["CONTACT.GET", "1"]
+            default: ["CONTACT.GET", "no-such-\(index)"]
+            }
+        }
+        let replies = try await client.pipeline(commands)
+        #expect(replies.count == 10_000)
+        for (index, reply) in replies.enumerated() {
+            switch index % 4 {
+            case 0: #expect(reply == .simpleString("PONG"))
+            case 1: #expect(reply == .bulk("m\(index)"))
+            case 2: #expect(reply.fields["email"] == "ada@example.com")
+            default: #expect(reply == .error("NOTFOUND no such contact"))
+            }
+        }
+        try await scene.expectUnharmed(after: "10,000 pipelined commands")
+        await client.close()
+        await scene.stop()
+    }
+
+    @Test func halfAFrameThenSilenceIsClosedByTheIdleTimeout() async throws {
+        let scene = try await Scene.start { $0.idleTimeout = .seconds(3) }
+        let client = try await scene.connect()
+        try await client.write(raw: ByteBuffer(string: "*5\r\n$11\r\nCONTACT.ADD\r\n$5\r\nemail\r\n$13\r\nmal"))
+        let started = ContinuousClock.now
+        while client.channel.isActive, ContinuousClock.now - started < .seconds(15) {
+            // The observer stays busy, so only the stalled connection is idle.
+            #expect(try await scene.observer.send("PING") == .simpleString("PONG"))
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(!client.channel.isActive, "the stalled connection is closed")
+        #expect(ContinuousClock.now - started >= .seconds(1), "not before the timeout")
+        let info = try await scene.observer.send("INFO", "stats").string ?? ""
+        #expect(info.contains("idle_disconnections:1"), "\(info)")
+        try await scene.expectUnharmed(after: "a stalled half frame")
+        await scene.stop()
+    }
+
+    @Test func aSlowReaderIsHeldBackInsteadOfBufferingItsReplies() async throws {
+        let scene = try await Scene.start()
+        for index in 0..<99 {
+            _ = try await scene.observer.send("CONTACT.ADD", "email", "p\(index)@example.com", "notes", String(repeating: "n", count: 200))
+        }
+        let baseline = try await Scene.state(scene.observer)
+        let slow = try await TestClient.connect(port: scene.gateway.port, caPath: scene.gateway.caPath, receiveBufferSize: 4096)
+        #expect(try await slow.send("AUTH", scene.key.id, scene.key.secret) == .ok)
+        try await slow.setReading(false)
+        let count = 1_000
+        var wire = ByteBuffer()
+        for _ in 0..<count { wire.writeRESPCommand(["CONTACT.FIND", "LIMIT", "100"]) }
+        try await slow.write(raw: wire)
+        try await Task.sleep(for: .seconds(1))
+        // Every reply is about 40 KiB: all of them buffered would be 40 MiB. What does run fills
+        // the kernel's socket buffers (a few MiB on loopback) and one flush; the rest waits.
+        let clients = try await scene.observer.send("CLIENT", "LIST").string ?? ""
+        let line = try #require(clients.split(separator: "\n").first { $0.contains("cmd=contact.find") })
+        let processed = Int(line.split(separator: " ").first { $0.hasPrefix("commands=") }!.dropFirst(9))!
+        #expect(processed < count * 6 / 10, "the server ran \(processed) of the slow reader's commands ahead of it")
+        #expect(try await Scene.state(scene.observer) == baseline, "others are served meanwhile")
+        try await slow.setReading(true)
+        for _ in 0..<count {
+            #expect(try await slow.read().elements?[1].elements?.count == 100)
+        }
+        await slow.close()
+        await scene.stop()
+    }
+
+    @Test func tlsGarbageAndPlaintextOnTheTLSPortAreDropped() async throws {
+        let scene = try await Scene.start()
+        var random = SystemRandomNumberGenerator()
+        let garbage = (0..<4096).map { _ in UInt8.random(in: 0...255, using: &random) }
+        for payload in [Array("PING\r\n".utf8), Array("*1\r\n$4\r\nPING\r\n".utf8), garbage, [0x16, 0x03, 0x01, 0xFF, 0xFF] + garbage] {
+            let raw = try await TestClient.connect(port: scene.gateway.port, caPath: nil)
+            try await raw.write(raw: ByteBuffer(bytes: payload))
+            #expect(await raw.isClosedByServer(), "the TLS port kept a connection that sent \(payload.prefix(8))")
+            try await scene.expectUnharmed(after: "non-TLS bytes on the TLS port")
+        }
+        await scene.stop()
+    }
+
+    @Test func authBruteForceIsThrottledAndLogged() async throws {
+        let logs = LogCapture()
+        let scene = try await Scene.start(logs: logs) { $0.authFailuresBeforeThrottle = 3 }
+        let attacker = try await scene.gateway.connect()
+        var replies: [RESPValue] = []
+        for attempt in 0..<6 {
+            replies.append(try await attacker.send("AUTH", scene.key.id, "guess-\(attempt)"))
+        }
+        #expect(replies.prefix(3).allSatisfy { $0.errorMessage?.hasPrefix("WRONGPASS") == true })
+        #expect(replies.dropFirst(3).allSatisfy { $0.errorMessage?.hasPrefix("LIMIT too many failed AUTH") == true }, "\(replies)")
+        let refused = try await attacker.send("AUTH", scene.key.id, scene.key.secret)
+        #expect(refused.errorMessage?.hasPrefix("LIMIT ") == true, "even the right secret waits out the throttle")
+        #expect(logs.text.contains("AUTH failed"))
+        #expect(logs.text.contains("throttled_seconds=1"))
+        #expect(!logs.text.contains("guess-"), "guessed secrets are not logged")
+        try await scene.expectUnharmed(after: "AUTH brute force")
+        await attacker.close()
+        await scene.stop()
+    }
+}

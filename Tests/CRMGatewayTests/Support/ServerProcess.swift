@@ -1,0 +1,63 @@
+import Foundation
+import Synchronization
+import Testing
+
+/// The real `crmgate` binary running in a child process, for tests that
+/// signal or kill it. Its log is collected as it is written.
+final class ServerProcess {
+    static let binary = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(".build/debug/crmgate").path
+
+    let process = Process()
+    private(set) var port = 0
+    private let log = Pipe()
+    private let collected = CollectedText()
+
+    /// Everything the server has logged so far.
+    var output: String { collected.text.withLock { $0 } }
+
+    /// Starts `crmgate --data-dir directory --port 0 arguments…` and waits until it accepts connections.
+    init(dataDirectory: String, arguments: [String] = []) throws {
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = ["--data-dir", dataDirectory, "--port", "0"] + arguments
+        process.standardError = log
+        process.standardOutput = log
+        let collected = self.collected
+        log.fileHandleForReading.readabilityHandler = { handle in
+            let chunk = handle.availableData
+            collected.text.withLock { $0 += String(decoding: chunk, as: UTF8.self) }
+        }
+        try process.run()
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !output.contains("tls_port="), process.isRunning, ContinuousClock.now < deadline {
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        let portText = try #require(output.split(separator: " ").first { $0.hasPrefix("tls_port=") }, "\(output)")
+        port = try #require(Int(portText.dropFirst("tls_port=".count).prefix { $0.isNumber }))
+    }
+
+    /// Sends `signal` and waits for the process to end; returns its whole log.
+    @discardableResult
+    func stop(with signal: Int32) -> String {
+        kill(process.processIdentifier, signal)
+        process.waitUntilExit()
+        log.fileHandleForReading.readabilityHandler = nil
+        let rest = log.fileHandleForReading.readDataToEndOfFile()
+        return collected.text.withLock { output in
+            output += String(decoding: rest, as: UTF8.self)
+            return output
+        }
+    }
+
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+}
+
+/// Log text appended from the pipe's reader thread.
+private final class CollectedText: Sendable {
+    let text = Mutex("")
+}
