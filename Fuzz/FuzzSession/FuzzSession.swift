@@ -72,7 +72,9 @@ final class SessionHarness: @unchecked Sendable {
     /// Creates a fresh owner key of tenant `fuzz`.
     func renewKey() {
         let reply = String(decoding: run("KEY.CREATE fuzz owner\r\n"), as: UTF8.self)
-        let lines = reply.split(separator: "\r\n").filter { !$0.hasPrefix("*") && !$0.hasPrefix("$") && !$0.hasPrefix("+") }
+        let lines = reply.split(separator: "\r\n").filter {
+            !$0.hasPrefix("*") && !$0.hasPrefix("$") && !$0.hasPrefix("+")
+        }
         guard lines.count >= 2 else { fatalError("cannot create a key: \(reply)") }
         key = (String(lines[0]), String(lines[1]))
     }
@@ -117,7 +119,9 @@ struct LoopbackConnection: ~Copyable {
     func send(_ bytes: [UInt8]) {
         var sent = 0
         while sent < bytes.count {
-            let written = bytes[sent...].withUnsafeBytes { Glibc.send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            let written = bytes[sent...].withUnsafeBytes {
+                Glibc.send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
+            }
             guard written > 0 else { return }
             sent += written
         }

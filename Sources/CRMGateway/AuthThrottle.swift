@@ -51,7 +51,9 @@ final class AuthThrottle: Sendable {
     /// 12 hex digits) is logged, so a secret sent in its place never is.
     static func printableKeyID(_ keyID: String) -> String {
         let hex = keyID.utf8.dropFirst(2)
-        let shaped = keyID.hasPrefix("k_") && hex.count == 12 && hex.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
+        let shaped =
+            keyID.hasPrefix("k_") && hex.count == 12
+            && hex.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
         return shaped ? keyID : "(not a key id)"
     }
 

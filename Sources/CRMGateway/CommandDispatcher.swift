@@ -79,6 +79,10 @@ struct CommandDispatcher: Sendable {
         case .success(let resolved): spec = resolved
         case .failure(let error): return .reply(error.reply)
         }
+        if !spec.flags.contains(.noauth), let key = session.key, let refusal = services.rateLimits.check(key) {
+            services.statistics.rateLimited.add(1, ordering: .relaxed)
+            return .reply(refusal.reply)
+        }
         guard let handler = handlers[spec.name] else {
             return .reply(CommandError(.err, "'\(spec.name)' needs a subcommand; try COMMAND DOCS \(spec.name)").reply)
         }

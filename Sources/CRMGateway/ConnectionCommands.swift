@@ -100,6 +100,7 @@ enum ConnectionCommands {
     ) throws -> CommandOutcome {
         let services = invocation.services
         let peer = invocation.session.client.peerIP
+        let certificateName = TLSPolicy.verifiedClientName(of: invocation.session.client)
         if let wait = services.throttle.waitTime(for: peer) {
             let seconds = max(1, Int(wait.components.seconds) + (wait.components.attoseconds > 0 ? 1 : 0))
             throw CommandError(.limit, "too many failed AUTH attempts from this address; retry in \(seconds) s")
@@ -118,6 +119,13 @@ enum ConnectionCommands {
                     .wrongpass, "invalid key id or secret, or the key is revoked or its tenant suspended")
             }
             services.throttle.recordSuccess(for: peer)
+            if services.configuration.tlsClientCAPath != nil, key.role == .erp, certificateName != key.tenant {
+                services.logger.warning(
+                    "ERP key refused without its client certificate",
+                    metadata: ["peer": "\(peer)", "key_id": "\(key.id)", "certificate": "\(certificateName ?? "none")"])
+                throw CommandError(
+                    .noperm, "erp keys need a client certificate from the configured CA naming their tenant")
+            }
             var tenant: TenantDatabase?
             if let name = key.tenant {
                 tenant = try await services.tenants.acquire(TenantName(name))

@@ -12,8 +12,16 @@ struct DataDirectory {
 
     static func prepare(_ configuration: GatewayConfiguration, logger: Logger) throws -> DataDirectory {
         let root = configuration.dataDirectory
-        try FileManager.default.createDirectory(
+        let files = FileManager.default
+        try files.createDirectory(
             atPath: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        // Key hashes and customer data live here: nobody but the server's user may look in.
+        if let mode = try files.attributesOfItem(atPath: root)[.posixPermissions] as? Int, mode & 0o077 != 0 {
+            try files.setAttributes([.posixPermissions: 0o700], ofItemAtPath: root)
+            logger.notice(
+                "made the data directory private (mode 0700)",
+                metadata: ["path": "\(root)", "was": "\(String(mode, radix: 8))"])
+        }
 
         let certificatePath: String
         let keyPath: String

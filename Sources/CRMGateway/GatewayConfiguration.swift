@@ -13,6 +13,9 @@ public struct GatewayConfiguration: Sendable {
     /// PEM certificate chain and key; nil means the development certificate in `DATA/tls/`.
     public var tlsCertificatePath: String?
     public var tlsKeyPath: String?
+    /// PEM CA for client certificates: when set, ERP keys authenticate only on
+    /// connections presenting a certificate from it whose common name is their tenant.
+    public var tlsClientCAPath: String?
     public var limits = ProtocolLimits.default
     public var maxClients = 10_000
     public var durability = Durability.full
@@ -21,6 +24,11 @@ public struct GatewayConfiguration: Sendable {
     public var recordCacheEntries = 100_000
     /// Largest size a tenant's database may grow to; writes past it answer `-LIMIT`. nil: the disk is the limit.
     public var maxTenantBytes: Int?
+    /// Commands per second one tenant's sessions may run together (burst: one
+    /// second's worth); past it commands answer `-LIMIT … retry in N ms`. nil: unlimited.
+    public var tenantRateLimit: Int?
+    /// The same, per key.
+    public var keyRateLimit: Int?
     /// Consecutive failed AUTHs from one address before it is made to wait.
     public var authFailuresBeforeThrottle = 5
     /// How long a graceful shutdown waits for in-flight commands.
@@ -56,6 +64,9 @@ public struct GatewayConfiguration: Sendable {
         }
         if let maxTenantBytes, maxTenantBytes < 1024 * 1024 {
             throw ConfigurationError("--max-tenant-size must be at least 1 MiB")
+        }
+        for (name, limit) in [("--tenant-rate", tenantRateLimit), ("--key-rate", keyRateLimit)] {
+            if let limit, limit <= 0 { throw ConfigurationError("\(name) must be positive") }
         }
         guard recordCacheEntries >= 0 else { throw ConfigurationError("--record-cache-entries must not be negative") }
     }

@@ -39,11 +39,9 @@ public final class GatewayServer: Service, Sendable {
     ) throws {
         try configuration.validate()
         let data = try DataDirectory.prepare(configuration, logger: logger)
-        var tls = TLSConfiguration.makeServerConfiguration(
-            certificateChain: try NIOSSLCertificate.fromPEMFile(data.certificatePath).map { .certificate($0) },
-            privateKey: .privateKey(try NIOSSLPrivateKey(file: data.keyPath, format: .pem))
-        )
-        tls.minimumTLSVersion = .tlsv12
+        let tls = try TLSPolicy.serverConfiguration(
+            certificatePath: data.certificatePath, keyPath: data.keyPath,
+            clientCAPath: configuration.tlsClientCAPath)
         tlsContext = try NIOSSLContext(configuration: tls)
         self.group = group
         services = GatewayServices(

@@ -10,6 +10,7 @@ public final class GatewayServices: Sendable {
     public let clients = ClientRegistry()
     public let statistics: ServerStatistics
     let throttle: AuthThrottle
+    let rateLimits: RateLimits
     let commandTable: CommandTable
     let dispatcher: CommandDispatcher
     let logger: Logger
@@ -26,6 +27,7 @@ public final class GatewayServices: Sendable {
         self.logger = logger
         self.statistics = ServerStatistics(startedAtUnixSeconds: startedAtUnixSeconds)
         self.throttle = AuthThrottle(failuresBeforeBlock: configuration.authFailuresBeforeThrottle)
+        self.rateLimits = RateLimits(configuration: configuration)
         self.commandTable = .standard
         self.dispatcher = CommandDispatcher(table: .standard, handlers: CommandDispatcher.allHandlers)
         self.boundPorts = BoundPorts()

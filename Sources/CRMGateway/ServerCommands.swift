@@ -158,6 +158,7 @@ enum ServerCommands {
                         "client_output_limit_disconnections",
                         String(statistics.outputLimitDisconnections.load(ordering: .relaxed))
                     ),
+                    ("rate_limited_commands", String(statistics.rateLimited.load(ordering: .relaxed))),
                     ("idle_disconnections", String(statistics.idleDisconnections.load(ordering: .relaxed))),
                 ]
             default:

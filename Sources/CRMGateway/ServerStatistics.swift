@@ -13,6 +13,8 @@ public final class ServerStatistics: Sendable {
     /// Subscribers closed for falling behind (Redis's client-output-buffer-limit).
     let outputLimitDisconnections = Atomic<Int>(0)
     let pubsubMessages = Atomic<Int>(0)
+    /// Commands refused by a tenant or key rate limit.
+    let rateLimited = Atomic<Int>(0)
     /// Connections closed by the idle timeout.
     let idleDisconnections = Atomic<Int>(0)
 

@@ -117,7 +117,8 @@ final class GroupCommitWriter: Sendable {
                         // size limit): then nothing of this batch is written, and every write
                         // in it fails with that cause.
                         if !db.isInsideTransaction {
-                            throw failure ?? DatabaseError(resultCode: .SQLITE_ABORT, message: "transaction rolled back")
+                            throw failure
+                                ?? DatabaseError(resultCode: .SQLITE_ABORT, message: "transaction rolled back")
                         }
                     }
                     return .commit

@@ -48,6 +48,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "PEM private key of --tls-cert.")
     var tlsKey: String?
 
+    @Option(
+        help:
+            "PEM CA of client certificates: ERP keys then authenticate only with a certificate from it naming their tenant (CN)."
+    )
+    var tlsClientCa: String?
+
     @Option(help: "Also listen without TLS on this port (loopback hosts only, unless --allow-insecure-plaintext).")
     var plaintextPort: Int?
 
@@ -63,8 +69,15 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Records each open tenant keeps in memory for GETs (about 1 KiB each); 0 turns the cache off.")
     var recordCacheEntries = 100_000
 
-    @Option(help: "Largest size of one tenant's database in MiB; writes past it answer -LIMIT. 0: the disk is the limit.")
+    @Option(
+        help: "Largest size of one tenant's database in MiB; writes past it answer -LIMIT. 0: the disk is the limit.")
     var maxTenantSize = 0
+
+    @Option(help: "Commands per second all of one tenant's connections may run (0: unlimited); past it -LIMIT.")
+    var tenantRate = 0
+
+    @Option(help: "Commands per second one key may run (0: unlimited); past it -LIMIT.")
+    var keyRate = 0
 
     @Option(help: "Close connections that run no command for this many seconds (subscribers exempt); 0 never does.")
     var idleTimeout = 300
@@ -89,12 +102,15 @@ struct Serve: AsyncParsableCommand {
         configuration.port = port
         configuration.tlsCertificatePath = tlsCert
         configuration.tlsKeyPath = tlsKey
+        configuration.tlsClientCAPath = tlsClientCa
         configuration.plaintextPort = plaintextPort
         configuration.allowInsecurePlaintext = allowInsecurePlaintext
         configuration.maxClients = maxClients
         configuration.durability = durability
         configuration.recordCacheEntries = recordCacheEntries
         configuration.maxTenantBytes = maxTenantSize > 0 ? maxTenantSize * 1024 * 1024 : nil
+        configuration.tenantRateLimit = tenantRate > 0 ? tenantRate : nil
+        configuration.keyRateLimit = keyRate > 0 ? keyRate : nil
         configuration.idleTimeout = idleTimeout > 0 ? .seconds(idleTimeout) : nil
 
         let server: GatewayServer

@@ -34,7 +34,8 @@ import Testing
         let setup = try await Self.connect(port: server.port, directory: directory.path, key: owner)
         for command in [
             ["COMPANY.ADD", "name", "Partner", "ext", "erp-1"], ["COMPANY.STAGE", "1", "transition", "REASON", "grow"],
-            ["COMPANY.STAGE", "1", "partner", "REASON", "EDI"], ["INV.RULE", "erp-1", "SKU-1", "MIN", "5", "MAX", "50"],
+            ["COMPANY.STAGE", "1", "partner", "REASON", "EDI"],
+            ["INV.RULE", "erp-1", "SKU-1", "MIN", "5", "MAX", "50"],
             ["INV.SET", "erp-1", "SKU-1", String(Self.startingStock)], ["FEED.OPEN", "wh-1"],
         ] {
             #expect(try await setup.send(command).errorMessage == nil, "\(command)")
@@ -42,6 +43,7 @@ import Testing
         await setup.close()
 
         let ledger = Ledger()
+        var logs = ""
         for iteration in 0..<Self.iterations {
             // The feed client replays what it cannot know was applied, as a partner ERP does after a reconnect.
             let replayFrom = await ledger.lastSentSeq
@@ -51,7 +53,8 @@ import Testing
                     for worker in 0..<2 {
                         group.addTask {
                             try await Self.addContacts(
-                                port: port, directory: path, key: owner, prefix: "i\(iteration)w\(worker)", ledger: ledger)
+                                port: port, directory: path, key: owner, prefix: "i\(iteration)w\(worker)",
+                                ledger: ledger)
                         }
                     }
                     group.addTask {
@@ -66,7 +69,7 @@ import Testing
                 }
             }
             try await Task.sleep(for: .milliseconds(Int.random(in: 300...1500)))
-            server.stop(with: SIGKILL)
+            logs += server.stop(with: SIGKILL)
             _ = await load.result
 
             for file in ["catalog.sqlite", "tenants/acme.sqlite"] {
@@ -81,7 +84,8 @@ import Testing
         // Replay the feed's tail once more, then check everything acknowledged is there, exactly once.
         let lastSeq = await ledger.lastSentSeq
         try await Self.adjustStock(
-            port: server.port, directory: directory.path, key: erp, replayFrom: lastSeq, ledger: ledger, stopAt: lastSeq)
+            port: server.port, directory: directory.path, key: erp, replayFrom: lastSeq, ledger: ledger, stopAt: lastSeq
+        )
         let client = try await Self.connect(port: server.port, directory: directory.path, key: owner)
         let contacts = await ledger.contacts
         let deals = await ledger.deals
@@ -98,14 +102,19 @@ import Testing
         #expect(feed["last_seq"] == String(lastSeq))
         #expect(feed["applied"] == String(lastSeq))
         await client.close()
-        server.stop(with: SIGTERM)
+        logs += server.stop(with: SIGTERM)
+        let adminKey = try String(contentsOfFile: directory.path + "/admin.key", encoding: .utf8).split(separator: " ")
+        for secret in [owner[1], erp[1], adminKey[1].trimmingCharacters(in: .whitespacesAndNewlines)] {
+            #expect(!logs.contains(secret), "a secret is in the server's output")
+        }
     }
 
     static func addContacts(port: Int, directory: String, key: [String], prefix: String, ledger: Ledger) async throws {
         let client = try await connect(port: port, directory: directory, key: key)
         for batch in 0..<Int.max {
             let exts = (0..<10).map { "\(prefix)-\(batch)-\($0)" }
-            let replies = try await client.pipeline(exts.map { ["CONTACT.ADD", "email", "\($0)@example.com", "ext", $0] })
+            let replies = try await client.pipeline(
+                exts.map { ["CONTACT.ADD", "email", "\($0)@example.com", "ext", $0] })
             for (ext, reply) in zip(exts, replies) where reply.errorMessage == nil {
                 await ledger.acknowledged(contact: ext)
             }

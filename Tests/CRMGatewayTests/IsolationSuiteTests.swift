@@ -37,7 +37,9 @@ import Testing
     /// table with such an argument and no entry here fails ``everyIdentifierCommandHasProbes``.
     static func probes(_ acme: AcmeIdentifiers) -> [String: [Probe]] {
         [
-            "AUTH": [Probe(arguments: [acme.keyID, "wrong"], expectation: .sameAsUnknown(["k_000000000000", "wrong"]))],
+            "AUTH": [
+                Probe(arguments: [acme.keyID, "wrong"], expectation: .sameAsUnknown(["k_000000000000", "wrong"]))
+            ],
             "HELLO": [
                 Probe(
                     arguments: ["3", "AUTH", acme.keyID, "wrong"],
@@ -45,7 +47,9 @@ import Testing
             ],
             "CLIENT KILL": [Probe(arguments: ["ID", acme.clientID], expectation: .sameAsUnknown(["ID", "999999"]))],
             "CLIENT LIST": [Probe(arguments: ["ID", acme.clientID], expectation: .sameAsUnknown(["ID", "999999"]))],
-            "KEY.CREATE": [Probe(arguments: ["acme", "agent"], expectation: .sameAsUnknown(["nosuchtenant", "agent"]))],
+            "KEY.CREATE": [
+                Probe(arguments: ["acme", "agent"], expectation: .sameAsUnknown(["nosuchtenant", "agent"]))
+            ],
             "KEY.LIST": [Probe(arguments: ["acme"], expectation: .sameAsUnknown(["nosuchtenant"]))],
             "KEY.REVOKE": [Probe(arguments: [acme.keyID])],
             "CONTACT.GET": [Probe(arguments: ["1"]), Probe(arguments: ["acme-contact"])],
@@ -172,7 +176,9 @@ import Testing
             var connection = try await gateway.connect(keyID: key.id, secret: key.secret)
             for spec in CommandTable.standard.commands where spec.subcommands == nil {
                 let example = try #require(spec.example, "\(spec.name) has no example")
-                let words = try #require(InlineCommandSplitter.split(Array(example.utf8))).map { String(decoding: $0, as: UTF8.self) }
+                let words = try #require(InlineCommandSplitter.split(Array(example.utf8))).map {
+                    String(decoding: $0, as: UTF8.self)
+                }
                 let reply: RESPValue
                 do {
                     reply = try await connection.send(words)

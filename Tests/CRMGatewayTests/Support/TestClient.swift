@@ -32,11 +32,23 @@ final class TestClient {
     private var replies: AsyncStream<RESPValue>.AsyncIterator
 
     /// Connects; a small `receiveBufferSize` makes a client that stops reading fall behind quickly.
-    static func connect(port: Int, caPath: String?, receiveBufferSize: Int? = nil) async throws -> TestClient {
+    /// `identity` is a PEM client certificate and key, for mutual TLS.
+    static func connect(
+        port: Int, caPath: String?, receiveBufferSize: Int? = nil, identity: (certificate: String, key: String)? = nil,
+        tls: (inout TLSConfiguration) -> Void = { _ in }
+    ) async throws -> TestClient {
         let (stream, continuation) = AsyncStream.makeStream(of: RESPValue.self)
         let tlsContext = try caPath.map { path in
             var configuration = TLSConfiguration.makeClientConfiguration()
             configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(path))
+            if let identity {
+                configuration.certificateChain = [
+                    .certificate(try NIOSSLCertificate(bytes: Array(identity.certificate.utf8), format: .pem))
+                ]
+                configuration.privateKey = .privateKey(
+                    try NIOSSLPrivateKey(bytes: Array(identity.key.utf8), format: .pem))
+            }
+            tls(&configuration)
             return try NIOSSLContext(configuration: configuration)
         }
         var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
