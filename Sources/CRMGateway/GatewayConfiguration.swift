@@ -13,6 +13,8 @@ public struct GatewayConfiguration: Sendable {
     /// PEM certificate chain and key; nil means the development certificate in `DATA/tls/`.
     public var tlsCertificatePath: String?
     public var tlsKeyPath: String?
+    /// Passphrase of an encrypted `tlsKeyPath`.
+    public var tlsKeyPassphrase: String?
     /// PEM CA for client certificates: when set, ERP keys authenticate only on
     /// connections presenting a certificate from it whose common name is their tenant.
     public var tlsClientCAPath: String?
@@ -40,6 +42,10 @@ public struct GatewayConfiguration: Sendable {
     /// `timeout`); subscribers and blocked reads are exempt. nil never closes them.
     public var idleTimeout: Duration? = .seconds(300)
 
+    /// `trace` … `critical`.
+    public var logLevel = "info"
+    public var logFormat = LogOutput.Format.logfmt
+
     public init() {}
 
     /// Rejects settings that would be unsafe or cannot work.
@@ -58,6 +64,7 @@ public struct GatewayConfiguration: Sendable {
         guard clientOutputLimit >= 64 * 1024 else {
             throw ConfigurationError("the client output limit must be at least 64 KiB")
         }
+        guard LogOutput.level(logLevel) != nil else { throw ConfigurationError("unknown log level \(logLevel)") }
         guard maxClients > 0 else { throw ConfigurationError("max clients must be positive") }
         if let idleTimeout, idleTimeout < .milliseconds(100) {
             throw ConfigurationError("the idle timeout must be at least 100 ms (or off)")
@@ -77,7 +84,7 @@ public struct GatewayConfiguration: Sendable {
 }
 
 /// A configuration that cannot be used, with the reason.
-public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
+public struct ConfigurationError: Error, CustomStringConvertible, Equatable, Sendable {
     public var description: String
 
     public init(_ description: String) {

@@ -40,7 +40,7 @@ public final class GatewayServer: Service, Sendable {
         try configuration.validate()
         let data = try DataDirectory.prepare(configuration, logger: logger)
         let tls = try TLSPolicy.serverConfiguration(
-            certificatePath: data.certificatePath, keyPath: data.keyPath,
+            certificatePath: data.certificatePath, keyPath: data.keyPath, keyPassphrase: configuration.tlsKeyPassphrase,
             clientCAPath: configuration.tlsClientCAPath)
         tlsContext = try NIOSSLContext(configuration: tls)
         self.group = group

@@ -12,12 +12,18 @@ enum TLSPolicy {
         .TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, .TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
     ]
 
-    static func serverConfiguration(certificatePath: String, keyPath: String, clientCAPath: String?) throws
-        -> TLSConfiguration
-    {
+    static func serverConfiguration(
+        certificatePath: String, keyPath: String, keyPassphrase: String?, clientCAPath: String?
+    ) throws -> TLSConfiguration {
+        let key =
+            if let keyPassphrase {
+                try NIOSSLPrivateKey(file: keyPath, format: .pem) { $0(Array(keyPassphrase.utf8)) }
+            } else {
+                try NIOSSLPrivateKey(file: keyPath, format: .pem)
+            }
         var tls = TLSConfiguration.makeServerConfiguration(
             certificateChain: try NIOSSLCertificate.fromPEMFile(certificatePath).map { .certificate($0) },
-            privateKey: .privateKey(try NIOSSLPrivateKey(file: keyPath, format: .pem))
+            privateKey: .privateKey(key)
         )
         tls.minimumTLSVersion = .tlsv12
         tls.cipherSuiteValues = tls12CipherSuites

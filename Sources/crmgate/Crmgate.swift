@@ -11,7 +11,7 @@ struct Crmgate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "crmgate",
         abstract: "A multi-tenant CRM gateway speaking the Redis protocol over TLS.",
-        subcommands: [Serve.self, Reference.self],
+        subcommands: [Serve.self, CheckConfig.self, Reference.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -29,18 +29,72 @@ struct Reference: ParsableCommand {
     }
 }
 
+/// `crmgate check-config FILE [flags]`: validates and prints the effective configuration.
+struct CheckConfig: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-config",
+        abstract:
+            "Validate a configuration file (with any flags) and print the effective configuration, secrets masked.")
+
+    @Argument(help: "The TOML configuration file.")
+    var file: String
+
+    @OptionGroup var overrides: ServerOptions
+
+    func run() throws {
+        let configuration = try overrides.configuration(file: file)
+        do {
+            try configuration.validate()
+        } catch {
+            throw ValidationError(error.description)
+        }
+        print(ConfigurationFile.describe(configuration), terminator: "")
+    }
+}
+
 /// `crmgate [serve]`: runs the server until SIGTERM or SIGINT.
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the gateway (the default).")
 
-    @Option(help: "Directory for the catalog, tenant databases, certificates and keys.")
-    var dataDir = "./crmgate-data"
+    @Option(help: "TOML configuration file (Ops/crmgate.toml documents every key); flags override it.")
+    var config: String?
 
-    @Option(help: "Address to listen on.")
-    var host = "127.0.0.1"
+    @OptionGroup var options: ServerOptions
 
-    @Option(help: "TLS port (0 picks a free port).")
-    var port = 7379
+    func run() async throws {
+        let configuration = try options.configuration(file: config)
+        let level = LogOutput.level(configuration.logLevel) ?? .info
+        let format = configuration.logFormat
+        LoggingSystem.bootstrap { label in LogOutput(label: label, level: level, format: format) }
+        let logger = Logger(label: "crmgate")
+
+        let server: GatewayServer
+        do {
+            server = try GatewayServer(configuration: configuration, logger: logger)
+        } catch let error as ConfigurationError {
+            throw ValidationError(error.description)
+        }
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [.init(service: server)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await group.run()
+    }
+}
+
+/// The flags that set the server's configuration; each overrides the configuration file.
+struct ServerOptions: ParsableArguments {
+    @Option(help: "Directory for the catalog, tenant databases, certificates and keys (default ./crmgate-data).")
+    var dataDir: String?
+
+    @Option(help: "Address to listen on (default 127.0.0.1).")
+    var host: String?
+
+    @Option(help: "TLS port; 0 picks a free port (default 7379).")
+    var port: Int?
 
     @Option(help: "PEM certificate chain. Without it a development certificate is generated in DATA/tls/.")
     var tlsCert: String?
@@ -60,74 +114,61 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Allow --plaintext-port on a non-loopback host.")
     var allowInsecurePlaintext = false
 
-    @Option(help: "Most simultaneous connections.")
-    var maxClients = 10_000
+    @Option(help: "Most simultaneous connections (default 10000).")
+    var maxClients: Int?
 
-    @Option(help: "full: commits survive power loss (synchronous=FULL); normal: commits survive a process crash.")
-    var durability: Durability = .full
+    @Option(help: "full (default): commits survive power loss; normal: commits survive a process crash.")
+    var durability: Durability?
 
-    @Option(help: "Records each open tenant keeps in memory for GETs (about 1 KiB each); 0 turns the cache off.")
-    var recordCacheEntries = 100_000
+    @Option(help: "Records each open tenant keeps in memory for GETs (about 1 KiB each; default 100000; 0 off).")
+    var recordCacheEntries: Int?
 
-    @Option(
-        help: "Largest size of one tenant's database in MiB; writes past it answer -LIMIT. 0: the disk is the limit.")
-    var maxTenantSize = 0
+    @Option(help: "Largest size of one tenant's database in MiB; writes past it answer -LIMIT (0: the disk).")
+    var maxTenantSize: Int?
 
     @Option(help: "Commands per second all of one tenant's connections may run (0: unlimited); past it -LIMIT.")
-    var tenantRate = 0
+    var tenantRate: Int?
 
     @Option(help: "Commands per second one key may run (0: unlimited); past it -LIMIT.")
-    var keyRate = 0
+    var keyRate: Int?
 
-    @Option(help: "Close connections that run no command for this many seconds (subscribers exempt); 0 never does.")
-    var idleTimeout = 300
+    @Option(help: "Close connections that run no command for this many seconds (default 300; 0 never).")
+    var idleTimeout: Int?
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel = "info"
+    @Option(help: "Log level: trace, debug, info (default), notice, warning, error, critical.")
+    var logLevel: String?
 
-    func run() async throws {
-        guard let level = Logger.Level(rawValue: logLevel) else {
-            throw ValidationError("unknown log level \(logLevel)")
-        }
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
-        let logger = Logger(label: "crmgate")
+    @Option(help: "Log format: logfmt (default) or json.")
+    var logFormat: LogOutput.Format?
 
-        var configuration = GatewayConfiguration()
-        configuration.dataDirectory = dataDir
-        configuration.host = host
-        configuration.port = port
-        configuration.tlsCertificatePath = tlsCert
-        configuration.tlsKeyPath = tlsKey
-        configuration.tlsClientCAPath = tlsClientCa
-        configuration.plaintextPort = plaintextPort
-        configuration.allowInsecurePlaintext = allowInsecurePlaintext
-        configuration.maxClients = maxClients
-        configuration.durability = durability
-        configuration.recordCacheEntries = recordCacheEntries
-        configuration.maxTenantBytes = maxTenantSize > 0 ? maxTenantSize * 1024 * 1024 : nil
-        configuration.tenantRateLimit = tenantRate > 0 ? tenantRate : nil
-        configuration.keyRateLimit = keyRate > 0 ? keyRate : nil
-        configuration.idleTimeout = idleTimeout > 0 ? .seconds(idleTimeout) : nil
-
-        let server: GatewayServer
+    /// The configuration file's settings (or the defaults) with these flags on top.
+    func configuration(file: String?) throws -> GatewayConfiguration {
+        var configuration: GatewayConfiguration
         do {
-            server = try GatewayServer(configuration: configuration, logger: logger)
-        } catch let error as ConfigurationError {
+            configuration = try file.map(ConfigurationFile.load) ?? GatewayConfiguration()
+        } catch {
             throw ValidationError(error.description)
         }
-        let group = ServiceGroup(
-            configuration: ServiceGroupConfiguration(
-                services: [.init(service: server)],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger
-            )
-        )
-        try await group.run()
+        if let dataDir { configuration.dataDirectory = dataDir }
+        if let host { configuration.host = host }
+        if let port { configuration.port = port }
+        if let tlsCert { configuration.tlsCertificatePath = tlsCert }
+        if let tlsKey { configuration.tlsKeyPath = tlsKey }
+        if let tlsClientCa { configuration.tlsClientCAPath = tlsClientCa }
+        if let plaintextPort { configuration.plaintextPort = plaintextPort }
+        if allowInsecurePlaintext { configuration.allowInsecurePlaintext = true }
+        if let maxClients { configuration.maxClients = maxClients }
+        if let durability { configuration.durability = durability }
+        if let recordCacheEntries { configuration.recordCacheEntries = recordCacheEntries }
+        if let maxTenantSize { configuration.maxTenantBytes = maxTenantSize > 0 ? maxTenantSize << 20 : nil }
+        if let tenantRate { configuration.tenantRateLimit = tenantRate > 0 ? tenantRate : nil }
+        if let keyRate { configuration.keyRateLimit = keyRate > 0 ? keyRate : nil }
+        if let idleTimeout { configuration.idleTimeout = idleTimeout > 0 ? .seconds(idleTimeout) : nil }
+        if let logLevel { configuration.logLevel = logLevel }
+        if let logFormat { configuration.logFormat = logFormat }
+        return configuration
     }
 }
 
 extension Durability: ExpressibleByArgument {}
+extension LogOutput.Format: ExpressibleByArgument {}
