@@ -67,6 +67,7 @@ let package = Package(
         .executableTarget(
             name: "crmgate",
             dependencies: [
+                "CRMCore",
                 "CRMGateway",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

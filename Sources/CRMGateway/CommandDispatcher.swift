@@ -21,7 +21,7 @@ struct CommandDispatcher: Sendable {
             ConnectionCommands.handlers, ClientCommands.handlers, ServerCommands.handlers, TenantCommands.handlers,
             KeyCommands.handlers, RecordCommands.handlers, AccountCommands.handlers,
             ServiceCommands.handlers, EngagementCommands.handlers, InsightCommands.handlers,
-            TransactionCommands.handlers, InventoryCommands.handlers, EventCommands.handlers,
+            TransactionCommands.handlers, InventoryCommands.handlers, EventCommands.handlers, BackupCommands.handlers,
         ] {
             handlers.merge(group) { first, _ in first }
         }

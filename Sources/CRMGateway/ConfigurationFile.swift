@@ -84,6 +84,7 @@ public enum ConfigurationFile {
 
     static let settings: [Setting] = [
         string("data_dir", \.dataDirectory),
+        optionalString("backup_dir", \.backupDirectory),
         string("host", \.host),
         integer("port", \.port, in: 0...65535),
         optionalInteger("plaintext_port", \.plaintextPort, in: 1...65535),

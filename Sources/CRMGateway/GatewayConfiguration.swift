@@ -42,6 +42,12 @@ public struct GatewayConfiguration: Sendable {
     /// `timeout`); subscribers and blocked reads are exempt. nil never closes them.
     public var idleTimeout: Duration? = .seconds(300)
 
+    /// Where `BACKUP … TO name` writes; nil means `DATA/backups`.
+    public var backupDirectory: String?
+
+    /// The backup directory in effect.
+    public var backupDirectoryPath: String { backupDirectory ?? dataDirectory + "/backups" }
+
     /// `trace` … `critical`.
     public var logLevel = "info"
     public var logFormat = LogOutput.Format.logfmt

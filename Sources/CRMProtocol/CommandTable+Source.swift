@@ -533,6 +533,39 @@ extension CommandTable {
     "errors": []
   },
   {
+    "name": "BACKUP",
+    "group": "server",
+    "summary": "Writes a consistent online copy of the catalog and every tenant's database (or one tenant's) into the backup directory, under a new name.",
+    "since": "0.2.0",
+    "complexity": "O(N) in the size of the databases copied",
+    "arity": -3,
+    "arguments": [
+      {
+        "name": "tenant",
+        "type": "string",
+        "token": "TENANT",
+        "optional": true
+      },
+      {
+        "name": "backup",
+        "type": "string",
+        "token": "TO"
+      }
+    ],
+    "roles": [
+      "admin"
+    ],
+    "flags": [
+      "admin",
+      "write"
+    ],
+    "example": "BACKUP TO nightly-2026-11-26",
+    "errors": [
+      "CONFLICT a backup named nightly-2026-11-26 exists already",
+      "NOTFOUND no such tenant"
+    ]
+  },
+  {
     "name": "TENANT.CREATE",
     "group": "tenant",
     "summary": "Creates a tenant and its database.",
@@ -674,6 +707,37 @@ extension CommandTable {
     "errors": [
       "NOTFOUND no such tenant",
       "INVALID confirm: must repeat the tenant name"
+    ]
+  },
+  {
+    "name": "TENANT.RESTORE",
+    "group": "tenant",
+    "summary": "Replaces a tenant's database with its copy in a backup; its sessions are closed and it is suspended while the copy is made. Keys stay as the catalog has them now.",
+    "since": "0.2.0",
+    "complexity": "O(N) in the tenant's database size",
+    "arity": 4,
+    "arguments": [
+      {
+        "name": "name",
+        "type": "string"
+      },
+      {
+        "name": "backup",
+        "type": "string",
+        "token": "FROM"
+      }
+    ],
+    "roles": [
+      "admin"
+    ],
+    "flags": [
+      "admin",
+      "write"
+    ],
+    "example": "TENANT.RESTORE acme FROM nightly-2026-11-26",
+    "errors": [
+      "NOTFOUND the backup holds no tenant acme",
+      "INVALID backup: a backup name is 1 to 64 letters, digits, '-', '_' or '.', not starting with '.'"
     ]
   },
   {

@@ -224,6 +224,16 @@ public final class Catalog: Sendable {
     }
 
     /// Closes the catalog database.
+    /// Copies the catalog, from one consistent snapshot, to `destination`.
+    public func backup(to destination: String) async throws {
+        try await database.read { db in
+            let copy = try DatabaseQueue(path: destination)
+            defer { try? copy.close() }
+            try copy.writeWithoutTransaction { target in try db.backup(to: target) }
+            try copy.writeWithoutTransaction { try $0.execute(sql: "PRAGMA journal_mode = DELETE") }
+        }
+    }
+
     public func close() throws {
         try database.close()
     }

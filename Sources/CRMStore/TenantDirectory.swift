@@ -125,6 +125,23 @@ public final class TenantDirectory: Sendable {
         }
     }
 
+    /// Copies a tenant's database, from one consistent snapshot, to `destination`.
+    public func backup(_ name: TenantName, to destination: String) async throws {
+        let source = path(of: name)
+        try await onBlockingQueue { try DatabaseCopy.copy(from: source, to: destination) }
+    }
+
+    /// Replaces a tenant's database with the copy at `source` (see ``backup(_:to:)``).
+    /// The tenant's sessions must be closed first; its open database is closed here.
+    public func restore(_ name: TenantName, from source: String) async throws {
+        guard FileManager.default.fileExists(atPath: source) else {
+            throw StoreError.notFound("the backup holds no database for tenant \(name)")
+        }
+        try await remove(name)
+        let destination = path(of: name)
+        try await onBlockingQueue { try DatabaseCopy.copy(from: source, to: destination) }
+    }
+
     /// Closes databases no session has used for `idleTime`.
     public func closeIdle(olderThan idleTime: Duration) async {
         let cutoff = ContinuousClock.now - idleTime

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CRMCore
 import CRMGateway
 import CRMProtocol
 import CRMStore
@@ -11,7 +12,7 @@ struct Crmgate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "crmgate",
         abstract: "A multi-tenant CRM gateway speaking the Redis protocol over TLS.",
-        subcommands: [Serve.self, CheckConfig.self, Reference.self],
+        subcommands: [Serve.self, CheckConfig.self, Restore.self, Reference.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -52,6 +53,37 @@ struct CheckConfig: ParsableCommand {
     }
 }
 
+/// `crmgate restore --from BACKUP --data-dir DIR [--tenant NAME]`: brings back a
+/// backup written by `BACKUP … TO`, with the server stopped.
+struct Restore: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Restore a backup (BACKUP ... TO) into a new data directory, or one tenant into a stopped server's.")
+
+    @Option(help: "The backup's directory (BACKUP_DIR/NAME).")
+    var from: String
+
+    @Option(help: "The data directory to restore into; without --tenant it must hold no catalog yet.")
+    var dataDir: String
+
+    @Option(help: "Restore only this tenant's database (the server must be stopped; or use TENANT.RESTORE).")
+    var tenant: String?
+
+    func run() throws {
+        let backup = BackupSet(path: from)
+        do {
+            if let tenant {
+                try backup.restore(try TenantName(tenant), into: dataDir)
+                print("restored tenant \(tenant) into \(dataDir)")
+            } else {
+                let tenants = try backup.restoreAll(into: dataDir)
+                print("restored the catalog and \(tenants.count) tenants into \(dataDir)")
+            }
+        } catch let error as ConfigurationError {
+            throw ValidationError(error.description)
+        }
+    }
+}
+
 /// `crmgate [serve]`: runs the server until SIGTERM or SIGINT.
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the gateway (the default).")
@@ -89,6 +121,9 @@ struct Serve: AsyncParsableCommand {
 struct ServerOptions: ParsableArguments {
     @Option(help: "Directory for the catalog, tenant databases, certificates and keys (default ./crmgate-data).")
     var dataDir: String?
+
+    @Option(help: "Where BACKUP ... TO name writes (default DATA/backups).")
+    var backupDir: String?
 
     @Option(help: "Address to listen on (default 127.0.0.1).")
     var host: String?
@@ -150,6 +185,7 @@ struct ServerOptions: ParsableArguments {
             throw ValidationError(error.description)
         }
         if let dataDir { configuration.dataDirectory = dataDir }
+        if let backupDir { configuration.backupDirectory = backupDir }
         if let host { configuration.host = host }
         if let port { configuration.port = port }
         if let tlsCert { configuration.tlsCertificatePath = tlsCert }

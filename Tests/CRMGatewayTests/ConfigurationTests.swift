@@ -94,31 +94,18 @@ import Testing
         let file = directory.path + "/crmgate.toml"
         try "port = 7400\nmax_clients = 50\n[tls]\nkey_passphrase = \"hunter2\"\n".write(
             toFile: file, atomically: true, encoding: .utf8)
-        let fromFile = try Self.checkConfig([file])
+        let fromFile = try ServerProcess.run(["check-config", file])
         #expect(fromFile.status == 0)
         #expect(fromFile.output.contains("\nport = 7400\n") && fromFile.output.contains("\nmax_clients = 50\n"))
         #expect(fromFile.output.contains("key_passphrase = \"********\""))
         #expect(!fromFile.output.contains("hunter2"))
-        let overridden = try Self.checkConfig([file, "--port", "7500", "--durability", "normal"])
+        let overridden = try ServerProcess.run(["check-config", file, "--port", "7500", "--durability", "normal"])
         #expect(overridden.output.contains("\nport = 7500\n") && overridden.output.contains("\nmax_clients = 50\n"))
         #expect(overridden.output.contains("durability = \"normal\""))
         try "port = 7400\nhost = \"0.0.0.0\"\nplaintext_port = 7380\n".write(
             toFile: file, atomically: true, encoding: .utf8)
-        let refused = try Self.checkConfig([file])
+        let refused = try ServerProcess.run(["check-config", file])
         #expect(refused.status != 0)
         #expect(refused.output.contains("refusing plaintext on non-loopback host 0.0.0.0"))
-    }
-
-    static func checkConfig(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: ServerProcess.binary)
-        process.arguments = ["check-config"] + arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output)
     }
 }

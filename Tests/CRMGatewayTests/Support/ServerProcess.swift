@@ -36,6 +36,21 @@ final class ServerProcess {
         port = try #require(Int(portText.dropFirst("tls_port=".count).prefix { $0.isNumber }))
     }
 
+    /// Runs the binary (or another `executable`, such as an Ops script) with `arguments` to the end;
+    /// returns its status and output.
+    static func run(_ arguments: [String], executable: String = binary) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, output)
+    }
+
     /// Sends `signal` and waits for the process to end; returns its whole log.
     @discardableResult
     func stop(with signal: Int32) -> String {
