@@ -13,6 +13,7 @@ enum BackupCommands {
         guard let name = options.value("TO") else { throw CommandError.syntax("BACKUP needs TO name") }
         let only = try options.value("TENANT").map { try TenantName($0) }
         let services = invocation.services
+        let logger = invocation.logger
         let backup = try backupSet(name, services: services)
         return invocation.async {
             let started = ContinuousClock.now
@@ -23,7 +24,7 @@ enum BackupCommands {
             }
             try await backup.write(catalog: services.catalog, tenants: tenants, from: services.tenants)
             let elapsed = ContinuousClock.now - started
-            services.logger.notice(
+            logger.notice(
                 "backup written", metadata: ["path": "\(backup.path)", "tenants": "\(tenants.count)"])
             return .map([
                 (.bulk("path"), .bulk(backup.path)),
@@ -45,6 +46,7 @@ enum BackupCommands {
             throw CommandError.syntax("TENANT.RESTORE name FROM backup")
         }
         let services = invocation.services
+        let logger = invocation.logger
         let backup = try backupSet(try invocation.text(3), services: services)
         return invocation.async {
             guard FileManager.default.fileExists(atPath: backup.tenantPath(name)) else {
@@ -61,7 +63,7 @@ enum BackupCommands {
                 throw error
             }
             if existing?.suspended != true { try await services.catalog.setSuspended(name, false) }
-            services.logger.notice("tenant restored", metadata: ["tenant": "\(name)", "from": "\(backup.path)"])
+            logger.notice("tenant restored", metadata: ["tenant": "\(name)", "from": "\(backup.path)"])
             return .ok
         }
     }

@@ -22,6 +22,7 @@ struct CommandDispatcher: Sendable {
             KeyCommands.handlers, RecordCommands.handlers, AccountCommands.handlers,
             ServiceCommands.handlers, EngagementCommands.handlers, InsightCommands.handlers,
             TransactionCommands.handlers, InventoryCommands.handlers, EventCommands.handlers, BackupCommands.handlers,
+            InfoCommands.handlers,
         ] {
             handlers.merge(group) { first, _ in first }
         }
@@ -99,11 +100,11 @@ struct CommandDispatcher: Sendable {
             case .pending(let future):
                 return .pending(
                     future.recover { error in
-                        CommandResult(reply: Self.reply(for: error, command: commandName, logger: services.logger))
+                        CommandResult(reply: Self.reply(for: error, command: commandName, logger: invocation.logger))
                     })
             }
         } catch {
-            return .reply(Self.reply(for: error, command: spec.name, logger: services.logger))
+            return .reply(Self.reply(for: error, command: spec.name, logger: invocation.logger))
         }
     }
 

@@ -158,6 +158,12 @@ public enum ConfigurationFile {
         optionalInteger("rate_limits.tenant_per_second", \.tenantRateLimit, in: 1...100_000_000),
         optionalInteger("rate_limits.key_per_second", \.keyRateLimit, in: 1...100_000_000),
         integer("rate_limits.auth_failures_before_throttle", \.authFailuresBeforeThrottle, in: 1...1_000_000),
+
+        integer("slowlog.log_slower_than_microseconds", \.slowlogThresholdMicroseconds, in: -1...3_600_000_000),
+        integer("slowlog.max_len", \.slowlogMaxLength, in: 0...1_000_000),
+
+        optionalInteger("metrics.port", \.metricsPort, in: 1...65535),
+        string("metrics.host", \.metricsHost),
     ]
 
     private static func text(_ value: any TOMLValueConvertible, key: String) throws(ConfigurationError) -> String {

@@ -99,6 +99,7 @@ enum ConnectionCommands {
         onSuccess: @escaping @Sendable (KeyInfo, TenantDatabase?) -> CommandResult
     ) throws -> CommandOutcome {
         let services = invocation.services
+        let logger = invocation.logger
         let peer = invocation.session.client.peerIP
         let certificateName = TLSPolicy.verifiedClientName(of: invocation.session.client)
         if let wait = services.throttle.waitTime(for: peer) {
@@ -114,13 +115,13 @@ enum ConnectionCommands {
                     "consecutive_failures": "\(failures)",
                 ]
                 if let blocked { metadata["throttled_seconds"] = "\(blocked.components.seconds)" }
-                services.logger.warning("AUTH failed", metadata: metadata)
+                logger.warning("AUTH failed", metadata: metadata)
                 throw CommandError(
                     .wrongpass, "invalid key id or secret, or the key is revoked or its tenant suspended")
             }
             services.throttle.recordSuccess(for: peer)
             if services.configuration.tlsClientCAPath != nil, key.role == .erp, certificateName != key.tenant {
-                services.logger.warning(
+                logger.warning(
                     "ERP key refused without its client certificate",
                     metadata: ["peer": "\(peer)", "key_id": "\(key.id)", "certificate": "\(certificateName ?? "none")"])
                 throw CommandError(

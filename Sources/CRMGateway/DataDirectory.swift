@@ -10,7 +10,9 @@ struct DataDirectory {
     let certificatePath: String
     let keyPath: String
 
-    static func prepare(_ configuration: GatewayConfiguration, logger: Logger) throws -> DataDirectory {
+    static func prepare(_ configuration: GatewayConfiguration, logger: Logger, metrics: StoreMetrics) throws
+        -> DataDirectory
+    {
         let root = configuration.dataDirectory
         let files = FileManager.default
         try files.createDirectory(
@@ -50,7 +52,8 @@ struct DataDirectory {
         }
         let tenants = try TenantDirectory(
             root: root + "/tenants", durability: configuration.durability, maxOpen: configuration.maxOpenTenants,
-            recordCacheCapacity: configuration.recordCacheEntries, maxDatabaseBytes: configuration.maxTenantBytes)
+            recordCacheCapacity: configuration.recordCacheEntries, maxDatabaseBytes: configuration.maxTenantBytes,
+            metrics: metrics)
         return DataDirectory(catalog: catalog, tenants: tenants, certificatePath: certificatePath, keyPath: keyPath)
     }
 }

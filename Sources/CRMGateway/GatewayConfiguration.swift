@@ -48,6 +48,15 @@ public struct GatewayConfiguration: Sendable {
     /// The backup directory in effect.
     public var backupDirectoryPath: String { backupDirectory ?? dataDirectory + "/backups" }
 
+    /// Commands at least this slow (microseconds, read to reply) go to the slow log; negative: none.
+    public var slowlogThresholdMicroseconds = 10_000
+    /// Entries the slow log keeps.
+    public var slowlogMaxLength = 128
+    /// HTTP port serving Prometheus metrics at `/metrics`; nil: off.
+    public var metricsPort: Int?
+    /// Address of the metrics listener; loopback unless the operator exposes it.
+    public var metricsHost = "127.0.0.1"
+
     /// `trace` … `critical`.
     public var logLevel = "info"
     public var logFormat = LogOutput.Format.logfmt
@@ -71,6 +80,10 @@ public struct GatewayConfiguration: Sendable {
             throw ConfigurationError("the client output limit must be at least 64 KiB")
         }
         guard LogOutput.level(logLevel) != nil else { throw ConfigurationError("unknown log level \(logLevel)") }
+        if let metricsPort, !(0...65535).contains(metricsPort) {
+            throw ConfigurationError("--metrics-port out of range")
+        }
+        guard slowlogMaxLength >= 0 else { throw ConfigurationError("the slow log length must not be negative") }
         guard maxClients > 0 else { throw ConfigurationError("max clients must be positive") }
         if let idleTimeout, idleTimeout < .milliseconds(100) {
             throw ConfigurationError("the idle timeout must be at least 100 ms (or off)")

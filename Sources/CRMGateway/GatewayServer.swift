@@ -3,20 +3,24 @@ import CRMStore
 import Foundation
 import Logging
 import NIOCore
+import NIOHTTP1
 import NIOPosix
 import NIOSSL
 import ServiceLifecycle
 import Synchronization
+import UnixSignals
 
 /// The ports a running gateway listens on.
 public final class BoundPorts: Sendable {
-    private let ports = Mutex<(tls: Int, plaintext: Int?)>((0, nil))
+    private let ports = Mutex<(tls: Int, plaintext: Int?, metrics: Int?)>((0, nil, nil))
 
     public var tls: Int { ports.withLock { $0.tls } }
     public var plaintext: Int? { ports.withLock { $0.plaintext } }
+    /// The Prometheus `/metrics` HTTP port, if enabled.
+    public var metrics: Int? { ports.withLock { $0.metrics } }
 
-    func set(tls: Int, plaintext: Int?) {
-        ports.withLock { $0 = (tls, plaintext) }
+    func set(tls: Int, plaintext: Int?, metrics: Int?) {
+        ports.withLock { $0 = (tls, plaintext, metrics) }
     }
 }
 
@@ -28,7 +32,10 @@ public final class BoundPorts: Sendable {
 /// and closes the databases.
 public final class GatewayServer: Service, Sendable {
     public let services: GatewayServices
-    private let tlsContext: NIOSSLContext
+    /// The TLS context new connections get; SIGHUP swaps in one read afresh from the files.
+    private let tlsContext: Mutex<NIOSSLContext>
+    private let certificatePath: String
+    private let keyPath: String
     private let group: any EventLoopGroup
     private let listeners = Mutex<[any Channel]>([])
 
@@ -38,15 +45,23 @@ public final class GatewayServer: Service, Sendable {
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) throws {
         try configuration.validate()
-        let data = try DataDirectory.prepare(configuration, logger: logger)
-        let tls = try TLSPolicy.serverConfiguration(
-            certificatePath: data.certificatePath, keyPath: data.keyPath, keyPassphrase: configuration.tlsKeyPassphrase,
-            clientCAPath: configuration.tlsClientCAPath)
-        tlsContext = try NIOSSLContext(configuration: tls)
+        let metrics = GatewayMetrics(
+            table: .standard,
+            slowLog: SlowLog(
+                thresholdMicroseconds: configuration.slowlogThresholdMicroseconds,
+                maxLength: configuration.slowlogMaxLength))
+        let data = try DataDirectory.prepare(configuration, logger: logger, metrics: metrics.store)
+        certificatePath = data.certificatePath
+        keyPath = data.keyPath
+        tlsContext = Mutex(
+            try NIOSSLContext(
+                configuration: TLSPolicy.serverConfiguration(
+                    certificatePath: data.certificatePath, keyPath: data.keyPath,
+                    keyPassphrase: configuration.tlsKeyPassphrase, clientCAPath: configuration.tlsClientCAPath)))
         self.group = group
         services = GatewayServices(
             configuration: configuration, catalog: data.catalog, tenants: data.tenants, logger: logger,
-            startedAtUnixSeconds: Int(Date().timeIntervalSince1970))
+            startedAtUnixSeconds: Int(Date().timeIntervalSince1970), metrics: metrics)
     }
 
     /// The ports bound by ``start()``.
@@ -55,22 +70,29 @@ public final class GatewayServer: Service, Sendable {
     /// Binds the listeners; returns once they accept connections.
     public func start() async throws {
         let configuration = services.configuration
-        let tlsChannel = try await bind(port: configuration.port, tls: tlsContext)
+        let tlsChannel = try await bind(port: configuration.port, tls: true)
         var plaintextChannel: (any Channel)?
         if let plaintextPort = configuration.plaintextPort {
-            plaintextChannel = try await bind(port: plaintextPort, tls: nil)
+            plaintextChannel = try await bind(port: plaintextPort, tls: false)
         }
-        listeners.withLock { $0 = [tlsChannel] + (plaintextChannel.map { [$0] } ?? []) }
+        var metricsChannel: (any Channel)?
+        if let metricsPort = configuration.metricsPort {
+            metricsChannel = try await bindMetrics(port: metricsPort)
+        }
+        listeners.withLock { $0 = [tlsChannel] + [plaintextChannel, metricsChannel].compactMap { $0 } }
         services.boundPorts.set(
-            tls: tlsChannel.localAddress?.port ?? 0, plaintext: plaintextChannel?.localAddress?.port)
+            tls: tlsChannel.localAddress?.port ?? 0, plaintext: plaintextChannel?.localAddress?.port,
+            metrics: metricsChannel?.localAddress?.port)
         var metadata: Logger.Metadata = ["host": "\(configuration.host)", "tls_port": "\(services.boundPorts.tls)"]
         if let port = services.boundPorts.plaintext { metadata["plaintext_port"] = "\(port)" }
+        if let port = services.boundPorts.metrics { metadata["metrics_port"] = "\(port)" }
         services.logger.notice("crmgate is accepting connections", metadata: metadata)
     }
 
     /// Stops accepting, finishes in-flight commands, closes connections and databases.
     public func shutdown() async {
         services.logger.notice("shutting down: no new connections; finishing in-flight commands")
+        SystemdNotifier.notify("STOPPING=1")
         for listener in listeners.withLock({ $0 }) {
             try? await listener.close()
         }
@@ -91,21 +113,53 @@ public final class GatewayServer: Service, Sendable {
     }
 
     /// Runs until graceful shutdown (SIGTERM/SIGINT through the `ServiceGroup`),
-    /// closing idle tenant databases every half minute meanwhile.
+    /// closing idle tenant databases every half minute and reloading the
+    /// certificate on SIGHUP meanwhile.
     public func run() async throws {
         try await start()
+        SystemdNotifier.notify("READY=1\nSTATUS=accepting connections on port \(services.boundPorts.tls)")
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
         try? await cancelWhenGracefulShutdown { [services] in
-            while true {
-                try await Task.sleep(for: .seconds(30))
-                await services.tenants.closeIdle(olderThan: .seconds(300))
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask {
+                    while true {
+                        try await Task.sleep(for: .seconds(30))
+                        await services.tenants.closeIdle(olderThan: .seconds(300))
+                    }
+                }
+                group.addTask {
+                    for await _ in hangups { self.reloadCertificates() }
+                }
             }
         }
         await shutdown()
     }
 
-    private func bind(port: Int, tls: NIOSSLContext?) async throws -> any Channel {
+    /// Reads the certificate and key again and uses them for new connections;
+    /// connections already open keep theirs. On failure the old ones stay.
+    @discardableResult
+    public func reloadCertificates() -> Bool {
+        let configuration = services.configuration
+        do {
+            let context = try NIOSSLContext(
+                configuration: TLSPolicy.serverConfiguration(
+                    certificatePath: certificatePath, keyPath: keyPath, keyPassphrase: configuration.tlsKeyPassphrase,
+                    clientCAPath: configuration.tlsClientCAPath))
+            tlsContext.withLock { $0 = context }
+            services.logger.notice("reloaded the TLS certificate", metadata: ["certificate": "\(certificatePath)"])
+            return true
+        } catch {
+            services.logger.error(
+                "cannot reload the TLS certificate; keeping the current one",
+                metadata: ["certificate": "\(certificatePath)", "error": "\(error)"])
+            return false
+        }
+    }
+
+    private func bind(port: Int, tls: Bool) async throws -> any Channel {
         let services = self.services
         let limits = services.configuration.limits
+        let contexts = tls ? self : nil
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -114,14 +168,28 @@ public final class GatewayServer: Service, Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
-                    if let tls {
-                        try pipeline.addHandler(NIOSSLServerHandler(context: tls))
+                    if let context = contexts?.tlsContext.withLock({ $0 }) {
+                        try pipeline.addHandler(NIOSSLServerHandler(context: context))
                     }
                     try pipeline.addHandler(ByteToMessageHandler(RESPCommandDecoder(limits: limits)))
                     try pipeline.addHandler(SessionHandler(services: services))
                 }
             }
             .bind(host: services.configuration.host, port: port)
+            .get()
+    }
+
+    private func bindMetrics(port: Int) async throws -> any Channel {
+        let registry = services.metrics.registry
+        return try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(MetricsEndpoint(registry: registry))
+                }
+            }
+            .bind(host: services.configuration.metricsHost, port: port)
             .get()
     }
 }

@@ -11,6 +11,8 @@ public final class GatewayServices: Sendable {
     public let statistics: ServerStatistics
     let throttle: AuthThrottle
     let rateLimits: RateLimits
+    /// Command counts and times, the slow log, Prometheus metrics.
+    public let metrics: GatewayMetrics
     let commandTable: CommandTable
     let dispatcher: CommandDispatcher
     let logger: Logger
@@ -19,8 +21,9 @@ public final class GatewayServices: Sendable {
 
     init(
         configuration: GatewayConfiguration, catalog: Catalog, tenants: TenantDirectory, logger: Logger,
-        startedAtUnixSeconds: Int
+        startedAtUnixSeconds: Int, metrics: GatewayMetrics
     ) {
+        self.metrics = metrics
         self.configuration = configuration
         self.catalog = catalog
         self.tenants = tenants

@@ -40,9 +40,10 @@ enum KeyCommands {
             throw CommandError(.noperm, "owners create keys of their own tenant only, and no admin keys")
         }
         let services = invocation.services
+        let logger = invocation.logger
         return invocation.async { [label] in
             let (key, secret) = try await services.catalog.createKey(tenant: tenant, role: role, label: label)
-            services.logger.notice(
+            logger.notice(
                 "key created",
                 metadata: [
                     "key_id": "\(key.id)", "tenant": "\(key.tenant ?? "*")", "role": "\(role.rawValue)",
@@ -82,6 +83,7 @@ enum KeyCommands {
         let keyID = try invocation.text(1)
         let caller = invocation.session.key
         let services = invocation.services
+        let logger = invocation.logger
         return invocation.async {
             guard let key = try await services.catalog.key(id: keyID),
                 caller?.role == .admin || (key.tenant != nil && key.tenant == caller?.tenant)
@@ -90,7 +92,7 @@ enum KeyCommands {
             }
             try await services.catalog.revokeKey(id: keyID)
             let closed = services.clients.close { client in client.details.withLock { $0.keyID } == keyID }
-            services.logger.notice(
+            logger.notice(
                 "key revoked",
                 metadata: ["key_id": "\(keyID)", "closed_clients": "\(closed)", "by": "\(caller?.id ?? "")"])
             return .ok

@@ -2,7 +2,7 @@ import CRMCore
 import CRMProtocol
 import Foundation
 
-/// COMMAND (from the command table) and INFO.
+/// COMMAND, from the command table.
 enum ServerCommands {
     static let handlers: [String: CommandHandler] = [
         "COMMAND": { invocation in
@@ -12,7 +12,6 @@ enum ServerCommands {
         "COMMAND LIST": { .reply(.array($0.services.commandTable.topLevel.map { .bulk($0.name.lowercased()) })) },
         "COMMAND INFO": commandInfo,
         "COMMAND DOCS": commandDocs,
-        "INFO": info,
     ]
 
     private static func named(_ invocation: CommandInvocation) throws -> [CommandSpec?] {
@@ -110,71 +109,5 @@ enum ServerCommands {
             fields.append((.bulk("arguments"), .array(arguments.map(argumentDocs))))
         }
         return .map(fields)
-    }
-
-    /// `INFO [section ...]` in Redis's `# Section` / `key:value` text format.
-    static func info(_ invocation: CommandInvocation) throws -> CommandOutcome {
-        let known = ["server", "clients", "stats", "persistence"]
-        var wanted = try invocation.texts(from: 1).map { $0.lowercased() }
-        if wanted.isEmpty || wanted.contains(where: { ["all", "default", "everything"].contains($0) }) {
-            wanted = known
-        }
-        let services = invocation.services
-        let statistics = services.statistics
-        var text = ""
-        for section in known where wanted.contains(section) {
-            let lines: [(String, String)]
-            switch section {
-            case "server":
-                lines = [
-                    ("crmgate_version", ConnectionCommands.serverVersion),
-                    ("redis_version", "7.2.0"),
-                    ("redis_mode", "standalone"),
-                    (
-                        "os",
-                        ProcessInfo.processInfo.operatingSystemVersionString.replacingOccurrences(of: "\n", with: " ")
-                    ),
-                    ("process_id", String(ProcessInfo.processInfo.processIdentifier)),
-                    ("tcp_port", String(services.boundPorts.tls)),
-                    ("plaintext_port", services.boundPorts.plaintext.map(String.init) ?? "off"),
-                    ("uptime_in_seconds", String(statistics.uptimeSeconds)),
-                    ("server_time_unix", String(statistics.startedAtUnixSeconds + statistics.uptimeSeconds)),
-                ]
-            case "clients":
-                lines = [
-                    ("connected_clients", String(services.clients.count)),
-                    ("maxclients", String(services.configuration.maxClients)),
-                ]
-            case "stats":
-                lines = [
-                    ("total_connections_received", String(statistics.connectionsReceived.load(ordering: .relaxed))),
-                    ("total_commands_processed", String(statistics.commandsProcessed.load(ordering: .relaxed))),
-                    ("total_error_replies", String(statistics.errorReplies.load(ordering: .relaxed))),
-                    ("rejected_connections", String(statistics.rejectedConnections.load(ordering: .relaxed))),
-                    ("auth_failures", String(statistics.authFailures.load(ordering: .relaxed))),
-                    ("protocol_errors", String(statistics.protocolErrors.load(ordering: .relaxed))),
-                    ("pubsub_messages", String(statistics.pubsubMessages.load(ordering: .relaxed))),
-                    (
-                        "client_output_limit_disconnections",
-                        String(statistics.outputLimitDisconnections.load(ordering: .relaxed))
-                    ),
-                    ("rate_limited_commands", String(statistics.rateLimited.load(ordering: .relaxed))),
-                    ("idle_disconnections", String(statistics.idleDisconnections.load(ordering: .relaxed))),
-                ]
-            default:
-                let writes = services.tenants.statistics
-                lines = [
-                    ("durability", services.configuration.durability.rawValue),
-                    ("open_tenant_databases", String(services.tenants.openCount)),
-                    ("max_open_tenant_databases", String(services.tenants.maxOpen)),
-                    ("group_commits", String(writes.committedBatches)),
-                    ("group_commit_writes", String(writes.committedWrites)),
-                    ("group_commit_largest_batch", String(writes.largestBatchSize)),
-                ]
-            }
-            text += "# \(section.prefix(1).uppercased() + section.dropFirst())\r\n"
-            text += lines.map { "\($0):\($1)\r\n" }.joined() + "\r\n"
-        }
-        return .reply(.bulk(text))
     }
 }

@@ -1,6 +1,7 @@
 import CRMCore
 import CRMProtocol
 import CRMStore
+import Logging
 import NIOCore
 
 /// What a command knows about the connection that sent it. A tenant session
@@ -55,6 +56,8 @@ struct TenantOperation: Sendable {
     let run: @Sendable (TenantTransaction) throws -> RESPValue
     /// The command-table name, for the log when the operation fails unexpectedly.
     var command = ""
+    /// Connection id and command number, for the log.
+    var requestID = ""
     /// The record this operation reads (by id or ext), if the tenant's record
     /// cache may answer instead of `run`.
     var cachedRecord: (type: TimelineSubject, reference: RecordReference)?
@@ -143,6 +146,13 @@ struct CommandInvocation: Sendable {
     }
 
     /// Runs catalog work off the event loop and replies with its result.
+    /// The server's logger with this command's `request_id` (connection id and command number).
+    var logger: Logger {
+        var logger = services.logger
+        logger[metadataKey: "request_id"] = "\(session.client.id)-\(session.client.details.withLock { $0.commands })"
+        return logger
+    }
+
     func async(_ work: @escaping @Sendable () async throws -> RESPValue) -> CommandOutcome {
         asyncResult { CommandResult(reply: try await work()) }
     }

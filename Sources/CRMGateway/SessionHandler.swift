@@ -51,6 +51,8 @@ final class SessionHandler: ChannelDuplexHandler {
     private var subscriptions = Subscriptions()
     private var eventSubscription: (hub: EventHub, token: EventHub.Token)?
     private var idleCheck: Scheduled<Void>?
+    /// The commands whose replies are still to be written, in order, with when each was read.
+    private var unanswered = CircularBuffer<(command: RESPCommand, readAt: ContinuousClock.Instant)>()
     private let maxQueuedCommands = 1024
     private let maxBatchedCommands = 256
     /// Replies buffered past this size are written out before the next command runs.
@@ -73,6 +75,7 @@ final class SessionHandler: ChannelDuplexHandler {
             return
         }
         session = Session(client: services.clients.register(context.channel))
+        services.metrics.connectionOpened()
         output = context.channel.allocator.buffer(capacity: 4096)
         scheduleIdleCheck(after: services.configuration.idleTimeout, context: context)
         context.fireChannelActive()
@@ -83,6 +86,7 @@ final class SessionHandler: ChannelDuplexHandler {
         idleCheck?.cancel()
         if let session {
             services.clients.unregister(session.client)
+            services.metrics.connectionClosed()
         }
         closing = true
         releaseTenantIfFinished(context: context)
@@ -168,8 +172,10 @@ final class SessionHandler: ChannelDuplexHandler {
                 closeAfterFlush(context: context)
                 return
             case .command(let command) where transaction != nil && !TransactionQueue.immediate.contains(command.name):
+                unanswered.append((command, .now))
                 queueOrRun(command, session: session, context: context)
             case .command(let command):
+                unanswered.append((command, .now))
                 switch dispatch(command, session: session, context: context) {
                 case .done(let result):
                     apply(result, context: context)
@@ -187,6 +193,7 @@ final class SessionHandler: ChannelDuplexHandler {
                         services.dispatcher.isTenantOperation(following)
                     {
                         pending.removeFirst()
+                        unanswered.append((following, .now))
                         switch dispatch(following, session: session, context: context) {
                         case .done(let result): batch.append(.ready(result))
                         case .pending(let future): batch.append(.later(future))
@@ -315,13 +322,18 @@ final class SessionHandler: ChannelDuplexHandler {
     }
 
     private func dispatch(_ command: RESPCommand, session: Session, context: ChannelHandlerContext) -> CommandOutcome {
-        session.client.details.withLock { details in
+        let number = session.client.details.withLock { details in
             details.lastCommand = command.name
             details.lastActive = .now
             details.commands += 1
+            return details.commands
         }
         services.statistics.commandsProcessed.add(1, ordering: .relaxed)
-        return services.dispatcher.dispatch(command, session: session, services: services, eventLoop: context.eventLoop)
+        let outcome = services.dispatcher.dispatch(
+            command, session: session, services: services, eventLoop: context.eventLoop)
+        guard case .tenant(var operation) = outcome else { return outcome }
+        operation.requestID = "\(session.client.id)-\(number)"
+        return .tenant(operation)
     }
 
     /// Runs a batch's operations in one transaction: a read snapshot if none
@@ -343,6 +355,8 @@ final class SessionHandler: ChannelDuplexHandler {
                 case .failure(let error):
                     // The whole transaction is gone: every command of the batch fails with this cause.
                     if writes && !transaction.isIntact { throw error }
+                    var logger = logger
+                    logger[metadataKey: "request_id"] = "\(operation.requestID)"
                     return CommandDispatcher.reply(for: error, command: operation.command, logger: logger)
                 }
             }
@@ -462,6 +476,10 @@ final class SessionHandler: ChannelDuplexHandler {
             }
         }
         self.session = session
+        if let (command, readAt) = unanswered.popFirst() {
+            services.metrics.record(
+                command, elapsed: .now - readAt, failed: result.reply.errorMessage != nil, client: session.client)
+        }
         if let reply {
             if reply.errorMessage != nil {
                 services.statistics.errorReplies.add(1, ordering: .relaxed)

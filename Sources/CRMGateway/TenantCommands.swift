@@ -12,6 +12,7 @@ enum TenantCommands {
     static func create(_ invocation: CommandInvocation) throws -> CommandOutcome {
         let name = try TenantName(invocation.text(1))
         let services = invocation.services
+        let logger = invocation.logger
         return invocation.async {
             try await services.catalog.createTenant(name)
             do {
@@ -20,7 +21,7 @@ enum TenantCommands {
                 try? await services.catalog.dropTenant(name)
                 throw error
             }
-            services.logger.info("tenant created", metadata: ["tenant": "\(name)"])
+            logger.info("tenant created", metadata: ["tenant": "\(name)"])
             return .ok
         }
     }
@@ -56,10 +57,11 @@ enum TenantCommands {
     static func suspend(_ invocation: CommandInvocation) throws -> CommandOutcome {
         let name = try TenantName(invocation.text(1))
         let services = invocation.services
+        let logger = invocation.logger
         return invocation.async {
             try await services.catalog.setSuspended(name, true)
             let closed = services.clients.close { client in client.details.withLock { $0.tenant } == name.value }
-            services.logger.notice("tenant suspended", metadata: ["tenant": "\(name)", "closed_clients": "\(closed)"])
+            logger.notice("tenant suspended", metadata: ["tenant": "\(name)", "closed_clients": "\(closed)"])
             return .ok
         }
     }
@@ -67,9 +69,10 @@ enum TenantCommands {
     static func resume(_ invocation: CommandInvocation) throws -> CommandOutcome {
         let name = try TenantName(invocation.text(1))
         let services = invocation.services
+        let logger = invocation.logger
         return invocation.async {
             try await services.catalog.setSuspended(name, false)
-            services.logger.notice("tenant resumed", metadata: ["tenant": "\(name)"])
+            logger.notice("tenant resumed", metadata: ["tenant": "\(name)"])
             return .ok
         }
     }
@@ -82,12 +85,13 @@ enum TenantCommands {
             throw CommandError(.invalid, "confirm: must repeat the tenant name")
         }
         let services = invocation.services
+        let logger = invocation.logger
         return invocation.async {
             guard try await services.catalog.tenant(name) != nil else { throw StoreError.notFound("no such tenant") }
             services.clients.close { client in client.details.withLock { $0.tenant } == name.value }
             try await services.catalog.dropTenant(name)
             try await services.tenants.remove(name)
-            services.logger.notice("tenant dropped", metadata: ["tenant": "\(name)"])
+            logger.notice("tenant dropped", metadata: ["tenant": "\(name)"])
             return .ok
         }
     }

@@ -501,7 +501,7 @@ extension CommandTable {
   {
     "name": "INFO",
     "group": "server",
-    "summary": "Returns server facts in Redis INFO format: sections server, clients, stats, persistence, or all.",
+    "summary": "Returns server facts in Redis INFO format: sections server, clients, stats, persistence, and for admin keys commandstats, tenants and feeds; or all.",
     "since": "0.1.0",
     "arity": -1,
     "arguments": [
@@ -514,7 +514,10 @@ extension CommandTable {
           "server",
           "clients",
           "stats",
+          "commandstats",
           "persistence",
+          "tenants",
+          "feeds",
           "all",
           "default",
           "everything"
@@ -564,6 +567,82 @@ extension CommandTable {
       "CONFLICT a backup named nightly-2026-11-26 exists already",
       "NOTFOUND no such tenant"
     ]
+  },
+  {
+    "name": "SLOWLOG",
+    "group": "server",
+    "summary": "The slow log: commands that took at least the configured threshold from being read to their reply.",
+    "since": "0.2.0",
+    "arity": -2,
+    "arguments": [],
+    "roles": [
+      "admin"
+    ],
+    "flags": [
+      "admin"
+    ],
+    "example": "SLOWLOG GET 10",
+    "errors": [],
+    "subcommands": [
+      "GET",
+      "LEN",
+      "RESET"
+    ]
+  },
+  {
+    "name": "SLOWLOG GET",
+    "group": "server",
+    "summary": "The newest slow-log entries (default 10; -1 all): id, unix time, microseconds, arguments (cut short, credentials redacted), client address, client name.",
+    "since": "0.2.0",
+    "arity": -2,
+    "arguments": [
+      {
+        "name": "count",
+        "type": "integer",
+        "optional": true
+      }
+    ],
+    "roles": [
+      "admin"
+    ],
+    "flags": [
+      "admin"
+    ],
+    "example": "SLOWLOG GET 10",
+    "errors": []
+  },
+  {
+    "name": "SLOWLOG LEN",
+    "group": "server",
+    "summary": "How many entries the slow log holds.",
+    "since": "0.2.0",
+    "arity": 2,
+    "arguments": [],
+    "roles": [
+      "admin"
+    ],
+    "flags": [
+      "admin",
+      "fast"
+    ],
+    "example": "SLOWLOG LEN",
+    "errors": []
+  },
+  {
+    "name": "SLOWLOG RESET",
+    "group": "server",
+    "summary": "Empties the slow log.",
+    "since": "0.2.0",
+    "arity": 2,
+    "arguments": [],
+    "roles": [
+      "admin"
+    ],
+    "flags": [
+      "admin"
+    ],
+    "example": "SLOWLOG RESET",
+    "errors": []
   },
   {
     "name": "TENANT.CREATE",

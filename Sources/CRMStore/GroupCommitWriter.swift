@@ -1,3 +1,4 @@
+import CoreMetrics
 import Dispatch
 import GRDB
 import Synchronization
@@ -140,10 +141,14 @@ public final class WriteStatistics: Sendable {
     private let batches = Atomic<Int>(0)
     private let writes = Atomic<Int>(0)
     private let largestBatch = Atomic<Int>(0)
+    private let batchSizes: Recorder?
 
-    public init() {}
+    public init(batchSizes: Recorder? = nil) {
+        self.batchSizes = batchSizes
+    }
 
     func recordBatch(size: Int) {
+        batchSizes?.record(size)
         batches.add(1, ordering: .relaxed)
         writes.add(size, ordering: .relaxed)
         largestBatch.max(size, ordering: .relaxed)

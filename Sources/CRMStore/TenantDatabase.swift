@@ -28,7 +28,7 @@ public final class TenantDatabase: Sendable {
     /// Blocking: call it off the event loops.
     init(
         name: TenantName, path: String, durability: Durability, recordCacheCapacity: Int, maxBytes: Int?,
-        statistics: WriteStatistics
+        statistics: WriteStatistics, metrics: StoreMetrics
     ) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
@@ -45,6 +45,7 @@ public final class TenantDatabase: Sendable {
         self.path = path
         database = try DatabasePool(path: path, configuration: configuration)
         try TenantMigrations.migrator.migrate(database)
+        database.add(transactionObserver: StoreMetricsObserver(metrics: metrics), extent: .databaseLifetime)
         recordCache = RecordCache(capacity: recordCacheCapacity)
         if recordCacheCapacity > 0 {
             database.add(transactionObserver: RecordCacheInvalidator(cache: recordCache), extent: .databaseLifetime)

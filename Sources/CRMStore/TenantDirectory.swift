@@ -20,15 +20,19 @@ public final class TenantDirectory: Sendable {
     /// Largest size a tenant's database may grow to, in bytes; nil means the disk is the limit.
     public let maxDatabaseBytes: Int?
     /// Group-commit counters across all tenants.
-    public let statistics = WriteStatistics()
+    public let statistics: WriteStatistics
+    /// Batch sizes, reorders and feed gaps, for metrics and `INFO`.
+    public let metrics: StoreMetrics
     private let entries = Mutex<[String: Entry]>([:])
     private let blockingQueue = DispatchQueue(label: "crmgate.tenant-open", attributes: .concurrent)
 
     public init(
         root: String, durability: Durability = .full, maxOpen: Int = 256, recordCacheCapacity: Int = 0,
-        maxDatabaseBytes: Int? = nil
+        maxDatabaseBytes: Int? = nil, metrics: StoreMetrics = .discarded
     ) throws {
         self.root = root
+        self.metrics = metrics
+        self.statistics = WriteStatistics(batchSizes: metrics.batchSizes)
         self.maxDatabaseBytes = maxDatabaseBytes
         self.durability = durability
         self.maxOpen = maxOpen
@@ -198,7 +202,7 @@ public final class TenantDirectory: Sendable {
             try TenantDatabase(
                 name: name, path: self.path(of: name), durability: self.durability,
                 recordCacheCapacity: self.recordCacheCapacity, maxBytes: self.maxDatabaseBytes,
-                statistics: self.statistics)
+                statistics: self.statistics, metrics: self.metrics)
         }
     }
 

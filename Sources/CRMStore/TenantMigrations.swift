@@ -52,6 +52,7 @@ enum TenantMigrations {
         }
         migrator.registerMigration("v2-crm-domain", migrate: crmDomain)
         migrator.registerMigration("v3-inventory-and-feeds", migrate: inventoryAndFeeds)
+        migrator.registerMigration("v4-feed-gaps-with-rowid", migrate: feedGapsWithRowID)
         return migrator
     }
 
@@ -286,6 +287,22 @@ enum TenantMigrations {
                     to_seq INTEGER NOT NULL,
                     PRIMARY KEY (feed, from_seq)
                 ) WITHOUT ROWID;
+                """)
+    }
+
+    /// Feed gaps move to a rowid table, so transaction observers (metrics) see them recorded.
+    private static func feedGapsWithRowID(_ db: Database) throws {
+        try db.execute(
+            sql: """
+                CREATE TABLE feed_gaps_v4 (
+                    feed TEXT NOT NULL,
+                    from_seq INTEGER NOT NULL,
+                    to_seq INTEGER NOT NULL,
+                    UNIQUE (feed, from_seq)
+                );
+                INSERT INTO feed_gaps_v4 (feed, from_seq, to_seq) SELECT feed, from_seq, to_seq FROM feed_gaps;
+                DROP TABLE feed_gaps;
+                ALTER TABLE feed_gaps_v4 RENAME TO feed_gaps;
                 """)
     }
 }

@@ -170,6 +170,12 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Close connections that run no command for this many seconds (default 300; 0 never).")
     var idleTimeout: Int?
 
+    @Option(help: "Serve Prometheus metrics over HTTP on this port, at /metrics (loopback; 0 off).")
+    var metricsPort: Int?
+
+    @Option(help: "Commands at least this slow (microseconds) go to SLOWLOG (default 10000; -1 none).")
+    var slowlogThreshold: Int?
+
     @Option(help: "Log level: trace, debug, info (default), notice, warning, error, critical.")
     var logLevel: String?
 
@@ -200,6 +206,8 @@ struct ServerOptions: ParsableArguments {
         if let tenantRate { configuration.tenantRateLimit = tenantRate > 0 ? tenantRate : nil }
         if let keyRate { configuration.keyRateLimit = keyRate > 0 ? keyRate : nil }
         if let idleTimeout { configuration.idleTimeout = idleTimeout > 0 ? .seconds(idleTimeout) : nil }
+        if let metricsPort { configuration.metricsPort = metricsPort > 0 ? metricsPort : nil }
+        if let slowlogThreshold { configuration.slowlogThresholdMicroseconds = slowlogThreshold }
         if let logLevel { configuration.logLevel = logLevel }
         if let logFormat { configuration.logFormat = logFormat }
         return configuration

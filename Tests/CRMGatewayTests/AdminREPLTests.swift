@@ -155,22 +155,10 @@ final class PseudoTerminal {
         let gateway = try await TestGateway.start()
         let key = try await gateway.createTenantKey("acme")
         func admin(_ arguments: [String], stdin: String? = nil) async throws -> (Int32, String) {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: Self.binary)
-            process.arguments = ["--port", String(gateway.port), "--cacert", gateway.caPath] + arguments
-            process.environment = ["CRMGATE_KEY": "\(key.id) \(key.secret)", "HOME": "/nonexistent"]
-            let output = Pipe()
-            process.standardOutput = output
-            process.standardError = output
-            let input = Pipe()
-            process.standardInput = input
-            let status = try await withCheckedThrowingContinuation { continuation in
-                process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-                do { try process.run() } catch { continuation.resume(throwing: error) }
-                input.fileHandleForWriting.write(Data((stdin ?? "").utf8))
-                try? input.fileHandleForWriting.close()
-            }
-            return (status, String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+            let result = try await ChildProcess.run(
+                Self.binary, ["--port", String(gateway.port), "--cacert", gateway.caPath] + arguments,
+                environment: ["CRMGATE_KEY": "\(key.id) \(key.secret)", "HOME": "/nonexistent"], stdin: stdin)
+            return (result.status, result.output)
         }
         #expect(try await admin(["CONTACT.ADD", "email", "a@b.example"]) == (0, "(integer) 1\n"))
         #expect(try await admin(["CONTACT.GET", "99"]).0 == 1)

@@ -39,10 +39,10 @@ import Testing
         // crmgate restore into a new data directory (the operator keeps admin.key themselves).
         let restored = try TemporaryDirectory()
         let target = restored.path
-        let (status, output) = try ServerProcess.run(["restore", "--from", path, "--data-dir", target])
+        let (status, output) = try await ServerProcess.run(["restore", "--from", path, "--data-dir", target])
         #expect(status == 0, "\(output)")
         #expect(output.contains("restored the catalog and 1 tenants"))
-        let again = try ServerProcess.run(["restore", "--from", path, "--data-dir", target])
+        let again = try await ServerProcess.run(["restore", "--from", path, "--data-dir", target])
         #expect(again.status != 0 && again.output.contains("already has a catalog"))
         try FileManager.default.copyItem(atPath: gateway.directory.path + "/admin.key", toPath: target + "/admin.key")
         let second = try await TestGateway.start(directory: restored)
@@ -88,7 +88,7 @@ import Testing
         let script = ConfigurationFileTests.repository.appendingPathComponent("Ops/backup.sh").path
         let arguments = ["--data-dir", gateway.directory.path, "--port", String(gateway.port), "--keep", "1"]
         for _ in 0..<2 {
-            let (status, output) = try ServerProcess.run(arguments, executable: script)
+            let (status, output) = try await ServerProcess.run(arguments, executable: script)
             #expect(status == 0, "\(output)")
             #expect(output.contains("backup auto-"))
             try await Task.sleep(for: .milliseconds(1100))

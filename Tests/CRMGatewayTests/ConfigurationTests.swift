@@ -89,22 +89,22 @@ import Testing
         #expect(ConfigurationFile.describe(try ConfigurationFile.parse(described)) == described)
     }
 
-    @Test func flagsOverrideTheFileAndCheckConfigMasksSecrets() throws {
+    @Test func flagsOverrideTheFileAndCheckConfigMasksSecrets() async throws {
         let directory = try TemporaryDirectory()
         let file = directory.path + "/crmgate.toml"
         try "port = 7400\nmax_clients = 50\n[tls]\nkey_passphrase = \"hunter2\"\n".write(
             toFile: file, atomically: true, encoding: .utf8)
-        let fromFile = try ServerProcess.run(["check-config", file])
+        let fromFile = try await ServerProcess.run(["check-config", file])
         #expect(fromFile.status == 0)
         #expect(fromFile.output.contains("\nport = 7400\n") && fromFile.output.contains("\nmax_clients = 50\n"))
         #expect(fromFile.output.contains("key_passphrase = \"********\""))
         #expect(!fromFile.output.contains("hunter2"))
-        let overridden = try ServerProcess.run(["check-config", file, "--port", "7500", "--durability", "normal"])
+        let overridden = try await ServerProcess.run(["check-config", file, "--port", "7500", "--durability", "normal"])
         #expect(overridden.output.contains("\nport = 7500\n") && overridden.output.contains("\nmax_clients = 50\n"))
         #expect(overridden.output.contains("durability = \"normal\""))
         try "port = 7400\nhost = \"0.0.0.0\"\nplaintext_port = 7380\n".write(
             toFile: file, atomically: true, encoding: .utf8)
-        let refused = try ServerProcess.run(["check-config", file])
+        let refused = try await ServerProcess.run(["check-config", file])
         #expect(refused.status != 0)
         #expect(refused.output.contains("refusing plaintext on non-loopback host 0.0.0.0"))
     }

@@ -9,16 +9,9 @@ import Testing
 
     /// Runs the simulator to completion without blocking a test thread; returns its exit status and stdout.
     private func simulate(_ arguments: [String]) async throws -> (status: Int32, output: Data) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", Self.script] + arguments
-        let output = Pipe()
-        process.standardOutput = output
-        let status = try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-            do { try process.run() } catch { continuation.resume(throwing: error) }
-        }
-        return (status, output.fileHandleForReading.readDataToEndOfFile())
+        let (status, output) = try await ChildProcess.run(
+            "/usr/bin/env", ["python3", Self.script] + arguments, includingStandardError: false)
+        return (status, Data(output.utf8))
     }
 
     @Test func disconnectsAndReplaysProduceExactlyTheExpectedReorders() async throws {

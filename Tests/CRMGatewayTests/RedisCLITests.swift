@@ -5,37 +5,20 @@ import Testing
 @Suite struct RedisCLITests {
     private func redisCLI(
         _ gateway: TestGateway, key: (id: String, secret: String), arguments: [String], input: String? = nil
-    )
-        throws -> String
-    {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments =
-            [
-                "redis-cli", "--tls", "--cacert", gateway.caPath, "-p", String(gateway.port), "--user", key.id,
-                "--pass", key.secret, "--no-auth-warning",
-            ] + arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        let inputPipe = Pipe()
-        process.standardInput = inputPipe
-        try process.run()
-        if let input {
-            inputPipe.fileHandleForWriting.write(Data(input.utf8))
-        }
-        try inputPipe.fileHandleForWriting.close()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+    ) async throws -> String {
+        let command = [
+            "redis-cli", "--tls", "--cacert", gateway.caPath, "-p", String(gateway.port), "--user", key.id,
+            "--pass", key.secret, "--no-auth-warning",
+        ]
+        return try await ChildProcess.run("/usr/bin/env", command + arguments, stdin: input).output
     }
 
     @Test func redisCLIRunsCommandsAndPipelines() async throws {
         let gateway = try await TestGateway.start()
         let key = try await gateway.createTenantKey("acme")
-        #expect(try redisCLI(gateway, key: key, arguments: ["PING"]) == "PONG\n", "is redis-tools installed?")
-        #expect(try redisCLI(gateway, key: key, arguments: ["CONTACT.ADD", "email", "cli@example.com"]) == "1\n")
-        let record = try redisCLI(gateway, key: key, arguments: ["CONTACT.GET", "1"])
+        #expect(try await redisCLI(gateway, key: key, arguments: ["PING"]) == "PONG\n", "is redis-tools installed?")
+        #expect(try await redisCLI(gateway, key: key, arguments: ["CONTACT.ADD", "email", "cli@example.com"]) == "1\n")
+        let record = try await redisCLI(gateway, key: key, arguments: ["CONTACT.GET", "1"])
         #expect(record.contains("email\ncli@example.com\n"))
 
         var pipe = ""
@@ -43,13 +26,13 @@ import Testing
             let words = ["CONTACT.ADD", "email", "bulk\(index)@example.com", "lifecycle", "lead"]
             pipe += "*\(words.count)\r\n" + words.map { "$\($0.utf8.count)\r\n\($0)\r\n" }.joined()
         }
-        let result = try redisCLI(gateway, key: key, arguments: ["--pipe"], input: pipe)
+        let result = try await redisCLI(gateway, key: key, arguments: ["--pipe"], input: pipe)
         #expect(result.contains("errors: 0, replies: 1000"), "redis-cli --pipe said: \(result)")
 
-        let page = try redisCLI(
+        let page = try await redisCLI(
             gateway, key: key, arguments: ["CONTACT.FIND", "WHERE", "email", "=", "bulk999@example.com"])
         #expect(page.contains("bulk999@example.com"))
-        let count = try redisCLI(
+        let count = try await redisCLI(
             gateway, key: key, arguments: ["CONTACT.FIND", "WHERE", "lifecycle", "=", "lead", "LIMIT", "1000"])
         #expect(count.components(separatedBy: "\nemail\n").count - 1 == 1000)
         await gateway.stop()

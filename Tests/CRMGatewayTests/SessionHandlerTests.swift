@@ -16,7 +16,8 @@ import Testing
         let services = GatewayServices(
             configuration: configuration, catalog: try Catalog(directory: directory.path),
             tenants: try TenantDirectory(root: directory.path + "/tenants"), logger: Logger(label: "test"),
-            startedAtUnixSeconds: 0)
+            startedAtUnixSeconds: 0,
+            metrics: GatewayMetrics(table: .standard, slowLog: SlowLog(thresholdMicroseconds: 10_000, maxLength: 128)))
         let channel = EmbeddedChannel()
         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RESPCommandDecoder()))
         try channel.pipeline.syncOperations.addHandler(SessionHandler(services: services))

@@ -38,17 +38,9 @@ final class ServerProcess {
 
     /// Runs the binary (or another `executable`, such as an Ops script) with `arguments` to the end;
     /// returns its status and output.
-    static func run(_ arguments: [String], executable: String = binary) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output)
+    static func run(_ arguments: [String], executable: String = binary) async throws -> (status: Int32, output: String)
+    {
+        try await ChildProcess.run(executable, arguments)
     }
 
     /// Sends `signal` and waits for the process to end; returns its whole log.

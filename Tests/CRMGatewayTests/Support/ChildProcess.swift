@@ -1,0 +1,46 @@
+import Foundation
+import Synchronization
+
+/// Runs a program to its end without blocking a Swift concurrency thread:
+/// tests await it while the in-process server (which needs those threads)
+/// answers the program. Output is collected as it is written.
+enum ChildProcess {
+    static func run(
+        _ executable: String, _ arguments: [String], environment: [String: String]? = nil, stdin: String? = nil,
+        includingStandardError: Bool = true
+    ) async throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        let output = Pipe()
+        process.standardOutput = output
+        if includingStandardError { process.standardError = output }
+        let input = Pipe()
+        process.standardInput = input
+        let collected = Collected()
+        output.fileHandleForReading.readabilityHandler = { handle in
+            let chunk = handle.availableData
+            collected.data.withLock { $0.append(chunk) }
+        }
+        let status = try await withCheckedThrowingContinuation { continuation in
+            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+            do {
+                try process.run()
+            } catch {
+                continuation.resume(throwing: error)
+                return
+            }
+            input.fileHandleForWriting.write(Data((stdin ?? "").utf8))
+            try? input.fileHandleForWriting.close()
+        }
+        output.fileHandleForReading.readabilityHandler = nil
+        let rest = (try? output.fileHandleForReading.readToEnd()) ?? Data()
+        let data = collected.data.withLock { $0 + rest }
+        return (status, String(decoding: data, as: UTF8.self))
+    }
+
+    private final class Collected: Sendable {
+        let data = Mutex(Data())
+    }
+}
