@@ -82,7 +82,7 @@ struct CommandDispatcher: Sendable {
         }
         if !spec.flags.contains(.noauth), let key = session.key, let refusal = services.rateLimits.check(key) {
             services.statistics.rateLimited.add(1, ordering: .relaxed)
-            return .reply(refusal.reply)
+            return .done(CommandResult(reply: refusal.error.reply, effects: [.holdReading(refusal.milliseconds)]))
         }
         guard let handler = handlers[spec.name] else {
             return .reply(CommandError(.err, "'\(spec.name)' needs a subcommand; try COMMAND DOCS \(spec.name)").reply)

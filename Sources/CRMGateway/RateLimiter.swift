@@ -19,8 +19,12 @@ final class RateLimiter: Sendable {
         self.burst = burst
     }
 
+    /// The shortest wait a refused command is told (and its connection held):
+    /// long enough that a flood costs a few reads per second per connection.
+    static let minimumRetryMilliseconds = 100
+
     /// Takes a token from `name`'s bucket; returns nil if there was one, or the
-    /// milliseconds until there is.
+    /// milliseconds to wait before trying again.
     func take(_ name: String, now: ContinuousClock.Instant = .now) -> Int? {
         buckets.withLock { buckets in
             var bucket = buckets[name] ?? Bucket(tokens: Double(burst), updated: now)
@@ -33,7 +37,8 @@ final class RateLimiter: Sendable {
                 bucket.tokens -= 1
                 return nil
             }
-            return max(1, Int(((1 - bucket.tokens) / Double(rate) * 1000).rounded(.up)))
+            let untilNextToken = Int(((1 - bucket.tokens) / Double(rate) * 1000).rounded(.up))
+            return max(Self.minimumRetryMilliseconds, untilNextToken)
         }
     }
 }
@@ -48,13 +53,13 @@ struct RateLimits: Sendable {
         keys = configuration.keyRateLimit.map { RateLimiter(rate: $0, burst: $0) }
     }
 
-    /// The `-LIMIT` error for a command of `key` over a limit, or nil to run it.
-    func check(_ key: KeyInfo) -> CommandError? {
+    /// A command of `key` over a limit: the `-LIMIT` error and how long until it may retry; nil to run it.
+    func check(_ key: KeyInfo) -> (error: CommandError, milliseconds: Int)? {
         if let tenant = key.tenant, let tenants, let wait = tenants.take(tenant) {
-            return Self.error("tenant \(tenant)", limiter: tenants, wait: wait)
+            return (Self.error("tenant \(tenant)", limiter: tenants, wait: wait), wait)
         }
         if let keys, let wait = keys.take(key.id) {
-            return Self.error("key \(key.id)", limiter: keys, wait: wait)
+            return (Self.error("key \(key.id)", limiter: keys, wait: wait), wait)
         }
         return nil
     }

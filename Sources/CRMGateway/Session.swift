@@ -39,6 +39,9 @@ enum SessionEffect: Sendable {
     case subscriptions(SubscriptionChange)
     /// Close after this reply is written (QUIT).
     case close
+    /// Over a rate limit: read nothing more from this connection for this many
+    /// milliseconds, so a flood costs the server one read per retry interval.
+    case holdReading(Int)
 }
 
 /// A command's reply and its effects on the connection.

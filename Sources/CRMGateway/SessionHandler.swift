@@ -51,6 +51,8 @@ final class SessionHandler: ChannelDuplexHandler {
     private var subscriptions = Subscriptions()
     private var eventSubscription: (hub: EventHub, token: EventHub.Token)?
     private var idleCheck: Scheduled<Void>?
+    /// Set while a rate-limited connection must wait before more of its input is read.
+    private var readingPausedUntil: NIODeadline?
     /// The commands whose replies are still to be written, in order, with when each was read.
     private var unanswered = CircularBuffer<(command: RESPCommand, readAt: ContinuousClock.Instant)>()
     private let maxQueuedCommands = 1024
@@ -131,7 +133,7 @@ final class SessionHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if pending.count >= maxQueuedCommands || !context.channel.isWritable {
+        if pending.count >= maxQueuedCommands || !context.channel.isWritable || readingPausedUntil != nil {
             readHeld = true
         } else {
             context.read()
@@ -239,8 +241,18 @@ final class SessionHandler: ChannelDuplexHandler {
         }
     }
 
+    private func pauseReading(for milliseconds: Int, context: ChannelHandlerContext) {
+        guard readingPausedUntil == nil else { return }
+        readingPausedUntil = .now() + .milliseconds(Int64(milliseconds))
+        let loopContext = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(milliseconds))) {
+            self.readingPausedUntil = nil
+            self.resumeReadingIfClear(context: loopContext.value)
+        }
+    }
+
     private func resumeReadingIfClear(context: ChannelHandlerContext) {
-        if readHeld, pending.count < maxQueuedCommands / 2, context.channel.isWritable {
+        if readHeld, pending.count < maxQueuedCommands / 2, context.channel.isWritable, readingPausedUntil == nil {
             readHeld = false
             context.read()
         }
@@ -473,6 +485,8 @@ final class SessionHandler: ChannelDuplexHandler {
                 }
             case .close:
                 closeAfterReply = true
+            case .holdReading(let milliseconds):
+                pauseReading(for: milliseconds, context: context)
             }
         }
         self.session = session
