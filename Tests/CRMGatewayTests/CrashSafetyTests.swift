@@ -98,6 +98,10 @@ import Testing
         #expect(lostDeals == [], "acknowledged deals lost")
         let stock = try await client.send("INV.GET", "erp-1", "SKU-1").fields["on_hand"]
         #expect(stock == String(Self.startingStock - lastSeq), "every feed update applied exactly once")
+        print(
+            "crash safety: \(Self.iterations) kill -9s; acknowledged and found again: \(contacts.count) contacts, "
+                + "\(deals.count) deals; feed updates applied exactly once: \(lastSeq); lost: "
+                + "\(lostContacts.count + lostDeals.count)")
         let feed = try await client.send("FEED.INFO", "wh-1").fields
         #expect(feed["last_seq"] == String(lastSeq))
         #expect(feed["applied"] == String(lastSeq))
