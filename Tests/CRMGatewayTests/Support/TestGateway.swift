@@ -6,11 +6,16 @@ import Logging
 import Testing
 
 /// A real crmgate server on an ephemeral loopback port with its own data directory.
+///
+/// Every gateway of the suite logs at debug level into a capture, and on
+/// ``stop()`` checks that no secret it handed out appears in those logs.
 final class TestGateway {
     let directory: TemporaryDirectory
     let server: GatewayServer
     let adminKeyID: String
     let adminSecret: String
+    private let logs: LogCapture
+    private var secrets: [String]
 
     var port: Int { server.ports.tls }
     var caPath: String { directory.path + "/tls/ca.pem" }
@@ -24,19 +29,21 @@ final class TestGateway {
         configuration.dataDirectory = directory.path
         configuration.port = 0
         configure(&configuration)
-        var logger = logs?.logger(label: "crmgate-test") ?? Logger(label: "crmgate-test")
-        if logs == nil { logger.logLevel = .warning }
-        let server = try GatewayServer(configuration: configuration, logger: logger)
+        let logs = logs ?? LogCapture()
+        let server = try GatewayServer(
+            configuration: configuration, logger: logs.logger(label: "crmgate-test", level: .debug))
         try await server.start()
-        return try TestGateway(directory: directory, server: server)
+        return try TestGateway(directory: directory, server: server, logs: logs)
     }
 
-    private init(directory: TemporaryDirectory, server: GatewayServer) throws {
+    private init(directory: TemporaryDirectory, server: GatewayServer, logs: LogCapture) throws {
         self.directory = directory
         self.server = server
+        self.logs = logs
         let words = try String(contentsOfFile: directory.path + "/admin.key", encoding: .utf8).split(separator: " ")
         adminKeyID = String(words[0])
         adminSecret = words[1].trimmingCharacters(in: .whitespacesAndNewlines)
+        secrets = [adminSecret]
     }
 
     func connect() async throws -> TestClient {
@@ -64,6 +71,7 @@ final class TestGateway {
         }
         let key = try #require(try await admin.send("KEY.CREATE", tenant, role).elements)
         await admin.close()
+        secrets.append(key[1].string!)
         return (key[0].string!, key[1].string!)
     }
 
@@ -74,5 +82,7 @@ final class TestGateway {
 
     func stop() async {
         await server.shutdown()
+        let text = logs.text
+        #expect(!secrets.contains { text.contains($0) }, "a secret is in the server's log")
     }
 }
