@@ -119,17 +119,24 @@ final class SessionHandler: ChannelDuplexHandler {
     }
 
     /// A client that shuts down its sending side (`nc -N`, a script piping
-    /// commands) still gets every reply: the queue drains, then the connection closes.
+    /// commands) still gets every reply: the queue drains, then the connection
+    /// closes. A blocking `EVENTS.READ` is not waited for: a client that closed
+    /// its socket altogether looks the same, and must not hold the connection
+    /// open until the block ends.
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         guard case .inputClosed? = event as? ChannelEvent else {
             context.fireUserInboundEventTriggered(event)
             return
         }
         closing = true
-        if !inFlight {
+        if !inFlight || unanswered.first.map({ Self.isBlockingRead($0.command) }) == true {
             flushOutput(context: context)
             context.close(promise: nil)
         }
+    }
+
+    private static func isBlockingRead(_ command: RESPCommand) -> Bool {
+        command.name == "EVENTS.READ" && command.arguments.contains { String(buffer: $0).uppercased() == "BLOCK" }
     }
 
     func read(context: ChannelHandlerContext) {
@@ -182,6 +189,8 @@ final class SessionHandler: ChannelDuplexHandler {
                 case .done(let result):
                     apply(result, context: context)
                 case .pending(let future):
+                    // It may wait long (EVENTS.READ BLOCK): the replies before it go out now.
+                    flushOutput(context: context)
                     wait(for: future.map { [$0] }, context: context)
                 case .tenant(let operation):
                     // Only a command at the head of the queue may use the cache: one behind a write

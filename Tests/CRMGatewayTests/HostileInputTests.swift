@@ -211,3 +211,72 @@ import Testing
         await scene.stop()
     }
 }
+
+/// Found by `Ops/fuzz` (FuzzSession, 30 minutes): connections that half-closed
+/// while a blocking read waited stayed open until the block ended, until the
+/// server ran out of connections.
+@Suite struct HalfClosedClientTests {
+    @Test func aClientThatClosesDuringABlockingReadIsReleasedAtOnce() async throws {
+        let gateway = try await TestGateway.start()
+        let key = try await gateway.createTenantKey("acme")
+        let observer = try await gateway.connect(keyID: key.id, secret: key.secret)
+        func connected() async throws -> Int {
+            let info = try await observer.send("INFO", "clients").string ?? ""
+            let line = info.split(separator: "\r\n").first { $0.hasPrefix("connected_clients:") } ?? ""
+            return Int(line.dropFirst("connected_clients:".count)) ?? -1
+        }
+        let before = try await connected()
+        let (status, output) = try await ChildProcess.run(
+            "/usr/bin/env",
+            [
+                "python3", "-c",
+                """
+                import socket, ssl, sys
+                context = ssl.create_default_context(cafile=sys.argv[1])
+                raw = socket.create_connection(("127.0.0.1", int(sys.argv[2])))
+                tls = context.wrap_socket(raw, server_hostname="localhost")
+                tls.sendall(("AUTH %s %s\\r\\nEVENTS.READ BLOCK 0\\r\\n" % (sys.argv[3], sys.argv[4])).encode())
+                print(tls.recv(5).decode().strip())
+                tls.close()
+                """, gateway.caPath, String(gateway.port), key.id, key.secret,
+            ])
+        #expect(status == 0 && output.hasPrefix("+OK"), "\(output)")
+        var count = try await connected()
+        for _ in 0..<100 where count > before {
+            try await Task.sleep(for: .milliseconds(50))
+            count = try await connected()
+        }
+        #expect(count == before, "the blocked, abandoned connection is gone")
+        #expect(try await observer.send("PING") == .simpleString("PONG"))
+        await observer.close()
+        await gateway.stop()
+    }
+
+    @Test func aHalfClosedClientGetsEveryReplyBeforeTheClose() async throws {
+        let gateway = try await TestGateway.start { $0.plaintextPort = 0 }
+        let key = try await gateway.createTenantKey("acme")
+        let port = try #require(gateway.server.ports.plaintext)
+        let commands =
+            "AUTH \(key.id) \(key.secret)\r\n" + (0..<50).map { "CONTACT.ADD email h\($0)@example.com\r\n" }.joined()
+        let (status, output) = try await ChildProcess.run(
+            "/usr/bin/env",
+            [
+                "python3", "-c",
+                """
+                import socket, sys
+                s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+                s.sendall(sys.argv[2].encode())
+                s.shutdown(socket.SHUT_WR)
+                data = b""
+                while chunk := s.recv(65536):
+                    data += chunk
+                sys.stdout.write(data.decode())
+                """, String(port), commands,
+            ])
+        #expect(status == 0)
+        let lines = output.split(separator: "\r\n")
+        #expect(lines.first == "+OK")
+        #expect(lines.dropFirst().map(String.init) == (1...50).map { ":\($0)" }, "every write answered: \(output)")
+        await gateway.stop()
+    }
+}
