@@ -1,3 +1,4 @@
+import CRMCore
 import Foundation
 import Logging
 
@@ -52,9 +53,7 @@ public struct LogOutput: LogHandler {
         case .logfmt:
             return fields.map { key, value in "\(key)=\(Self.logfmtValue(value))" }.joined(separator: " ")
         case .json:
-            return "{"
-                + fields.map { key, value in "\(Self.jsonString(key)):\(Self.jsonString(value))" }
-                .joined(separator: ",") + "}"
+            return JSONText.object(fields.map { (key: $0, value: $1) })
         }
     }
 
@@ -62,23 +61,6 @@ public struct LogOutput: LogHandler {
         let plain =
             !value.isEmpty
             && value.unicodeScalars.allSatisfy { $0.value > 0x20 && $0 != "\"" && $0 != "=" && $0.value != 0x7F }
-        return plain ? value : jsonString(value)
-    }
-
-    private static func jsonString(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7F:
-                out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
+        return plain ? value : JSONText.quoted(value)
     }
 }

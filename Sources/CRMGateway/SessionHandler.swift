@@ -52,7 +52,7 @@ final class SessionHandler: ChannelDuplexHandler {
     private var eventSubscription: (hub: EventHub, token: EventHub.Token)?
     private var idleCheck: Scheduled<Void>?
     /// Set while a rate-limited connection must wait before more of its input is read.
-    private var readingPausedUntil: NIODeadline?
+    private var readingPaused = false
     /// The commands whose replies are still to be written, in order, with when each was read.
     private var unanswered = CircularBuffer<(command: RESPCommand, readAt: ContinuousClock.Instant)>()
     private let maxQueuedCommands = 1024
@@ -140,7 +140,7 @@ final class SessionHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if pending.count >= maxQueuedCommands || !context.channel.isWritable || readingPausedUntil != nil {
+        if pending.count >= maxQueuedCommands || !context.channel.isWritable || readingPaused {
             readHeld = true
         } else {
             context.read()
@@ -251,17 +251,17 @@ final class SessionHandler: ChannelDuplexHandler {
     }
 
     private func pauseReading(for milliseconds: Int, context: ChannelHandlerContext) {
-        guard readingPausedUntil == nil else { return }
-        readingPausedUntil = .now() + .milliseconds(Int64(milliseconds))
+        guard !readingPaused else { return }
+        readingPaused = true
         let loopContext = NIOLoopBound(context, eventLoop: context.eventLoop)
         context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(milliseconds))) {
-            self.readingPausedUntil = nil
+            self.readingPaused = false
             self.resumeReadingIfClear(context: loopContext.value)
         }
     }
 
     private func resumeReadingIfClear(context: ChannelHandlerContext) {
-        if readHeld, pending.count < maxQueuedCommands / 2, context.channel.isWritable, readingPausedUntil == nil {
+        if readHeld, pending.count < maxQueuedCommands / 2, context.channel.isWritable, !readingPaused {
             readHeld = false
             context.read()
         }
