@@ -366,28 +366,35 @@ final class SessionHandler: ChannelDuplexHandler {
             if case .operation(let operation) = item { return operation }
             return nil
         }
-        let writes = operations.contains { $0.writes }
         let logger = services.logger
-        let body: @Sendable (TenantTransaction) throws -> [RESPValue] = { transaction in
-            try operations.map { operation in
-                let result = writes ? transaction.isolated(operation.run) : Result { try operation.run(transaction) }
-                switch result {
-                case .success(let reply): return reply
-                case .failure(let error):
-                    // The whole transaction is gone: every command of the batch fails with this cause.
-                    if writes && !transaction.isIntact { throw error }
-                    var logger = logger
-                    logger[metadataKey: "request_id"] = "\(operation.requestID)"
-                    return CommandDispatcher.reply(for: error, command: operation.command, logger: logger)
-                }
+        let reply: @Sendable (Result<RESPValue, any Error>, TenantOperation) -> RESPValue = { result, operation in
+            switch result {
+            case .success(let reply): return reply
+            case .failure(let error):
+                var logger = logger
+                logger[metadataKey: "request_id"] = "\(operation.requestID)"
+                return CommandDispatcher.reply(for: error, command: operation.command, logger: logger)
             }
         }
         let eventLoop = context.eventLoop
-        // A batch that fails as a whole (its commit) answers every command in it, keeping replies in step.
-        let replies = run(body, writes: writes, on: database, eventLoop: eventLoop).recover { error in
-            operations.map { CommandDispatcher.reply(for: error, command: $0.command, logger: logger) }
+        let promise = eventLoop.makePromise(of: [RESPValue].self)
+        if operations.contains(where: \.writes) {
+            database.writeEach(operations.map(\.run)) { outcome in
+                let results: [Result<RESPValue, any Error>]
+                switch outcome {
+                case .success(let each): results = each
+                // A batch that fails as a whole (its commit) answers every command in it, keeping replies in step.
+                case .failure(let error): results = operations.map { _ in .failure(error) }
+                }
+                promise.succeed(zip(results, operations).map { reply($0, $1) })
+            }
+        } else {
+            database.read(
+                { transaction in
+                    operations.map { operation in reply(Result { try operation.run(transaction) }, operation) }
+                }, completion: promise.completeWith)
         }
-        return replies.flatMap { replies in
+        return promise.futureResult.flatMap { replies in
             var nextReply = replies.makeIterator()
             let results = batch.map { item -> EventLoopFuture<CommandResult> in
                 switch item {

@@ -42,7 +42,8 @@ final class GroupCommitWriter: Sendable {
         self.batchLimit = batchLimit
     }
 
-    /// Runs `body` in the next batch and calls `completion` with its result once that batch committed.
+    /// Runs `body` in the next batch and calls `completion` with its result
+    /// once that batch committed. A thrown error undoes `body`'s changes only.
     func submit<T: Sendable>(
         _ body: @escaping @Sendable (Database) throws -> T,
         completion: @escaping @Sendable (Result<T, any Error>) -> Void
@@ -50,22 +51,38 @@ final class GroupCommitWriter: Sendable {
         enqueue(
             Job(
                 run: { db in
-                    var result: Result<T, any Error> = .failure(CancellationError())
-                    do {
-                        try db.inSavepoint {
-                            result = .success(try body(db))
-                            return .commit
-                        }
-                    } catch {
-                        result = .failure(error)
-                    }
+                    let result = db.inCachedSavepoint { try body(db) }
                     let failure: (any Error)?
                     if case .failure(let error) = result { failure = error } else { failure = nil }
-                    return (
-                        failure,
-                        { [result] commitError in
-                            completion(commitError.map { .failure($0) } ?? result)
+                    return (failure, { commitError in completion(commitError.map { .failure($0) } ?? result) })
+                },
+                fail: { completion(.failure($0)) }
+            ))
+    }
+
+    /// Runs each of `bodies` in its own savepoint of the next batch, so one
+    /// failing undoes only its own changes, and calls `completion` with every
+    /// result once that batch committed, or with the error that failed the
+    /// whole batch.
+    func submitEach<T: Sendable>(
+        _ bodies: [@Sendable (Database) throws -> T],
+        completion: @escaping @Sendable (Result<[Result<T, any Error>], any Error>) -> Void
+    ) {
+        enqueue(
+            Job(
+                run: { db in
+                    var results: [Result<T, any Error>] = []
+                    results.reserveCapacity(bodies.count)
+                    for body in bodies {
+                        let result = db.inCachedSavepoint { try body(db) }
+                        if case .failure(let error) = result, !db.isInsideTransaction {
+                            return (error, { completion(.failure($0 ?? error)) })
                         }
+                        results.append(result)
+                    }
+                    return (
+                        nil,
+                        { [results] commitError in completion(commitError.map { .failure($0) } ?? .success(results)) }
                     )
                 },
                 fail: { completion(.failure($0)) }
@@ -122,6 +139,7 @@ final class GroupCommitWriter: Sendable {
                                 ?? DatabaseError(resultCode: .SQLITE_ABORT, message: "transaction rolled back")
                         }
                     }
+                    try SearchIndex.flush(db)
                     return .commit
                 }
                 // The commit stands either way; a failed read only delays the events to the next commit.
@@ -160,4 +178,29 @@ public final class WriteStatistics: Sendable {
     public var committedWrites: Int { writes.load(ordering: .relaxed) }
     /// The most writes one transaction has held.
     public var largestBatchSize: Int { largestBatch.load(ordering: .relaxed) }
+}
+
+extension Database {
+    /// Runs `body` in a savepoint, undoing its changes if it throws. Unlike
+    /// GRDB's `inSavepoint`, the savepoint statements are prepared once per
+    /// connection: every write of a batch runs in one. Call it inside a transaction.
+    func inCachedSavepoint<T>(_ body: () throws -> T) -> Result<T, any Error> {
+        do {
+            try cachedStatement(sql: "SAVEPOINT write").execute()
+        } catch {
+            return .failure(error)
+        }
+        do {
+            let value = try body()
+            try cachedStatement(sql: "RELEASE write").execute()
+            return .success(value)
+        } catch {
+            // After a full disk or size limit SQLite has rolled the whole transaction back already.
+            if isInsideTransaction {
+                try? cachedStatement(sql: "ROLLBACK TO write").execute()
+                try? cachedStatement(sql: "RELEASE write").execute()
+            }
+            return .failure(error)
+        }
+    }
 }

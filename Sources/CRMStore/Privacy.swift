@@ -70,10 +70,15 @@ public struct Privacy {
                 UPDATE activities SET subject = NULL, body = NULL, custom = NULL WHERE contact = :id;
                 UPDATE tickets SET subject = NULL, body = NULL, custom = NULL WHERE contact = :id;
                 DELETE FROM contacts WHERE id = :id;
-                INSERT INTO contacts_fts(contacts_fts) VALUES('optimize');
-                INSERT INTO tickets_fts(tickets_fts) VALUES('optimize');
                 """,
             arguments: ["id": id])
+        // The contact's words leave the index now, and merging rewrites the segments that held them.
+        try SearchIndex.flush(db)
+        try db.execute(
+            sql: """
+                INSERT INTO contacts_fts(contacts_fts) VALUES('optimize');
+                INSERT INTO tickets_fts(tickets_fts) VALUES('optimize');
+                """)
         try EventLog.append(
             db, type: "contact.forgotten", recordType: "contact", recordID: id, changes: FieldChanges(), actor: actor,
             at: WallClock.now())

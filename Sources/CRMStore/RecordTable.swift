@@ -126,6 +126,8 @@ struct RecordTable: Sendable {
     }
 
     func find(_ db: Database, _ query: FindQuery) throws -> RecordPage {
+        // A search behind a write in the same batch must find what that write indexed.
+        if query.search != nil { try SearchIndex.flush(db) }
         let (sql, arguments) = try findStatement(query)
         var records = try Row.fetchAll(db.cachedStatement(sql: sql), arguments: arguments).map(record)
         let next = records.trimToPage(query.limit).map { last in

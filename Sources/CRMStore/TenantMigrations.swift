@@ -53,6 +53,7 @@ enum TenantMigrations {
         migrator.registerMigration("v2-crm-domain", migrate: crmDomain)
         migrator.registerMigration("v3-inventory-and-feeds", migrate: inventoryAndFeeds)
         migrator.registerMigration("v4-feed-gaps-with-rowid", migrate: feedGapsWithRowID)
+        migrator.registerMigration("v5-search-index-per-commit", migrate: SearchIndex.install)
         return migrator
     }
 

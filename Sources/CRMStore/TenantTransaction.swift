@@ -50,29 +50,4 @@ public struct TenantTransaction {
     public func newestEventSeq() throws -> Int64 {
         try EventLog.newestSeq(db)
     }
-
-    /// False once SQLite has rolled the whole transaction back (a full disk or
-    /// size limit does that): nothing written in it stands, and nothing more can be.
-    public var isIntact: Bool { db.isInsideTransaction }
-
-    /// Runs `body` in a savepoint: on error its changes are undone and the
-    /// rest of the transaction goes on. The failure is `body`'s own error, not
-    /// a later one from undoing it.
-    public func isolated<T>(_ body: (TenantTransaction) throws -> T) -> Result<T, any Error> {
-        var result: Result<T, any Error> = .failure(CancellationError())
-        do {
-            try db.inSavepoint {
-                do {
-                    result = .success(try body(self))
-                    return .commit
-                } catch {
-                    result = .failure(error)
-                    return .rollback
-                }
-            }
-        } catch {
-            if case .success = result { result = .failure(error) }
-        }
-        return result
-    }
 }

@@ -1,0 +1,77 @@
+import GRDB
+
+/// Keeps the FTS5 search tables in step with their records once per
+/// transaction, not once per write.
+///
+/// Triggers note every row whose searchable text changes in a small pending
+/// table — with the text the index holds for it, when it is indexed —
+/// and ``flush(_:)`` brings the FTS5 table up to date from there right before
+/// the group commit's COMMIT. Updated by triggers on every write instead,
+/// FTS5 wrote a new index segment at each savepoint, and every write runs in
+/// one: that was most of a write's cost.
+enum SearchIndex {
+    /// A record table and its FTS5 index.
+    struct Index {
+        let records: RecordTable
+        /// The indexed columns, in the FTS5 table's order.
+        var columns: [String] { records.schema.fields.filter(\.searchable).map(\.name) }
+        var fts: String { records.searchTable! }
+        var pending: String { "\(fts)_pending" }
+    }
+
+    static let indexes = [RecordTable.contacts, .companies, .deals, .tickets].map(Index.init)
+
+    /// Replaces the per-row FTS5 triggers with pending-row triggers
+    /// (migration v5). The index is already in step, so nothing is pending.
+    static func install(_ db: Database) throws {
+        for index in indexes {
+            try db.dropFTS5SynchronizationTriggers(forTable: index.fts)
+            let columns = index.columns.joined(separator: ", ")
+            let old = index.columns.map { "old.\($0)" }.joined(separator: ", ")
+            let table = index.records.table
+            try db.execute(
+                sql: """
+                    CREATE TABLE \(index.pending) (
+                        id INTEGER PRIMARY KEY,
+                        indexed INTEGER NOT NULL,
+                        \(index.columns.map { "\($0) TEXT" }.joined(separator: ", "))
+                    );
+                    CREATE TRIGGER \(index.pending)_insert AFTER INSERT ON \(table) BEGIN
+                        INSERT OR IGNORE INTO \(index.pending) (id, indexed) VALUES (new.id, 0);
+                    END;
+                    CREATE TRIGGER \(index.pending)_update AFTER UPDATE OF \(columns) ON \(table) BEGIN
+                        INSERT OR IGNORE INTO \(index.pending) (id, indexed, \(columns)) VALUES (old.id, 1, \(old));
+                    END;
+                    CREATE TRIGGER \(index.pending)_delete AFTER DELETE ON \(table) BEGIN
+                        INSERT OR IGNORE INTO \(index.pending) (id, indexed, \(columns)) VALUES (old.id, 1, \(old));
+                    END;
+                    """)
+        }
+    }
+
+    /// Applies the pending changes to the FTS5 tables. The first noted
+    /// version of a row is what the index holds (`OR IGNORE` keeps it), so
+    /// that is what is deleted before the row's current text is indexed.
+    static func flush(_ db: Database) throws {
+        for index in indexes {
+            let isPending = try Bool.fetchOne(
+                db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM \(index.pending))"))
+            guard isPending == true else { continue }
+            let columns = index.columns.joined(separator: ", ")
+            let current = index.columns.map { "r.\($0)" }.joined(separator: ", ")
+            try db.cachedStatement(
+                sql: """
+                    INSERT INTO \(index.fts) (\(index.fts), rowid, \(columns))
+                    SELECT 'delete', id, \(columns) FROM \(index.pending) WHERE indexed
+                    """
+            ).execute()
+            try db.cachedStatement(
+                sql: """
+                    INSERT INTO \(index.fts) (rowid, \(columns))
+                    SELECT r.id, \(current) FROM \(index.pending) p JOIN \(index.records.table) r ON r.id = p.id
+                    """
+            ).execute()
+            try db.cachedStatement(sql: "DELETE FROM \(index.pending)").execute()
+        }
+    }
+}

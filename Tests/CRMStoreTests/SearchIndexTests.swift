@@ -1,0 +1,136 @@
+import CRMCore
+import CRMStore
+import CRMTestSupport
+import Foundation
+import GRDB
+import Testing
+
+/// The FTS5 indexes are brought up to date once per commit, from the rows
+/// the commit's writes noted: searches must still see every committed change.
+@Suite struct SearchIndexTests {
+    let directory: TemporaryDirectory
+    let tenants: TenantDirectory
+    let database: TenantDatabase
+
+    init() async throws {
+        directory = try TemporaryDirectory()
+        tenants = try TenantDirectory(root: directory.path + "/tenants")
+        database = try await tenants.acquire(TenantName("acme"))
+    }
+
+    private static func contact(_ pairs: KeyValuePairs<String, String>) throws -> FieldChanges {
+        try RecordSchema.contact.validate(pairs.map { ($0.key, $0.value) })
+    }
+
+    private static func search(_ words: String, in transaction: TenantTransaction) throws -> [String?] {
+        try transaction.contacts.find(FindQuery.parse(["SEARCH", words], schema: .contact)).records.map {
+            $0["first_name"]
+        }
+    }
+
+    private func search(_ words: String) async throws -> [String?] {
+        try await database.read { try Self.search(words, in: $0) }
+    }
+
+    /// FTS5's own check of an external-content index against its table
+    /// (rank 1 compares every row), plus what is still waiting to be indexed.
+    private func checkIndexes() throws -> (pendingRows: Int, failures: [String]) {
+        let queue = try DatabaseQueue(path: database.path)
+        var failures: [String] = []
+        var pending = 0
+        for table in ["contacts", "companies", "deals", "tickets"] {
+            do {
+                try queue.write {
+                    try $0.execute(sql: "INSERT INTO \(table)_fts(\(table)_fts, rank) VALUES('integrity-check', 1)")
+                }
+            } catch {
+                failures.append("\(table): \(error)")
+            }
+            pending += try queue.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM \(table)_fts_pending") ?? 0 }
+        }
+        return (pending, failures)
+    }
+
+    private func writeEach(_ bodies: [@Sendable (TenantTransaction) throws -> String]) async throws -> [Result<
+        String, any Error
+    >] {
+        try await withCheckedThrowingContinuation { continuation in
+            database.writeEach(bodies) { continuation.resume(with: $0) }
+        }
+    }
+
+    @Test func searchesFollowAddsChangesAndDeletesAcrossCommits() async throws {
+        let id = try await database.write { try $0.contacts.add(Self.contact(["first_name": "Zebedee"]), actor: nil) }
+        #expect(try await search("zebe") == ["Zebedee"])
+        _ = try await database.write {
+            try $0.contacts.set(
+                id: id, Self.contact(["first_name": "Yannick"]), ifVersion: nil, force: false, actor: nil)
+        }
+        #expect(try await search("zebe") == [], "the old words left the index")
+        #expect(try await search("yann") == ["Yannick"])
+        _ = try await database.write {
+            try $0.contacts.set(id: id, Self.contact(["title": "CTO"]), ifVersion: nil, force: false, actor: nil)
+        }
+        #expect(try await search("yann") == ["Yannick"], "a change to an unindexed field keeps the entry")
+        try await database.write { try $0.contacts.delete(id: id, actor: nil) }
+        #expect(try await search("yann") == [])
+        let check = try checkIndexes()
+        #expect(check.failures == [])
+        #expect(check.pendingRows == 0)
+    }
+
+    @Test func oneBatchIndexesWhatItsWritesLeftAndNothingOfAFailedOne() async throws {
+        let kept = try await database.write { try $0.contacts.add(Self.contact(["first_name": "Quentin"]), actor: nil) }
+        let added = try Self.contact(["first_name": "Ophelia", "email": "o@example.com"])
+        let duplicate = try Self.contact(["first_name": "Xavier", "email": "o@example.com"])
+        let renamed = try Self.contact(["first_name": "Rosalind"])
+        let results = try await writeEach([
+            { try String($0.contacts.add(added, actor: nil)) },
+            // Fails on the unique email after its row was noted: nothing of it may reach the index.
+            { try String($0.contacts.add(duplicate, actor: nil)) },
+            { try String($0.contacts.set(id: kept, renamed, ifVersion: nil, force: false, actor: nil)) },
+            // A search behind the writes in the same transaction sees them.
+            {
+                try Self.search("rosa", in: $0).compactMap { $0 }.joined() + "|"
+                    + Self.search("quen", in: $0).compactMap { $0 }.joined()
+            },
+        ])
+        #expect(throws: InvalidField.self) { try results[1].get() }
+        #expect(try results[3].get() == "Rosalind|")
+        #expect(try await search("ophe") == ["Ophelia"])
+        #expect(try await search("xavi") == [], "the failed write's row is not indexed")
+        #expect(try await search("quen") == [])
+        #expect(try await search("rosa") == ["Rosalind"])
+        let check = try checkIndexes()
+        #expect(check.failures == [])
+        #expect(check.pendingRows == 0)
+    }
+
+    @Test func otherRecordTypesAreIndexedTheSameWay() async throws {
+        let company = try RecordSchema.company.validate([("name", "Wombat Logistics")])
+        let id = try await database.write { try $0.companies.add(company, actor: nil) }
+        let renamed = try RecordSchema.company.validate([("name", "Kestrel Freight")])
+        _ = try await database.write {
+            try $0.companies.set(id: id, renamed, ifVersion: nil, force: false, actor: nil)
+        }
+        let names = try await database.read { transaction in
+            try ["womb", "kest"].map { word in
+                try transaction.companies.find(FindQuery.parse(["SEARCH", word], schema: .company)).records.count
+            }
+        }
+        #expect(names == [0, 1])
+        let check = try checkIndexes()
+        #expect(check.failures == [])
+        #expect(check.pendingRows == 0)
+    }
+
+    @Test func everyIndexHasItsSchemasSearchableColumns() throws {
+        let queue = try DatabaseQueue(path: database.path)
+        for (table, schema) in [
+            ("contacts", RecordSchema.contact), ("companies", .company), ("deals", .deal), ("tickets", .ticket),
+        ] {
+            let indexed = try queue.read { try $0.columns(in: "\(table)_fts").map(\.name) }
+            #expect(indexed == schema.fields.filter(\.searchable).map(\.name), "\(table)")
+        }
+    }
+}
