@@ -102,6 +102,7 @@ public enum ConfigurationFile {
         integer("max_clients", \.maxClients, in: 1...1_000_000),
         integer("max_open_tenants", \.maxOpenTenants, in: 1...100_000),
         integer("record_cache_entries", \.recordCacheEntries, in: 0...100_000_000),
+        optionalInteger("event_loop_threads", \.eventLoopThreads, in: 1...1024),
         Setting(
             key: "log_level",
             apply: { configuration, value throws(ConfigurationError) in

@@ -24,6 +24,9 @@ public struct GatewayConfiguration: Sendable {
     public var maxOpenTenants = 256
     /// Records each open tenant keeps in memory for `GET`s (about 1 KiB each); 0 turns the cache off.
     public var recordCacheEntries = 100_000
+    /// Event-loop threads serving connections; nil: one per CPU core. Fewer
+    /// leave cores to the tenant writers, or to clients on the same machine.
+    public var eventLoopThreads: Int?
     /// Largest size a tenant's database may grow to; writes past it answer `-LIMIT`. nil: the disk is the limit.
     public var maxTenantBytes: Int?
     /// Commands per second one tenant's sessions may run together (burst: one
@@ -73,6 +76,9 @@ public struct GatewayConfiguration: Sendable {
             }
         }
         guard (0...65535).contains(port) else { throw ConfigurationError("--port out of range") }
+        if let eventLoopThreads, !(1...1024).contains(eventLoopThreads) {
+            throw ConfigurationError("--threads must be between 1 and 1024")
+        }
         guard (tlsCertificatePath == nil) == (tlsKeyPath == nil) else {
             throw ConfigurationError("--tls-cert and --tls-key go together")
         }

@@ -65,12 +65,16 @@ struct TenantOperation: Sendable {
     /// cache may answer instead of `run`.
     var cachedRecord: (type: TimelineSubject, reference: RecordReference)?
 
-    /// The reply from the record cache, if this operation is a cached record's read.
-    func replyFromCache() -> RESPValue? {
-        guard let (type, reference) = cachedRecord, let record = database.cachedRecord(type, reference) else {
-            return nil
+    /// The reply from the record cache, encoded for `version`, if this
+    /// operation is a cached record's read. The encoded reply is kept with
+    /// the cached record, so a repeated read costs one copy.
+    func encodedReplyFromCache(version: RESPVersion) -> [UInt8]? {
+        guard let (type, reference) = cachedRecord else { return nil }
+        return database.cachedReply(type, reference, format: version.rawValue) { record in
+            var buffer = ByteBuffer()
+            buffer.writeRESPValue(RecordReply.record(record), version: version)
+            return Array(buffer.readableBytesView)
         }
-        return RecordReply.record(record)
     }
 }
 

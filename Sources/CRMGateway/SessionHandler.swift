@@ -195,8 +195,9 @@ final class SessionHandler: ChannelDuplexHandler {
                 case .tenant(let operation):
                     // Only a command at the head of the queue may use the cache: one behind a write
                     // in a batch must see that write.
-                    if let reply = operation.replyFromCache() {
-                        apply(CommandResult(reply: reply), context: context)
+                    if let reply = operation.encodedReplyFromCache(version: session.protocolVersion) {
+                        recordAnswered(failed: false, client: session.client)
+                        output.writeBytes(reply)
                         continue
                     }
                     var batch = [BatchItem.operation(operation)]
@@ -250,11 +251,16 @@ final class SessionHandler: ChannelDuplexHandler {
         }
     }
 
+    /// Stops reading for at least `milliseconds` (the retry hint the client
+    /// was given) and up to twice that, so the connections of one flood, all
+    /// refused at once, do not all come back in the same instant and hold the
+    /// event loop from everyone else's commands.
     private func pauseReading(for milliseconds: Int, context: ChannelHandlerContext) {
         guard !readingPaused else { return }
         readingPaused = true
         let loopContext = NIOLoopBound(context, eventLoop: context.eventLoop)
-        context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(milliseconds))) {
+        let hold = milliseconds + Int.random(in: 0...milliseconds)
+        context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(hold))) {
             self.readingPaused = false
             self.resumeReadingIfClear(context: loopContext.value)
         }
@@ -506,10 +512,7 @@ final class SessionHandler: ChannelDuplexHandler {
             }
         }
         self.session = session
-        if let (command, readAt) = unanswered.popFirst() {
-            services.metrics.record(
-                command, elapsed: .now - readAt, failed: result.reply.errorMessage != nil, client: session.client)
-        }
+        recordAnswered(failed: result.reply.errorMessage != nil, client: session.client)
         if let reply {
             if reply.errorMessage != nil {
                 services.statistics.errorReplies.add(1, ordering: .relaxed)
@@ -518,6 +521,13 @@ final class SessionHandler: ChannelDuplexHandler {
         }
         if closeAfterReply {
             closeAfterFlush(context: context)
+        }
+    }
+
+    /// Counts the oldest unanswered command as answered now, for the metrics and slow log.
+    private func recordAnswered(failed: Bool, client: ClientInfo) {
+        if let (command, readAt) = unanswered.popFirst() {
+            services.metrics.record(command, elapsed: .now - readAt, failed: failed, client: client)
         }
     }
 

@@ -22,19 +22,19 @@ extension ByteBuffer {
         case .error(let text):
             writeLine(prefix: "-", Self.singleLine(text))
         case .integer(let number):
-            writeLine(prefix: ":", String(number))
+            writeHeader(":", number)
         case .bulkString(let bytes):
-            writeLine(prefix: "$", String(bytes.readableBytes))
+            writeHeader("$", bytes.readableBytes)
             writeImmutableBuffer(bytes)
             writeCRLF()
         case .null:
             writeStaticString(version == .resp3 ? "_\r\n" : "$-1\r\n")
         case .array(let elements):
-            writeAggregate(prefix: "*", elements, version: version)
+            writeAggregate("*", elements, version: version)
         case .push(let elements):
-            writeAggregate(prefix: version == .resp3 ? ">" : "*", elements, version: version)
+            writeAggregate(version == .resp3 ? ">" : "*", elements, version: version)
         case .map(let pairs):
-            writeLine(prefix: version == .resp3 ? "%" : "*", String(version == .resp3 ? pairs.count : pairs.count * 2))
+            writeHeader(version == .resp3 ? "%" : "*", version == .resp3 ? pairs.count : pairs.count * 2)
             for pair in pairs {
                 encode(pair.key, version: version)
                 encode(pair.value, version: version)
@@ -54,8 +54,8 @@ extension ByteBuffer {
         }
     }
 
-    private mutating func writeAggregate(prefix: String, _ elements: [RESPValue], version: RESPVersion) {
-        writeLine(prefix: prefix, String(elements.count))
+    private mutating func writeAggregate(_ prefix: Unicode.Scalar, _ elements: [RESPValue], version: RESPVersion) {
+        writeHeader(prefix, elements.count)
         for element in elements {
             encode(element, version: version)
         }
@@ -64,6 +64,26 @@ extension ByteBuffer {
     private mutating func writeLine(prefix: String, _ text: String) {
         writeString(prefix)
         writeString(text)
+        writeCRLF()
+    }
+
+    /// `prefix`, `number` in decimal and CRLF, without building a String: every
+    /// reply has at least one such line, and a record one per field.
+    private mutating func writeHeader(_ prefix: Unicode.Scalar, _ number: Int) {
+        writeInteger(UInt8(ascii: prefix))
+        if number < 0 { writeInteger(UInt8(ascii: "-")) }
+        var magnitude = number.magnitude
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // room for the 20 digits of any Int
+        let count = withUnsafeMutableBytes(of: &digits) { buffer in
+            var index = buffer.count
+            repeat {
+                index -= 1
+                buffer[index] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            return buffer.count - index
+        }
+        _ = withUnsafeBytes(of: &digits) { writeBytes(UnsafeRawBufferPointer(rebasing: $0.suffix(count))) }
         writeCRLF()
     }
 

@@ -22,8 +22,15 @@ public final class RecordCache: Sendable {
         let ext: String
     }
 
+    /// A cached record, and the replies already encoded from it (by format,
+    /// e.g. the protocol version), so a repeated `GET` costs one copy.
+    private struct Entry {
+        let record: StoredRecord
+        var replies: [Int: [UInt8]] = [:]
+    }
+
     private struct State {
-        var records: [Key: StoredRecord] = [:]
+        var records: [Key: Entry] = [:]
         /// The ids of cached records that have an `ext`, by that ext exactly as stored.
         var exts: [ExtKey: Int64] = [:]
         /// Keys in the order they were stored, to forget the oldest when full.
@@ -31,8 +38,15 @@ public final class RecordCache: Sendable {
         var nextSlot = 0
 
         mutating func remove(_ key: Key) {
-            guard let record = records.removeValue(forKey: key) else { return }
-            if let ext = record["ext"] { exts[ExtKey(type: key.type, ext: ext)] = nil }
+            guard let entry = records.removeValue(forKey: key) else { return }
+            if let ext = entry.record["ext"] { exts[ExtKey(type: key.type, ext: ext)] = nil }
+        }
+
+        func key(_ type: TimelineSubject, _ reference: RecordReference) -> Key? {
+            switch reference {
+            case .id(let id): Key(type: type, id: id)
+            case .ext(let ext): exts[ExtKey(type: type, ext: ext)].map { Key(type: type, id: $0) }
+            }
         }
     }
 
@@ -59,13 +73,31 @@ public final class RecordCache: Sendable {
     /// The stored record `reference` names, if it is cached.
     func record(_ type: TimelineSubject, _ reference: RecordReference) -> StoredRecord? {
         guard capacity > 0 else { return nil }
-        return state.withLock { state in
-            switch reference {
-            case .id(let id): state.records[Key(type: type, id: id)]
-            case .ext(let ext):
-                state.exts[ExtKey(type: type, ext: ext)].flatMap { state.records[Key(type: type, id: $0)] }
+        return state.withLock { state in state.key(type, reference).flatMap { state.records[$0]?.record } }
+    }
+
+    /// The reply in `format` for the cached record `reference` names, if it
+    /// is cached: encoded by `encode` the first time, then kept with the entry
+    /// until the record changes. Only for records whose reply depends on
+    /// nothing but their stored fields.
+    func reply(
+        _ type: TimelineSubject, _ reference: RecordReference, format: Int, encode: (StoredRecord) -> [UInt8]
+    ) -> [UInt8]? {
+        guard capacity > 0 else { return nil }
+        let found = state.withLock { state -> (key: Key, entry: Entry)? in
+            guard let key = state.key(type, reference), let entry = state.records[key] else { return nil }
+            return (key, entry)
+        }
+        guard let (key, entry) = found else { return nil }
+        if let reply = entry.replies[format] { return reply }
+        let reply = encode(entry.record)
+        state.withLock { state in
+            // Versions only grow and ids are never reused: the same version is the same record.
+            if state.records[key]?.record.version == entry.record.version {
+                state.records[key]?.replies[format] = reply
             }
         }
+        return reply
     }
 
     /// Records cached now.
@@ -87,7 +119,7 @@ public final class RecordCache: Sendable {
                 state.order[state.nextSlot] = key
                 state.nextSlot = (state.nextSlot + 1) % capacity
             }
-            state.records[key] = record
+            state.records[key] = Entry(record: record)
             if let ext = record["ext"] { state.exts[ExtKey(type: key.type, ext: ext)] = key.id }
         }
     }

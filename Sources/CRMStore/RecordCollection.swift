@@ -12,6 +12,9 @@ protocol RecordRules: Sendable {
     ) throws
     func didInsert(_ db: Database, id: Int64, _ changes: FieldChanges, actor: String?, now: String) throws
     func present(_ record: StoredRecord, now: @autoclosure () -> String) -> StoredRecord
+    /// Whether ``present(_:now:)`` shows the stored record as it is, so a reply
+    /// made from it holds until the record changes.
+    var presentsStoredFieldsOnly: Bool { get }
 }
 
 extension RecordRules {
@@ -21,6 +24,7 @@ extension RecordRules {
     ) throws {}
     func didInsert(_ db: Database, id: Int64, _ changes: FieldChanges, actor: String?, now: String) throws {}
     func present(_ record: StoredRecord, now: @autoclosure () -> String) -> StoredRecord { record }
+    var presentsStoredFieldsOnly: Bool { true }
 }
 
 /// The records of one type in a tenant transaction, with the conventions

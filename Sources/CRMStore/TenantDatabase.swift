@@ -77,6 +77,19 @@ public final class TenantDatabase: Sendable {
         return TenantTransaction.rules(type).present(stored, now: WallClock.now())
     }
 
+    /// The reply `encode` makes of the record `reference` names, if the cache
+    /// holds it, as ``cachedRecord(_:_:)``. The reply is kept with the cached
+    /// record per `format` (e.g. the protocol version) until the record
+    /// changes, unless the record shows fields computed at read time.
+    public func cachedReply(
+        _ type: TimelineSubject, _ reference: RecordReference, format: Int, encode: (StoredRecord) -> [UInt8]
+    ) -> [UInt8]? {
+        guard TenantTransaction.rules(type).presentsStoredFieldsOnly else {
+            return cachedRecord(type, reference).map(encode)
+        }
+        return recordCache.reply(type, reference, format: format, encode: encode)
+    }
+
     /// Runs `body` in the next group commit, then calls `completion` once that commit is durable.
     /// A thrown error undoes `body`'s changes only.
     public func write<T: Sendable>(

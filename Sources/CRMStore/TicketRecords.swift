@@ -32,6 +32,8 @@ struct TicketRules: RecordRules {
         }
     }
 
+    var presentsStoredFieldsOnly: Bool { false }
+
     /// Adds `sla_breached`: 1 when a due time passed before the response or resolution it asks for.
     func present(_ record: StoredRecord, now: @autoclosure () -> String) -> StoredRecord {
         var record = record

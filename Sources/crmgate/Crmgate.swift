@@ -4,6 +4,7 @@ import CRMGateway
 import CRMProtocol
 import CRMStore
 import Logging
+import NIOPosix
 import ServiceLifecycle
 
 /// `crmgate`: the server executable.
@@ -100,9 +101,12 @@ struct Serve: AsyncParsableCommand {
         LoggingSystem.bootstrap { label in LogOutput(label: label, level: level, format: format) }
         let logger = Logger(label: "crmgate")
 
+        let eventLoops = configuration.eventLoopThreads.map { MultiThreadedEventLoopGroup(numberOfThreads: $0) }
         let server: GatewayServer
         do {
-            server = try GatewayServer(configuration: configuration, logger: logger)
+            server = try GatewayServer(
+                configuration: configuration, logger: logger, group: eventLoops ?? MultiThreadedEventLoopGroup.singleton
+            )
         } catch let error as ConfigurationError {
             throw ValidationError(error.description)
         }
@@ -114,6 +118,7 @@ struct Serve: AsyncParsableCommand {
             )
         )
         try await group.run()
+        try await eventLoops?.shutdownGracefully()
     }
 }
 
@@ -157,6 +162,9 @@ struct ServerOptions: ParsableArguments {
 
     @Option(help: "Records each open tenant keeps in memory for GETs (about 1 KiB each; default 100000; 0 off).")
     var recordCacheEntries: Int?
+
+    @Option(help: "Event-loop threads serving connections (default: one per CPU core).")
+    var threads: Int?
 
     @Option(help: "Largest size of one tenant's database in MiB; writes past it answer -LIMIT (0: the disk).")
     var maxTenantSize: Int?
@@ -202,6 +210,7 @@ struct ServerOptions: ParsableArguments {
         if let maxClients { configuration.maxClients = maxClients }
         if let durability { configuration.durability = durability }
         if let recordCacheEntries { configuration.recordCacheEntries = recordCacheEntries }
+        if let threads { configuration.eventLoopThreads = threads > 0 ? threads : nil }
         if let maxTenantSize { configuration.maxTenantBytes = maxTenantSize > 0 ? maxTenantSize << 20 : nil }
         if let tenantRate { configuration.tenantRateLimit = tenantRate > 0 ? tenantRate : nil }
         if let keyRate { configuration.keyRateLimit = keyRate > 0 ? keyRate : nil }

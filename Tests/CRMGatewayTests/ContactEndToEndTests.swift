@@ -61,6 +61,30 @@ import Testing
         await gateway.stop()
     }
 
+    @Test func cachedRepliesKeepEachProtocolsShape() async throws {
+        let gateway = try await TestGateway.start()
+        let resp2 = try await gateway.connect(tenant: "acme")
+        let resp3 = try await gateway.connect(tenant: "acme", create: false)
+        #expect(try await resp3.send("HELLO", "3").errorMessage == nil)
+        #expect(try await resp2.send("CONTACT.ADD", "first_name", "Ada", "ext", "crm-1") == .integer(1))
+        for _ in 0..<2 {
+            // The first reads fill the cache and keep their encoded replies; the second ones are those replies.
+            let flat = try await resp2.send("CONTACT.GET", "1")
+            #expect(flat.elements?.count == flat.fields.count * 2, "RESP2: a flat field/value array")
+            #expect(flat.fields["first_name"] == "Ada")
+            let map = try await resp3.send("CONTACT.GET", "crm-1")
+            guard case .map(let pairs) = map else {
+                Issue.record("RESP3 answered \(map)")
+                return
+            }
+            #expect(pairs.count == flat.fields.count)
+            #expect(map.fields == flat.fields)
+        }
+        await resp2.close()
+        await resp3.close()
+        await gateway.stop()
+    }
+
     static let invalidCommands: [([String], String)] = [
         (["CONTACT.ADD", "email", "nope"], "INVALID email: not a valid email address"),
         (["CONTACT.ADD", "email"], "ERR wrong number of arguments for 'contact.add' command"),

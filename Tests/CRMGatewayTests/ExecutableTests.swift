@@ -9,7 +9,8 @@ import Testing
 @Suite struct ExecutableTests {
     @Test func sigtermShutsDownGracefullyAndKeepsAcknowledgedWrites() async throws {
         let directory = try TemporaryDirectory()
-        let server = try ServerProcess(dataDirectory: directory.path)
+        // Its own event loops (not one per core) start and stop with it.
+        let server = try ServerProcess(dataDirectory: directory.path, arguments: ["--threads", "2"])
         let port = server.port
         let keyWords = try String(contentsOfFile: directory.path + "/admin.key", encoding: .utf8).split(separator: " ")
         let admin = try await TestClient.connect(port: port, caPath: directory.path + "/tls/ca.pem")

@@ -13,6 +13,10 @@ import Testing
         #expect(encode(.simpleString("OK"), .resp2) == "+OK\r\n")
         #expect(encode(.error("ERR bad"), .resp2) == "-ERR bad\r\n")
         #expect(encode(.integer(-42), .resp2) == ":-42\r\n")
+        #expect(encode(.integer(0), .resp2) == ":0\r\n")
+        #expect(encode(.integer(Int.max), .resp3) == ":9223372036854775807\r\n")
+        #expect(encode(.integer(Int.min), .resp3) == ":-9223372036854775808\r\n")
+        #expect(encode(.bulk(String(repeating: "x", count: 1234)), .resp2).hasPrefix("$1234\r\nxx"))
         #expect(encode(.bulk("héllo"), .resp2) == "$6\r\nhéllo\r\n")
     }
 

@@ -105,6 +105,46 @@ import Testing
         #expect(try await database.read { try $0.contacts.get(.ext("crm-8")) }.id == id)
     }
 
+    @Test func anEncodedReplyIsKeptPerFormatUntilTheRecordChanges() async throws {
+        let database = try await open(capacity: 10)
+        let id = try await contact(database, "ada@example.com")
+        _ = try await database.get(id: id)
+        let encodings = Counter()
+        let encode = { (record: StoredRecord) -> [UInt8] in
+            encodings.add()
+            return Array("\(record.version):\(record["first_name"] ?? "")".utf8)
+        }
+        #expect(database.cachedReply(.contact, .id(id), format: 2, encode: encode) == Array("1:Ada".utf8))
+        #expect(database.cachedReply(.contact, .id(id), format: 2, encode: encode) == Array("1:Ada".utf8))
+        #expect(encodings.value == 1, "the second read used the kept reply")
+        #expect(database.cachedReply(.contact, .id(id), format: 3, encode: encode) == Array("1:Ada".utf8))
+        #expect(encodings.value == 2, "each format is encoded once")
+
+        _ = try await database.set(
+            id: id, try RecordSchema.contact.validate([("first_name", "Grace")]), ifVersion: nil, force: false,
+            actor: nil)
+        #expect(database.cachedReply(.contact, .id(id), format: 2, encode: encode) == nil, "the change dropped it")
+        _ = try await database.get(id: id)
+        #expect(database.cachedReply(.contact, .id(id), format: 2, encode: encode) == Array("2:Grace".utf8))
+        #expect(encodings.value == 3)
+    }
+
+    @Test func aTicketsReplyIsEncodedAtEveryReadForItsBreachFlag() async throws {
+        let database = try await open(capacity: 10)
+        let id = try await database.write { transaction in
+            try transaction.tickets.add(try RecordSchema.ticket.validate([("subject", "EDI down")]), actor: nil)
+        }
+        _ = try await database.read { try $0.tickets.get(.id(id)) }
+        let encodings = Counter()
+        let encode = { (record: StoredRecord) -> [UInt8] in
+            encodings.add()
+            return Array((record["sla_breached"] ?? "missing").utf8)
+        }
+        #expect(database.cachedReply(.ticket, .id(id), format: 2, encode: encode) == Array("0".utf8))
+        #expect(database.cachedReply(.ticket, .id(id), format: 2, encode: encode) == Array("0".utf8))
+        #expect(encodings.value == 2)
+    }
+
     @Test func capacityZeroCachesNothing() async throws {
         let database = try await open(capacity: 0)
         let id = try await contact(database, "ada@example.com")
@@ -123,4 +163,10 @@ import Testing
         let cached = try #require(database.cachedRecord(.ticket, .id(id)))
         #expect(cached == read)
     }
+}
+
+/// Counts calls from a non-escaping closure.
+private final class Counter {
+    private(set) var value = 0
+    func add() { value += 1 }
 }
