@@ -30,13 +30,17 @@ final class GroupCommitWriter: Sendable {
     private let state = Mutex(State())
     private let statistics: WriteStatistics
     private let events: EventHub
+    /// Called on the writer's queue after each commit.
+    private let committed: @Sendable () -> Void
     let batchLimit: Int
 
     init(
-        database: DatabasePool, label: String, statistics: WriteStatistics, events: EventHub, batchLimit: Int = 512
+        database: DatabasePool, label: String, statistics: WriteStatistics, events: EventHub, batchLimit: Int = 512,
+        committed: @escaping @Sendable () -> Void = {}
     ) {
         self.database = database
         self.events = events
+        self.committed = committed
         self.queue = DispatchQueue(label: "crmgate.writer.\(label)")
         self.statistics = statistics
         self.batchLimit = batchLimit
@@ -146,6 +150,7 @@ final class GroupCommitWriter: Sendable {
                 try? events.committed(db)
             }
             statistics.recordBatch(size: batch.count)
+            committed()
             for completion in completions { completion(nil) }
         } catch {
             for completion in completions { completion(error) }

@@ -122,8 +122,12 @@ public struct Inventory {
     ) throws -> Int64 {
         let company = try company(reference)
         let now = WallClock.now()
-        try ensureRow(company, sku, now)
-        let current = try Self.level(db, company: company, sku: sku)!
+        var level = try Self.level(db, company: company, sku: sku)
+        if level == nil {
+            try ensureRow(company, sku, now)
+            level = try Self.level(db, company: company, sku: sku)
+        }
+        guard var current = level else { throw StoreError.notFound("no such sku") }
         let onHand = newLevel(current.onHand)
         guard abs(onHand) <= ReorderRule.maxQuantity else {
             throw InvalidField(
@@ -133,7 +137,8 @@ public struct Inventory {
             sql: "UPDATE inventory SET on_hand = ?, updated_at = ? WHERE company = ? AND sku = ?"
         ).execute(arguments: [onHand, now, company, sku])
         try record(event, company, sku, now, actor, ["on_hand": String(onHand), "was": String(current.onHand)])
-        try ReorderEngine(db: db).evaluate(company: company, sku: sku, actor: actor, now: now)
+        current.onHand = onHand
+        try ReorderEngine(db: db).evaluate(company: company, sku: sku, actor: actor, now: now, level: current)
         return onHand
     }
 

@@ -118,6 +118,18 @@ import Testing
         #expect(try await erp.send("FEED.INFO", "wh-north").fields["last_seq"] == "2")
         #expect(try await erp.send("FEED.INFO", "wh-south").fields["applied"] == "1")
         #expect(try await setup.send("INV.GET", "erp-1001", "SKU-42").fields["on_hand"] == "50")
+        // A feed whose first update is SEQ 5 has applied one and misses 1-4; SEQ 5 again is a duplicate.
+        #expect(
+            try await erp.send("INV.ADJ", "erp-1001", "SKU-42", "-1", "FEED", "wh-east", "SEQ", "5") == .integer(49))
+        #expect(
+            try await erp.send("INV.ADJ", "erp-1001", "SKU-42", "-1", "FEED", "wh-east", "SEQ", "5")
+                == .simpleString("DUP"))
+        let east = try await erp.send("FEED.INFO", "wh-east")
+        #expect(east.fields["last_seq"] == "5")
+        #expect(east.fields["applied"] == "1")
+        #expect(east.fields["duplicates"] == "1")
+        guard case .array(let pairs) = east else { return }
+        #expect(pairs[pairs.count - 3] == .array([.bulk("1-4")]))
         await erp.close()
         await setup.close()
         await gateway.stop()

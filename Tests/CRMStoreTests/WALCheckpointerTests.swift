@@ -1,0 +1,35 @@
+import CRMCore
+import CRMStore
+import CRMTestSupport
+import Foundation
+import Testing
+
+/// The writer leaves checkpoints to a background queue: the database file
+/// must still take in what the WAL holds, without a commit running it.
+@Suite struct WALCheckpointerTests {
+    private func fileSize(_ path: String) throws -> Int {
+        try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int ?? 0
+    }
+
+    @Test func commitsAreCopiedIntoTheDatabaseFileInTheBackground() async throws {
+        let directory = try TemporaryDirectory()
+        let tenants = try TenantDirectory(root: directory.path + "/tenants")
+        let database = try await tenants.acquire(TenantName("acme"))
+        let before = try fileSize(database.path)
+        let notes = String(repeating: "quarterly review ", count: 200)
+        // 150 commits of about a page each: past the checkpointer's 100, far below the
+        // 10,000 pages at which the writer would checkpoint by itself.
+        for index in 0..<150 {
+            let changes = try RecordSchema.contact.validate([("first_name", "C\(index)"), ("notes", notes)])
+            _ = try await database.write { try $0.contacts.add(changes, actor: nil) }
+        }
+        var grown = try fileSize(database.path)
+        for _ in 0..<50 where grown < before + 150 * 4096 {
+            try await Task.sleep(for: .milliseconds(100))
+            grown = try fileSize(database.path)
+        }
+        #expect(grown >= before + 150 * 4096, "the WAL's pages reached the database file: \(before) -> \(grown)")
+        let last = try await database.read { try $0.contacts.get(.id(150)) }
+        #expect(last["first_name"] == "C149")
+    }
+}
