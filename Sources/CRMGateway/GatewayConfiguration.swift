@@ -22,7 +22,7 @@ public struct GatewayConfiguration: Sendable {
     public var maxClients = 10_000
     public var durability = Durability.full
     public var maxOpenTenants = 256
-    /// Records each open tenant keeps in memory for `GET`s (about 1 KiB each); 0 turns the cache off.
+    /// Records each open tenant keeps in memory for `GET`s (about 1 KiB each, with its encoded reply); 0 turns the cache off.
     public var recordCacheEntries = 100_000
     /// Event-loop threads serving connections; nil: one per CPU core. Fewer
     /// leave cores to the tenant writers, or to clients on the same machine.

@@ -384,21 +384,22 @@ final class SessionHandler: ChannelDuplexHandler {
         }
         let eventLoop = context.eventLoop
         let promise = eventLoop.makePromise(of: [RESPValue].self)
-        if operations.contains(where: \.writes) {
-            database.writeEach(operations.map(\.run)) { outcome in
-                let results: [Result<RESPValue, any Error>]
-                switch outcome {
-                case .success(let each): results = each
-                // A batch that fails as a whole (its commit) answers every command in it, keeping replies in step.
-                case .failure(let error): results = operations.map { _ in .failure(error) }
-                }
-                promise.succeed(zip(results, operations).map { reply($0, $1) })
+        // A batch that fails as a whole (its commit, or no snapshot to read) answers every command
+        // in it with that error, keeping replies in step with commands.
+        let answer: @Sendable (Result<[Result<RESPValue, any Error>], any Error>) -> Void = { outcome in
+            let results: [Result<RESPValue, any Error>]
+            switch outcome {
+            case .success(let each): results = each
+            case .failure(let error): results = operations.map { _ in .failure(error) }
             }
+            promise.succeed(zip(results, operations).map { reply($0, $1) })
+        }
+        if operations.contains(where: \.writes) {
+            database.writeEach(operations.map(\.run), completion: answer)
         } else {
             database.read(
-                { transaction in
-                    operations.map { operation in reply(Result { try operation.run(transaction) }, operation) }
-                }, completion: promise.completeWith)
+                { transaction in operations.map { operation in Result { try operation.run(transaction) } } },
+                completion: answer)
         }
         return promise.futureResult.flatMap { replies in
             var nextReply = replies.makeIterator()

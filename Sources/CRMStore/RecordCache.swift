@@ -22,11 +22,11 @@ public final class RecordCache: Sendable {
         let ext: String
     }
 
-    /// A cached record, and the replies already encoded from it (by format,
-    /// e.g. the protocol version), so a repeated `GET` costs one copy.
+    /// A cached record, and the reply last encoded from it with its format
+    /// (e.g. the protocol version), so a repeated `GET` costs one copy.
     private struct Entry {
         let record: StoredRecord
-        var replies: [Int: [UInt8]] = [:]
+        var reply: (format: Int, bytes: [UInt8])?
     }
 
     private struct State {
@@ -78,8 +78,8 @@ public final class RecordCache: Sendable {
 
     /// The reply in `format` for the cached record `reference` names, if it
     /// is cached: encoded by `encode` the first time, then kept with the entry
-    /// until the record changes. Only for records whose reply depends on
-    /// nothing but their stored fields.
+    /// until the record changes or a reply in another format replaces it.
+    /// Only for records whose reply depends on nothing but their stored fields.
     func reply(
         _ type: TimelineSubject, _ reference: RecordReference, format: Int, encode: (StoredRecord) -> [UInt8]
     ) -> [UInt8]? {
@@ -89,15 +89,15 @@ public final class RecordCache: Sendable {
             return (key, entry)
         }
         guard let (key, entry) = found else { return nil }
-        if let reply = entry.replies[format] { return reply }
-        let reply = encode(entry.record)
+        if let reply = entry.reply, reply.format == format { return reply.bytes }
+        let bytes = encode(entry.record)
         state.withLock { state in
             // Versions only grow and ids are never reused: the same version is the same record.
             if state.records[key]?.record.version == entry.record.version {
-                state.records[key]?.replies[format] = reply
+                state.records[key]?.reply = (format, bytes)
             }
         }
-        return reply
+        return bytes
     }
 
     /// Records cached now.

@@ -88,7 +88,7 @@ public final class TenantDatabase: Sendable {
 
     /// The reply `encode` makes of the record `reference` names, if the cache
     /// holds it, as ``cachedRecord(_:_:)``. The reply is kept with the cached
-    /// record per `format` (e.g. the protocol version) until the record
+    /// record, with its `format` (e.g. the protocol version), until the record
     /// changes, unless the record shows fields computed at read time.
     public func cachedReply(
         _ type: TimelineSubject, _ reference: RecordReference, format: Int, encode: (StoredRecord) -> [UInt8]

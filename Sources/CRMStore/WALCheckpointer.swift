@@ -9,7 +9,8 @@ import Synchronization
 /// checkpoint itself, database fsync included, and every write in that
 /// batch waits for it. Here the writer only counts its commits; every
 /// ``commitsPerCheckpoint`` (or after a second with any) a PASSIVE checkpoint
-/// runs on its own connection, which never blocks the writer or the readers.
+/// runs on a connection of its own, which never blocks the writer or the
+/// readers, and is closed again: an open tenant keeps no memory for it.
 final class WALCheckpointer: Sendable {
     /// One queue for every tenant: checkpoints are background disk work.
     private static let queue = DispatchQueue(label: "crmgate.checkpoint", qos: .utility)
@@ -20,7 +21,6 @@ final class WALCheckpointer: Sendable {
         var lastCheckpoint = ContinuousClock.now
         var scheduled = false
         var closed = false
-        var connection: DatabaseQueue?
     }
 
     private let path: String
@@ -50,27 +50,16 @@ final class WALCheckpointer: Sendable {
 
     /// Checkpoints now, on the calling thread: what ``committed()`` schedules.
     func checkpoint() {
-        let connection = state.withLock { state -> DatabaseQueue? in
-            guard !state.closed else { return nil }
-            if state.connection == nil {
-                state.connection = try? DatabaseQueue(path: path, configuration: configuration)
-            }
-            return state.connection
-        }
+        defer { state.withLock { $0.scheduled = false } }
+        guard !state.withLock({ $0.closed }) else { return }
         // A failed checkpoint leaves the WAL to the next one; the data is safe in the WAL either way.
-        _ = try? connection?.writeWithoutTransaction { try $0.checkpoint(.passive) }
-        state.withLock { $0.scheduled = false }
+        guard let connection = try? DatabaseQueue(path: path, configuration: configuration) else { return }
+        _ = try? connection.writeWithoutTransaction { try $0.checkpoint(.passive) }
+        try? connection.close()
     }
 
-    /// Waits for a checkpoint in progress and closes the connection.
+    /// Waits for a checkpoint in progress; none starts afterwards.
     func close() {
-        let connection = Self.queue.sync {
-            state.withLock { state -> DatabaseQueue? in
-                state.closed = true
-                defer { state.connection = nil }
-                return state.connection
-            }
-        }
-        try? connection?.close()
+        Self.queue.sync { state.withLock { $0.closed = true } }
     }
 }

@@ -105,7 +105,7 @@ import Testing
         #expect(try await database.read { try $0.contacts.get(.ext("crm-8")) }.id == id)
     }
 
-    @Test func anEncodedReplyIsKeptPerFormatUntilTheRecordChanges() async throws {
+    @Test func anEncodedReplyIsKeptUntilTheRecordChanges() async throws {
         let database = try await open(capacity: 10)
         let id = try await contact(database, "ada@example.com")
         _ = try await database.get(id: id)
@@ -118,7 +118,8 @@ import Testing
         #expect(database.cachedReply(.contact, .id(id), format: 2, encode: encode) == Array("1:Ada".utf8))
         #expect(encodings.value == 1, "the second read used the kept reply")
         #expect(database.cachedReply(.contact, .id(id), format: 3, encode: encode) == Array("1:Ada".utf8))
-        #expect(encodings.value == 2, "each format is encoded once")
+        #expect(database.cachedReply(.contact, .id(id), format: 3, encode: encode) == Array("1:Ada".utf8))
+        #expect(encodings.value == 2, "another format is encoded, then kept instead")
 
         _ = try await database.set(
             id: id, try RecordSchema.contact.validate([("first_name", "Grace")]), ifVersion: nil, force: false,
