@@ -54,10 +54,7 @@ public final class GatewayServer: Service, Sendable {
         certificatePath = data.certificatePath
         keyPath = data.keyPath
         tlsContext = Mutex(
-            try NIOSSLContext(
-                configuration: TLSPolicy.serverConfiguration(
-                    certificatePath: data.certificatePath, keyPath: data.keyPath,
-                    keyPassphrase: configuration.tlsKeyPassphrase, clientCAPath: configuration.tlsClientCAPath)))
+            try Self.tlsContext(certificatePath: data.certificatePath, keyPath: data.keyPath, configuration))
         self.group = group
         services = GatewayServices(
             configuration: configuration, catalog: data.catalog, tenants: data.tenants, logger: logger,
@@ -139,12 +136,9 @@ public final class GatewayServer: Service, Sendable {
     /// connections already open keep theirs. On failure the old ones stay.
     @discardableResult
     public func reloadCertificates() -> Bool {
-        let configuration = services.configuration
         do {
-            let context = try NIOSSLContext(
-                configuration: TLSPolicy.serverConfiguration(
-                    certificatePath: certificatePath, keyPath: keyPath, keyPassphrase: configuration.tlsKeyPassphrase,
-                    clientCAPath: configuration.tlsClientCAPath))
+            let context = try Self.tlsContext(
+                certificatePath: certificatePath, keyPath: keyPath, services.configuration)
             tlsContext.withLock { $0 = context }
             services.logger.notice("reloaded the TLS certificate", metadata: ["certificate": "\(certificatePath)"])
             return true
@@ -154,6 +148,16 @@ public final class GatewayServer: Service, Sendable {
                 metadata: ["certificate": "\(certificatePath)", "error": "\(error)"])
             return false
         }
+    }
+
+    /// The server's TLS context under ``TLSPolicy``, read from the certificate and key files.
+    private static func tlsContext(
+        certificatePath: String, keyPath: String, _ configuration: GatewayConfiguration
+    ) throws -> NIOSSLContext {
+        try NIOSSLContext(
+            configuration: TLSPolicy.serverConfiguration(
+                certificatePath: certificatePath, keyPath: keyPath, keyPassphrase: configuration.tlsKeyPassphrase,
+                clientCAPath: configuration.tlsClientCAPath))
     }
 
     private func bind(port: Int, tls: Bool) async throws -> any Channel {

@@ -184,8 +184,9 @@ final class SessionHandler: ChannelDuplexHandler {
                 unanswered.append((command, .now))
                 queueOrRun(command, session: session, context: context)
             case .command(let command):
-                unanswered.append((command, .now))
-                switch dispatch(command, session: session, context: context) {
+                let readAt = ContinuousClock.now
+                unanswered.append((command, readAt))
+                switch dispatch(command, at: readAt, session: session, context: context) {
                 case .done(let result):
                     apply(result, context: context)
                 case .pending(let future):
@@ -205,8 +206,9 @@ final class SessionHandler: ChannelDuplexHandler {
                         services.dispatcher.isTenantOperation(following)
                     {
                         pending.removeFirst()
-                        unanswered.append((following, .now))
-                        switch dispatch(following, session: session, context: context) {
+                        let readAt = ContinuousClock.now
+                        unanswered.append((following, readAt))
+                        switch dispatch(following, at: readAt, session: session, context: context) {
                         case .done(let result): batch.append(.ready(result))
                         case .pending(let future): batch.append(.later(future))
                         case .tenant(let operation): batch.append(.operation(operation))
@@ -303,7 +305,7 @@ final class SessionHandler: ChannelDuplexHandler {
         var slots: [RESPValue?] = []
         var operations: [(slot: Int, operation: TenantOperation)] = []
         for (index, command) in commands.enumerated() {
-            switch dispatch(command, session: session, context: context) {
+            switch dispatch(command, at: .now, session: session, context: context) {
             case .done(let result):
                 if result.reply.errorMessage != nil {
                     let reply = TransactionQueue.abortedReply(count: commands.count, failed: index, reply: result.reply)
@@ -348,10 +350,13 @@ final class SessionHandler: ChannelDuplexHandler {
         }
     }
 
-    private func dispatch(_ command: RESPCommand, session: Session, context: ChannelHandlerContext) -> CommandOutcome {
+    /// Runs `command`, read at `readAt` (the client's last activity), through the dispatcher.
+    private func dispatch(
+        _ command: RESPCommand, at readAt: ContinuousClock.Instant, session: Session, context: ChannelHandlerContext
+    ) -> CommandOutcome {
         let number = session.client.details.withLock { details in
             details.lastCommand = command.name
-            details.lastActive = .now
+            details.lastActive = readAt
             details.commands += 1
             return details.commands
         }

@@ -52,16 +52,7 @@ final class GroupCommitWriter: Sendable {
         _ body: @escaping @Sendable (Database) throws -> T,
         completion: @escaping @Sendable (Result<T, any Error>) -> Void
     ) {
-        enqueue(
-            Job(
-                run: { db in
-                    let result = db.inCachedSavepoint { try body(db) }
-                    let failure: (any Error)?
-                    if case .failure(let error) = result { failure = error } else { failure = nil }
-                    return (failure, { commitError in completion(commitError.map { .failure($0) } ?? result) })
-                },
-                fail: { completion(.failure($0)) }
-            ))
+        submitEach([body]) { outcome in completion(outcome.flatMap { $0[0] }) }
     }
 
     /// Runs each of `bodies` in its own savepoint of the next batch, so one

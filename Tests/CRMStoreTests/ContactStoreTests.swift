@@ -6,14 +6,13 @@ import GRDB
 import Testing
 
 @Suite struct ContactStoreTests {
-    let directory: TemporaryDirectory
-    let tenants: TenantDirectory
-    let database: TenantDatabase
+    let acme: AcmeTenant
+    var directory: TemporaryDirectory { acme.directory }
+    var tenants: TenantDirectory { acme.tenants }
+    var database: TenantDatabase { acme.database }
 
     init() async throws {
-        directory = try TemporaryDirectory()
-        tenants = try TenantDirectory(root: directory.path + "/tenants")
-        database = try await tenants.acquire(TenantName("acme"))
+        acme = try await AcmeTenant()
     }
 
     private func changes(_ pairs: KeyValuePairs<String, String>) throws -> FieldChanges {

@@ -1,6 +1,5 @@
 import CRMCore
 import CRMStore
-import CRMTestSupport
 import Foundation
 import GRDB
 import Testing
@@ -8,14 +7,11 @@ import Testing
 /// The FTS5 indexes are brought up to date once per commit, from the rows
 /// the commit's writes noted: searches must still see every committed change.
 @Suite struct SearchIndexTests {
-    let directory: TemporaryDirectory
-    let tenants: TenantDirectory
-    let database: TenantDatabase
+    let acme: AcmeTenant
+    var database: TenantDatabase { acme.database }
 
     init() async throws {
-        directory = try TemporaryDirectory()
-        tenants = try TenantDirectory(root: directory.path + "/tenants")
-        database = try await tenants.acquire(TenantName("acme"))
+        acme = try await AcmeTenant()
     }
 
     private static func contact(_ pairs: KeyValuePairs<String, String>) throws -> FieldChanges {

@@ -1,6 +1,5 @@
 import CRMCore
 import CRMStore
-import CRMTestSupport
 import Foundation
 import Testing
 
@@ -12,9 +11,8 @@ import Testing
     }
 
     @Test func commitsAreCopiedIntoTheDatabaseFileInTheBackground() async throws {
-        let directory = try TemporaryDirectory()
-        let tenants = try TenantDirectory(root: directory.path + "/tenants")
-        let database = try await tenants.acquire(TenantName("acme"))
+        let acme = try await AcmeTenant()
+        let database = acme.database
         let before = try fileSize(database.path)
         let notes = String(repeating: "quarterly review ", count: 200)
         // 150 commits of about a page each: past the checkpointer's 100, far below the
