@@ -60,7 +60,7 @@ struct TenantOperation: Sendable {
     /// The command-table name, for the log when the operation fails unexpectedly.
     var command = ""
     /// Connection id and command number, for the log.
-    var requestID = ""
+    var requestID = RequestID(client: 0, command: 0)
     /// The record this operation reads (by id or ext), if the tenant's record
     /// cache may answer instead of `run`.
     var cachedRecord: (type: TimelineSubject, reference: RecordReference)?
@@ -76,6 +76,15 @@ struct TenantOperation: Sendable {
             return Array(buffer.readableBytesView)
         }
     }
+}
+
+/// Names one command in the log as `<connection id>-<command number>`;
+/// formatted only when a log line needs it.
+struct RequestID: Sendable, CustomStringConvertible {
+    let client: Int
+    let command: Int
+
+    var description: String { "\(client)-\(command)" }
 }
 
 /// A finished reply, one that other storage work will produce later, or a

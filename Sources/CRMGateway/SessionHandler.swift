@@ -364,7 +364,7 @@ final class SessionHandler: ChannelDuplexHandler {
         let outcome = services.dispatcher.dispatch(
             command, session: session, services: services, eventLoop: context.eventLoop)
         guard case .tenant(var operation) = outcome else { return outcome }
-        operation.requestID = "\(session.client.id)-\(number)"
+        operation.requestID = RequestID(client: session.client.id, command: number)
         return .tenant(operation)
     }
 
@@ -405,6 +405,19 @@ final class SessionHandler: ChannelDuplexHandler {
             database.read(
                 { transaction in operations.map { operation in Result { try operation.run(transaction) } } },
                 completion: answer)
+        }
+        // Most batches are replies from storage alone: those are merged in one step, without a future per command.
+        guard batch.contains(where: { if case .later = $0 { true } else { false } }) else {
+            return promise.futureResult.map { replies in
+                var nextReply = replies.makeIterator()
+                return batch.map { item in
+                    switch item {
+                    case .ready(let result): result
+                    case .operation: CommandResult(reply: nextReply.next()!)
+                    case .later: preconditionFailure("a batch without pending commands")
+                    }
+                }
+            }
         }
         return promise.futureResult.flatMap { replies in
             var nextReply = replies.makeIterator()

@@ -84,16 +84,18 @@ public final class RecordCache: Sendable {
         _ type: TimelineSubject, _ reference: RecordReference, format: Int, encode: (StoredRecord) -> [UInt8]
     ) -> [UInt8]? {
         guard capacity > 0 else { return nil }
-        let found = state.withLock { state -> (key: Key, entry: Entry)? in
+        // The common case, a kept reply, copies out only the reply.
+        let found = state.withLock { state -> (key: Key, record: StoredRecord?, reply: [UInt8]?)? in
             guard let key = state.key(type, reference), let entry = state.records[key] else { return nil }
-            return (key, entry)
+            if let reply = entry.reply, reply.format == format { return (key, nil, reply.bytes) }
+            return (key, entry.record, nil)
         }
-        guard let (key, entry) = found else { return nil }
-        if let reply = entry.reply, reply.format == format { return reply.bytes }
-        let bytes = encode(entry.record)
+        guard let (key, record, reply) = found else { return nil }
+        guard let record else { return reply }
+        let bytes = encode(record)
         state.withLock { state in
             // Versions only grow and ids are never reused: the same version is the same record.
-            if state.records[key]?.record.version == entry.record.version {
+            if state.records[key]?.record.version == record.version {
                 state.records[key]?.reply = (format, bytes)
             }
         }
