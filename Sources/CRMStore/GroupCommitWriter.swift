@@ -30,13 +30,15 @@ final class GroupCommitWriter: Sendable {
     private let state = Mutex(State())
     private let statistics: WriteStatistics
     private let events: EventHub
-    /// Called on the writer's queue after each commit.
-    private let committed: @Sendable () -> Void
+    private let rowChanges = RowChanges()
+    /// Called on the writer's queue after each commit, before any of its writes is answered.
+    private let committed: @Sendable (RowChanges.Summary) -> Void
     let batchLimit: Int
 
+    /// Blocking: call it off the event loops.
     init(
         database: DatabasePool, label: String, statistics: WriteStatistics, events: EventHub, batchLimit: Int = 512,
-        committed: @escaping @Sendable () -> Void = {}
+        committed: @escaping @Sendable (RowChanges.Summary) -> Void = { _ in }
     ) {
         self.database = database
         self.events = events
@@ -44,6 +46,7 @@ final class GroupCommitWriter: Sendable {
         self.queue = DispatchQueue(label: "crmgate.writer.\(label)")
         self.statistics = statistics
         self.batchLimit = batchLimit
+        database.writeWithoutTransaction { [rowChanges] db in rowChanges.install(on: db) }
     }
 
     /// Runs `body` in the next batch and calls `completion` with its result
@@ -65,13 +68,15 @@ final class GroupCommitWriter: Sendable {
     ) {
         enqueue(
             Job(
-                run: { db in
+                run: { [rowChanges] db in
                     var results: [Result<T, any Error>] = []
                     results.reserveCapacity(bodies.count)
                     for body in bodies {
+                        let mark = rowChanges.mark()
                         let result = db.inCachedSavepoint { try body(db) }
-                        if case .failure(let error) = result, !db.isInsideTransaction {
-                            return (error, { completion(.failure($0 ?? error)) })
+                        if case .failure(let error) = result {
+                            guard db.isInsideTransaction else { return (error, { completion(.failure($0 ?? error)) }) }
+                            rowChanges.rollBack(to: mark)
                         }
                         results.append(result)
                     }
@@ -87,6 +92,12 @@ final class GroupCommitWriter: Sendable {
     /// Waits until every write queued so far has committed or failed.
     func drain() {
         queue.sync {}
+    }
+
+    /// Waits for queued writes, then stops watching the writer connection's changes.
+    func close() {
+        drain()
+        database.writeWithoutTransaction { [rowChanges] db in rowChanges.uninstall(from: db) }
     }
 
     private func enqueue(_ job: Job) {
@@ -141,9 +152,10 @@ final class GroupCommitWriter: Sendable {
                 try? events.committed(db)
             }
             statistics.recordBatch(size: batch.count)
-            committed()
+            committed(rowChanges.take())
             for completion in completions { completion(nil) }
         } catch {
+            _ = rowChanges.take()
             for completion in completions { completion(error) }
             for job in batch.dropFirst(completions.count) { job.fail(error) }
         }

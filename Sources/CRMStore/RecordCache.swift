@@ -1,5 +1,4 @@
 import CRMCore
-import GRDB
 import Synchronization
 
 /// Recently read records of one tenant, so a `GET` of a record nobody changed
@@ -132,41 +131,6 @@ public final class RecordCache: Sendable {
             generation.wrappingAdd(1, ordering: .releasing)
             for key in keys { state.remove(key) }
         }
-    }
-}
-
-/// Watches the writer's commits and drops the records they changed from the cache.
-final class RecordCacheInvalidator: TransactionObserver, Sendable {
-    private static let types = Dictionary(
-        uniqueKeysWithValues: TimelineSubject.allCases.map { (TenantTransaction.rules($0).table.table, $0) })
-    private let cache: RecordCache
-    /// Rows changed by the transaction in progress; only the writer thread touches it.
-    private let changed = Mutex(Set<RecordCache.Key>())
-
-    init(cache: RecordCache) {
-        self.cache = cache
-    }
-
-    func observes(eventsOfKind eventKind: DatabaseEventKind) -> Bool {
-        Self.types[eventKind.tableName] != nil
-    }
-
-    func databaseDidChange(with event: DatabaseEvent) {
-        guard let type = Self.types[event.tableName] else { return }
-        let key = RecordCache.Key(type: type, id: event.rowID)
-        changed.withLock { _ = $0.insert(key) }
-    }
-
-    func databaseDidCommit(_ db: Database) {
-        let keys = changed.withLock { keys in
-            defer { keys.removeAll(keepingCapacity: true) }
-            return keys
-        }
-        cache.invalidate(keys)
-    }
-
-    func databaseDidRollback(_ db: Database) {
-        changed.withLock { $0.removeAll(keepingCapacity: true) }
     }
 }
 

@@ -1,5 +1,4 @@
 import CoreMetrics
-import GRDB
 import Synchronization
 
 /// What the store reports to metrics (swift-metrics, so any backend) and to
@@ -35,37 +34,5 @@ public final class StoreMetrics: Sendable {
             gaps.add(recorded, ordering: .relaxed)
             feedGapsCounter.increment(by: recorded)
         }
-    }
-}
-
-/// Counts rows inserted into `reorders` and `feed_gaps` by transactions that
-/// commit (work undone by a rolled-back savepoint is not counted).
-final class StoreMetricsObserver: TransactionObserver {
-    private let metrics: StoreMetrics
-    private var reorders = 0
-    private var gaps = 0
-
-    init(metrics: StoreMetrics) {
-        self.metrics = metrics
-    }
-
-    func observes(eventsOfKind eventKind: DatabaseEventKind) -> Bool {
-        if case .insert(let table) = eventKind { return table == "reorders" || table == "feed_gaps" }
-        return false
-    }
-
-    func databaseDidChange(with event: DatabaseEvent) {
-        if event.tableName == "reorders" { reorders += 1 } else { gaps += 1 }
-    }
-
-    func databaseDidCommit(_ db: Database) {
-        metrics.committed(reorders: reorders, feedGaps: gaps)
-        reorders = 0
-        gaps = 0
-    }
-
-    func databaseDidRollback(_ db: Database) {
-        reorders = 0
-        gaps = 0
     }
 }

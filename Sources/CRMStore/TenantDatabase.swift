@@ -55,16 +55,16 @@ public final class TenantDatabase: Sendable {
         database = try DatabasePool(path: path, configuration: configuration)
         try TenantMigrations.migrator.migrate(database)
         checkpointer = WALCheckpointer(path: path, configuration: configuration)
-        database.add(transactionObserver: StoreMetricsObserver(metrics: metrics), extent: .databaseLifetime)
         recordCache = RecordCache(capacity: recordCacheCapacity)
-        if recordCacheCapacity > 0 {
-            database.add(transactionObserver: RecordCacheInvalidator(cache: recordCache), extent: .databaseLifetime)
-        }
         events = EventHub(
             lastSeq: try database.read(EventLog.newestSeq))
         writer = GroupCommitWriter(
-            database: database, label: name.value, statistics: statistics, events: events,
-            committed: checkpointer.committed)
+            database: database, label: name.value, statistics: statistics, events: events
+        ) { [recordCache, checkpointer] changes in
+            if !changes.records.isEmpty { recordCache.invalidate(changes.records) }
+            metrics.committed(reorders: changes.reorders, feedGaps: changes.feedGaps)
+            checkpointer.committed()
+        }
     }
 
     /// Runs `body` against a consistent snapshot on a reader thread, then calls `completion` there.
@@ -135,7 +135,7 @@ public final class TenantDatabase: Sendable {
 
     /// Waits for queued writes, then closes every connection.
     func close() throws {
-        writer.drain()
+        writer.close()
         checkpointer.close()
         try database.close()
     }

@@ -49,6 +49,41 @@ import X509
         await gateway.stop()
     }
 
+    @Test func reordersAndGapsOfAnAbortedTransactionAreNotCounted() async throws {
+        let gateway = try await TestGateway.start()
+        let owner = try await gateway.connect(tenant: "acme")
+        for command in [
+            ["COMPANY.ADD", "name", "Partner", "ext", "erp-1"], ["COMPANY.STAGE", "1", "transition", "REASON", "grow"],
+            ["COMPANY.STAGE", "1", "partner", "REASON", "EDI"], ["INV.SET", "erp-1", "SKU-1", "20"],
+            ["INV.RULE", "erp-1", "SKU-1", "MIN", "5", "MAX", "50"], ["MULTI"],
+        ] {
+            #expect(try await owner.send(command).errorMessage == nil, "\(command)")
+        }
+        // The adjustment would create a reorder and record a gap (SEQ 1-4 missing); the failing SET undoes both.
+        #expect(
+            try await owner.send("INV.ADJ", "erp-1", "SKU-1", "-18", "FEED", "wh", "SEQ", "5")
+                == .simpleString("QUEUED"))
+        #expect(try await owner.send("CONTACT.SET", "999", "title", "CTO") == .simpleString("QUEUED"))
+        let exec = try await owner.send("EXEC")
+        guard case .array(let replies) = exec else {
+            Issue.record("EXEC answered \(exec)")
+            return
+        }
+        #expect(replies.map { $0.errorMessage.map { String($0.prefix(9)) } } == ["EXECABORT", "NOTFOUND "])
+        #expect(
+            try await owner.send("REORDER.LIST").elements?[1].elements?.isEmpty == true, "the aborted reorder is gone")
+        let admin = try await gateway.connectAsAdmin()
+        let before = try #require(try await admin.send("INFO", "feeds").string)
+        #expect(before.contains("reorders_created:0\r\n") && before.contains("feed_gaps:0\r\n"), "\(before)")
+
+        #expect(try await owner.send("INV.ADJ", "erp-1", "SKU-1", "-18", "FEED", "wh", "SEQ", "5") == .integer(2))
+        let after = try #require(try await admin.send("INFO", "feeds").string)
+        #expect(after.contains("reorders_created:1\r\n") && after.contains("feed_gaps:1\r\n"), "\(after)")
+        await owner.close()
+        await admin.close()
+        await gateway.stop()
+    }
+
     @Test func slowlogKeepsSlowCommandsNewestFirstWithCredentialsRedacted() async throws {
         let gateway = try await TestGateway.start {
             $0.slowlogThresholdMicroseconds = 0

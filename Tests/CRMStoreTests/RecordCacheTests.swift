@@ -53,6 +53,22 @@ import Testing
         #expect(database.cachedRecord(.contact, .id(id)) == read)
     }
 
+    @Test func aRecordChangedByAForeignKeyActionIsDroppedToo() async throws {
+        let database = try await open(capacity: 10)
+        let company = try await database.write {
+            try $0.companies.add(RecordSchema.company.validate([("name", "Acme")]), actor: nil)
+        }
+        let id = try await database.add(
+            try RecordSchema.contact.validate([("email", "ada@example.com"), ("company", "\(company)")]), actor: nil)
+        #expect(try await database.get(id: id)["company"] == "\(company)")
+        #expect(database.cachedRecord(.contact, .id(id))?["company"] == "\(company)")
+
+        // ON DELETE SET NULL changes the contact without any statement naming it.
+        try await database.write { try $0.companies.delete(id: company, actor: nil) }
+        #expect(database.cachedRecord(.contact, .id(id)) == nil)
+        #expect(try await database.get(id: id)["company"] == nil)
+    }
+
     @Test func aReadDispatchedBeforeACommitCannotStoreWhatTheCommitReplaced() async throws {
         let database = try await open(capacity: 10)
         let id = try await contact(database, "ada@example.com")
