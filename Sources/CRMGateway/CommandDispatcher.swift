@@ -11,8 +11,34 @@ typealias CommandHandler = @Sendable (CommandInvocation) throws -> CommandOutcom
 /// table declares: authentication, roles and arity. Handlers see only
 /// commands that passed those checks.
 struct CommandDispatcher: Sendable {
+    /// A command's table entry with its handler, looked up once per command
+    /// and shared, not copied: the hot path reads a few of its fields.
+    final class Route: Sendable {
+        let spec: CommandSpec
+        let handler: CommandHandler?
+        /// See ``CommandDispatcher/isTenantOperation(_:)``.
+        let isTenantOperation: Bool
+
+        init(spec: CommandSpec, handler: CommandHandler?) {
+            self.spec = spec
+            self.handler = handler
+            isTenantOperation =
+                spec.subcommands == nil && !spec.flags.contains(.admin)
+                && (spec.flags.contains(.write) || spec.flags.contains(.readonly))
+                && !TransactionQueue.connectionChanging.contains(spec.name)
+        }
+    }
+
     let table: CommandTable
-    let handlers: [String: CommandHandler]
+    /// Every entry of `table` (subcommands as `CONTAINER SUB`), by name.
+    private let routes: [String: Route]
+
+    init(table: CommandTable, handlers: [String: CommandHandler]) {
+        self.table = table
+        routes = Dictionary(
+            table.commands.map { ($0.name, Route(spec: $0, handler: handlers[$0.name])) },
+            uniquingKeysWith: { first, _ in first })
+    }
 
     /// Every handler, by command-table name.
     static var allHandlers: [String: CommandHandler] {
@@ -31,39 +57,43 @@ struct CommandDispatcher: Sendable {
 
     /// The command's table entry, or the error reply the table's gates give:
     /// unknown command or subcommand, authentication, role, arity.
-    func resolve(_ command: RESPCommand, session: Session) -> Result<CommandSpec, CommandError> {
+    func resolve(_ command: RESPCommand, session: Session) -> Result<Route, CommandError> {
         let name = command.name
-        guard var spec = table[name] else {
+        guard var route = routes[name] else {
             return .failure(
                 CommandError(
                     .err, "unknown command '\(Self.quoted(name))', with args beginning with: \(Self.preview(command))"
                 ))
         }
-        if spec.subcommands != nil, command.arguments.count >= 2 {
+        if route.spec.subcommands != nil, command.arguments.count >= 2 {
             let subcommand = String(buffer: command.arguments[1]).uppercased()
-            guard let subspec = table["\(name) \(subcommand)"] else {
+            guard let subroute = routes["\(name) \(subcommand)"] else {
                 return .failure(
                     CommandError(.err, "unknown subcommand '\(Self.quoted(subcommand))'. Try \(name) HELP."))
             }
-            spec = subspec
+            route = subroute
         }
-        if session.key == nil, !spec.flags.contains(.noauth) {
+        if session.key == nil, !route.spec.flags.contains(.noauth) {
             return .failure(CommandError(.noauth, "Authentication required."))
         }
-        if session.inSubscribeMode, !spec.flags.contains(.pubsub), !["PING", "QUIT", "RESET"].contains(spec.name) {
+        if session.inSubscribeMode, !route.spec.flags.contains(.pubsub),
+            !["PING", "QUIT", "RESET"].contains(route.spec.name)
+        {
             return .failure(
                 CommandError(
                     .err,
-                    "Can't execute '\(spec.name.lowercased())': only (P)SUBSCRIBE / (P)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+                    "Can't execute '\(route.spec.name.lowercased())': only (P)SUBSCRIBE / (P)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
                 ))
         }
-        if let role = session.role, !spec.roles.contains(role) {
-            return .failure(CommandError(.noperm, "this key's role (\(role.rawValue)) may not run '\(spec.name)'"))
+        if let role = session.role, !route.spec.roles.contains(role) {
+            return .failure(
+                CommandError(.noperm, "this key's role (\(role.rawValue)) may not run '\(route.spec.name)'"))
         }
-        guard spec.acceptsArgumentCount(command.arguments.count) else {
-            return .failure(CommandError(.err, "wrong number of arguments for '\(spec.name.lowercased())' command"))
+        guard route.spec.acceptsArgumentCount(command.arguments.count) else {
+            return .failure(
+                CommandError(.err, "wrong number of arguments for '\(route.spec.name.lowercased())' command"))
         }
-        return .success(spec)
+        return .success(route)
     }
 
     /// The error reply ``resolve(_:session:)`` gives, if any.
@@ -75,21 +105,22 @@ struct CommandDispatcher: Sendable {
     func dispatch(_ command: RESPCommand, session: Session, services: GatewayServices, eventLoop: any EventLoop)
         -> CommandOutcome
     {
-        let spec: CommandSpec
+        let route: Route
         switch resolve(command, session: session) {
-        case .success(let resolved): spec = resolved
+        case .success(let resolved): route = resolved
         case .failure(let error): return .reply(error.reply)
         }
-        if !spec.flags.contains(.noauth), let key = session.key, let refusal = services.rateLimits.check(key) {
+        let commandName = route.spec.name
+        if !route.spec.flags.contains(.noauth), let key = session.key, let refusal = services.rateLimits.check(key) {
             services.statistics.rateLimited.add(1, ordering: .relaxed)
             return .done(CommandResult(reply: refusal.error.reply, effects: [.holdReading(refusal.milliseconds)]))
         }
-        guard let handler = handlers[spec.name] else {
-            return .reply(CommandError(.err, "'\(spec.name)' needs a subcommand; try COMMAND DOCS \(spec.name)").reply)
+        guard let handler = route.handler else {
+            return .reply(
+                CommandError(.err, "'\(commandName)' needs a subcommand; try COMMAND DOCS \(commandName)").reply)
         }
-        let commandName = spec.name
         let invocation = CommandInvocation(
-            arguments: command.arguments, spec: spec, session: session, services: services, eventLoop: eventLoop)
+            arguments: command.arguments, route: route, session: session, services: services, eventLoop: eventLoop)
         do {
             switch try handler(invocation) {
             case .done(let result):
@@ -104,7 +135,7 @@ struct CommandDispatcher: Sendable {
                     })
             }
         } catch {
-            return .reply(Self.reply(for: error, command: spec.name, logger: invocation.logger))
+            return .reply(Self.reply(for: error, command: commandName, logger: invocation.logger))
         }
     }
 
@@ -112,10 +143,7 @@ struct CommandDispatcher: Sendable {
     /// may join a batch or a transaction (commands that change the connection,
     /// such as FEED.OPEN, must finish before the next command is dispatched).
     func isTenantOperation(_ command: RESPCommand) -> Bool {
-        guard let spec = table[command.name] else { return false }
-        return spec.subcommands == nil && !spec.flags.contains(.admin)
-            && (spec.flags.contains(.write) || spec.flags.contains(.readonly))
-            && !TransactionQueue.connectionChanging.contains(spec.name)
+        routes[command.name]?.isTenantOperation ?? false
     }
 
     static func reply(for error: any Error, command: String, logger: Logger) -> RESPValue {

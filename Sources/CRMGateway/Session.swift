@@ -103,10 +103,13 @@ enum CommandOutcome {
 struct CommandInvocation: Sendable {
     /// The words of the command; `arguments[0]` is its name.
     let arguments: [ByteBuffer]
-    let spec: CommandSpec
+    let route: CommandDispatcher.Route
     let session: Session
     let services: GatewayServices
     let eventLoop: any EventLoop
+
+    /// The command's table entry.
+    var spec: CommandSpec { route.spec }
 
     /// Argument `index` as UTF-8 text (0 is the command name).
     func text(_ index: Int) throws(CommandError) -> String {

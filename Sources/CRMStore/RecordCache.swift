@@ -22,10 +22,15 @@ public final class RecordCache: Sendable {
     }
 
     /// A cached record, and the reply last encoded from it with its format
-    /// (e.g. the protocol version), so a repeated `GET` costs one copy.
-    private struct Entry {
+    /// (e.g. the protocol version), so a repeated `GET` costs one copy. A
+    /// class, so finding it under the lock does not copy the record.
+    private final class Entry {
         let record: StoredRecord
         var reply: (format: Int, bytes: [UInt8])?
+
+        init(record: StoredRecord) {
+            self.record = record
+        }
     }
 
     private struct State {
@@ -94,8 +99,8 @@ public final class RecordCache: Sendable {
         let bytes = encode(record)
         state.withLock { state in
             // Versions only grow and ids are never reused: the same version is the same record.
-            if state.records[key]?.record.version == record.version {
-                state.records[key]?.reply = (format, bytes)
+            if let entry = state.records[key], entry.record.version == record.version {
+                entry.reply = (format, bytes)
             }
         }
         return bytes
