@@ -35,8 +35,9 @@ public final class RecordCache: Sendable {
 
     private struct State {
         var records: [Key: Entry] = [:]
-        /// The ids of cached records that have an `ext`, by that ext exactly as stored.
-        var exts: [ExtKey: Int64] = [:]
+        /// The cached records that have an `ext`, by that ext exactly as stored: the same
+        /// entries as in `records`, so a read by ext is one lookup.
+        var exts: [ExtKey: Entry] = [:]
         /// Keys in the order they were stored, to forget the oldest when full.
         var order: [Key] = []
         var nextSlot = 0
@@ -46,10 +47,10 @@ public final class RecordCache: Sendable {
             if let ext = entry.record["ext"] { exts[ExtKey(type: key.type, ext: ext)] = nil }
         }
 
-        func key(_ type: TimelineSubject, _ reference: RecordReference) -> Key? {
+        func entry(_ type: TimelineSubject, _ reference: RecordReference) -> Entry? {
             switch reference {
-            case .id(let id): Key(type: type, id: id)
-            case .ext(let ext): exts[ExtKey(type: type, ext: ext)].map { Key(type: type, id: $0) }
+            case .id(let id): records[Key(type: type, id: id)]
+            case .ext(let ext): exts[ExtKey(type: type, ext: ext)]
             }
         }
     }
@@ -77,7 +78,7 @@ public final class RecordCache: Sendable {
     /// The stored record `reference` names, if it is cached.
     func record(_ type: TimelineSubject, _ reference: RecordReference) -> StoredRecord? {
         guard capacity > 0 else { return nil }
-        return state.withLock { state in state.key(type, reference).flatMap { state.records[$0]?.record } }
+        return state.withLock { state in state.entry(type, reference)?.record }
     }
 
     /// The reply in `format` for the cached record `reference` names, if it
@@ -89,17 +90,17 @@ public final class RecordCache: Sendable {
     ) -> [UInt8]? {
         guard capacity > 0 else { return nil }
         // The common case, a kept reply, copies out only the reply.
-        let found = state.withLock { state -> (key: Key, record: StoredRecord?, reply: [UInt8]?)? in
-            guard let key = state.key(type, reference), let entry = state.records[key] else { return nil }
-            if let reply = entry.reply, reply.format == format { return (key, nil, reply.bytes) }
-            return (key, entry.record, nil)
+        let found = state.withLock { state -> (record: StoredRecord?, reply: [UInt8]?)? in
+            guard let entry = state.entry(type, reference) else { return nil }
+            if let reply = entry.reply, reply.format == format { return (nil, reply.bytes) }
+            return (entry.record, nil)
         }
-        guard let (key, record, reply) = found else { return nil }
+        guard let (record, reply) = found else { return nil }
         guard let record else { return reply }
         let bytes = encode(record)
         state.withLock { state in
             // Versions only grow and ids are never reused: the same version is the same record.
-            if let entry = state.records[key], entry.record.version == record.version {
+            if let entry = state.records[Key(type: type, id: record.id)], entry.record.version == record.version {
                 entry.reply = (format, bytes)
             }
         }
@@ -125,8 +126,9 @@ public final class RecordCache: Sendable {
                 state.order[state.nextSlot] = key
                 state.nextSlot = (state.nextSlot + 1) % capacity
             }
-            state.records[key] = Entry(record: record)
-            if let ext = record["ext"] { state.exts[ExtKey(type: key.type, ext: ext)] = key.id }
+            let entry = Entry(record: record)
+            state.records[key] = entry
+            if let ext = record["ext"] { state.exts[ExtKey(type: key.type, ext: ext)] = entry }
         }
     }
 
