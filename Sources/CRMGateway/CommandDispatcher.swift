@@ -29,12 +29,10 @@ struct CommandDispatcher: Sendable {
         }
     }
 
-    let table: CommandTable
-    /// Every entry of `table` (subcommands as `CONTAINER SUB`), by name.
+    /// Every entry of the command table (subcommands as `CONTAINER SUB`), by name.
     private let routes: [String: Route]
 
     init(table: CommandTable, handlers: [String: CommandHandler]) {
-        self.table = table
         routes = Dictionary(
             table.commands.map { ($0.name, Route(spec: $0, handler: handlers[$0.name])) },
             uniquingKeysWith: { first, _ in first })

@@ -406,29 +406,30 @@ final class SessionHandler: ChannelDuplexHandler {
                 { transaction in operations.map { operation in Result { try operation.run(transaction) } } },
                 completion: answer)
         }
-        // Most batches are replies from storage alone: those are merged in one step, without a future per command.
-        guard batch.contains(where: { if case .later = $0 { true } else { false } }) else {
-            return promise.futureResult.map { replies in
-                var nextReply = replies.makeIterator()
-                return batch.map { item in
-                    switch item {
-                    case .ready(let result): result
-                    case .operation: CommandResult(reply: nextReply.next()!)
-                    case .later: preconditionFailure("a batch without pending commands")
-                    }
-                }
-            }
+        // Commands answered later (a blocking read in the pipeline) are waited for together; most
+        // batches have none, and their replies are merged in one step, without a future per command.
+        let later = batch.compactMap { item -> EventLoopFuture<CommandResult>? in
+            if case .later(let future) = item { return future }
+            return nil
         }
-        return promise.futureResult.flatMap { replies in
-            var nextReply = replies.makeIterator()
-            let results = batch.map { item -> EventLoopFuture<CommandResult> in
-                switch item {
-                case .ready(let result): eventLoop.makeSucceededFuture(result)
-                case .later(let future): future
-                case .operation: eventLoop.makeSucceededFuture(CommandResult(reply: nextReply.next()!))
-                }
+        guard !later.isEmpty else {
+            return promise.futureResult.map { Self.merge(batch, replies: $0, later: []) }
+        }
+        return promise.futureResult.and(EventLoopFuture.whenAllSucceed(later, on: eventLoop)).map {
+            Self.merge(batch, replies: $0, later: $1)
+        }
+    }
+
+    /// The batch's results in command order: `replies` answer its operations, `later` its pending commands.
+    private static func merge(_ batch: [BatchItem], replies: [RESPValue], later: [CommandResult]) -> [CommandResult] {
+        var nextReply = replies.makeIterator()
+        var nextLater = later.makeIterator()
+        return batch.map { item in
+            switch item {
+            case .ready(let result): result
+            case .later: nextLater.next()!
+            case .operation: CommandResult(reply: nextReply.next()!)
             }
-            return EventLoopFuture.whenAllSucceed(results, on: eventLoop)
         }
     }
 

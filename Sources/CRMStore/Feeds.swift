@@ -50,32 +50,28 @@ public struct Feeds {
     /// duplicate (at or below the last applied number), which must not be applied.
     public func admit(feed name: String, seq: Int64) throws -> Bool {
         let now = WallClock.now()
-        guard
-            let last = try Int64.fetchOne(
-                db.cachedStatement(sql: "SELECT last_seq FROM feeds WHERE name = ?"), arguments: [name])
-        else {
-            // The feed's first update opens it, at this seq.
-            try db.cachedStatement(sql: "INSERT INTO feeds (name, last_seq, applied, updated_at) VALUES (?, ?, 1, ?)")
-                .execute(arguments: [name, seq, now])
-            if seq > 1 {
-                try db.cachedStatement(sql: "INSERT INTO feed_gaps (feed, from_seq, to_seq) VALUES (?, ?, ?)")
-                    .execute(arguments: [name, 1, seq - 1])
-            }
-            return true
-        }
-        guard seq > last else {
+        let last = try Int64.fetchOne(
+            db.cachedStatement(sql: "SELECT last_seq FROM feeds WHERE name = ?"), arguments: [name])
+        if let last, seq <= last {
             try db.cachedStatement(
                 sql: "UPDATE feeds SET duplicates = duplicates + 1, updated_at = ? WHERE name = ?"
             ).execute(arguments: [now, name])
             return false
         }
-        if seq > last + 1 {
+        let expected = (last ?? 0) + 1
+        if seq > expected {
             try db.cachedStatement(sql: "INSERT INTO feed_gaps (feed, from_seq, to_seq) VALUES (?, ?, ?)")
-                .execute(arguments: [name, last + 1, seq - 1])
+                .execute(arguments: [name, expected, seq - 1])
         }
-        try db.cachedStatement(
-            sql: "UPDATE feeds SET last_seq = ?, applied = applied + 1, updated_at = ? WHERE name = ?"
-        ).execute(arguments: [seq, now, name])
+        if last == nil {
+            // The feed's first update opens it, at this seq.
+            try db.cachedStatement(sql: "INSERT INTO feeds (name, last_seq, applied, updated_at) VALUES (?, ?, 1, ?)")
+                .execute(arguments: [name, seq, now])
+        } else {
+            try db.cachedStatement(
+                sql: "UPDATE feeds SET last_seq = ?, applied = applied + 1, updated_at = ? WHERE name = ?"
+            ).execute(arguments: [seq, now, name])
+        }
         return true
     }
 }

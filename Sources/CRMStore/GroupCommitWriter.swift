@@ -38,7 +38,7 @@ final class GroupCommitWriter: Sendable {
     /// Blocking: call it off the event loops.
     init(
         database: DatabasePool, label: String, statistics: WriteStatistics, events: EventHub, batchLimit: Int = 512,
-        committed: @escaping @Sendable (RowChanges.Summary) -> Void = { _ in }
+        committed: @escaping @Sendable (RowChanges.Summary) -> Void
     ) {
         self.database = database
         self.events = events

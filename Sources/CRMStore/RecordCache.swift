@@ -89,14 +89,22 @@ public final class RecordCache: Sendable {
         _ type: TimelineSubject, _ reference: RecordReference, format: Int, encode: (StoredRecord) -> [UInt8]
     ) -> [UInt8]? {
         guard capacity > 0 else { return nil }
-        // The common case, a kept reply, copies out only the reply.
-        let found = state.withLock { state -> (record: StoredRecord?, reply: [UInt8]?)? in
-            guard let entry = state.entry(type, reference) else { return nil }
-            if let reply = entry.reply, reply.format == format { return (nil, reply.bytes) }
-            return (entry.record, nil)
+        enum Found {
+            case kept([UInt8])
+            case toEncode(StoredRecord)
         }
-        guard let (record, reply) = found else { return nil }
-        guard let record else { return reply }
+        // The common case, a kept reply, copies out only the reply.
+        let found = state.withLock { state -> Found? in
+            guard let entry = state.entry(type, reference) else { return nil }
+            if let reply = entry.reply, reply.format == format { return .kept(reply.bytes) }
+            return .toEncode(entry.record)
+        }
+        let record: StoredRecord
+        switch found {
+        case nil: return nil
+        case .kept(let bytes)?: return bytes
+        case .toEncode(let stored)?: record = stored
+        }
         let bytes = encode(record)
         state.withLock { state in
             // Versions only grow and ids are never reused: the same version is the same record.

@@ -1,4 +1,5 @@
 import CRMCore
+import Foundation
 import GRDB
 import GRDBSQLite
 import Synchronization
@@ -25,8 +26,18 @@ final class RowChanges: Sendable {
         fileprivate let feedGaps: Int
     }
 
-    private static let recordTypes = Dictionary(
-        uniqueKeysWithValues: TimelineSubject.allCases.map { (TenantTransaction.rules($0).table.table, $0) })
+    /// What a changed row of a watched table means.
+    private enum Watch {
+        case record(TimelineSubject)
+        case reorder
+        case feedGap
+    }
+
+    /// The watched tables. Most changed rows are in others (events, links, search index), so a row's
+    /// table name is compared as SQLite gives it, without making a String of it.
+    private static let watched: [(table: String, watch: Watch)] =
+        TimelineSubject.allCases.map { (TenantTransaction.rules($0).table.table, .record($0)) }
+        + [("reorders", .reorder), ("feed_gaps", .feedGap)]
     private let state = Mutex(Summary())
 
     /// Starts receiving `db`'s row changes. The hook holds this object until ``uninstall(from:)``.
@@ -37,7 +48,7 @@ final class RowChanges: Sendable {
             { context, kind, _, table, rowID in
                 guard let context, let table else { return }
                 Unmanaged<RowChanges>.fromOpaque(context).takeUnretainedValue()
-                    .changed(table: String(cString: table), rowID: rowID, inserted: kind == SQLITE_INSERT)
+                    .changed(table: table, rowID: rowID, inserted: kind == SQLITE_INSERT)
             }, context)
     }
 
@@ -48,13 +59,13 @@ final class RowChanges: Sendable {
         }
     }
 
-    private func changed(table: String, rowID: Int64, inserted: Bool) {
-        if let type = Self.recordTypes[table] {
-            state.withLock { _ = $0.records.insert(RecordCache.Key(type: type, id: rowID)) }
-        } else if inserted, table == "reorders" {
-            state.withLock { $0.reorders += 1 }
-        } else if inserted, table == "feed_gaps" {
-            state.withLock { $0.feedGaps += 1 }
+    private func changed(table: UnsafePointer<CChar>, rowID: Int64, inserted: Bool) {
+        guard let watch = Self.watched.first(where: { strcmp(table, $0.table) == 0 })?.watch else { return }
+        switch watch {
+        case .record(let type): state.withLock { _ = $0.records.insert(RecordCache.Key(type: type, id: rowID)) }
+        case .reorder where inserted: state.withLock { $0.reorders += 1 }
+        case .feedGap where inserted: state.withLock { $0.feedGaps += 1 }
+        case .reorder, .feedGap: break
         }
     }
 
