@@ -162,7 +162,6 @@ public final class GatewayServer: Service, Sendable {
 
     private func bind(port: Int, tls: Bool) async throws -> any Channel {
         let services = self.services
-        let limits = services.configuration.limits
         let contexts = tls ? self : nil
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
@@ -175,7 +174,6 @@ public final class GatewayServer: Service, Sendable {
                     if let context = contexts?.tlsContext.withLock({ $0 }) {
                         try pipeline.addHandler(NIOSSLServerHandler(context: context))
                     }
-                    try pipeline.addHandler(ByteToMessageHandler(RESPCommandDecoder(limits: limits)))
                     try pipeline.addHandler(SessionHandler(services: services))
                 }
             }

@@ -65,16 +65,20 @@ struct TenantOperation: Sendable {
     /// cache may answer instead of `run`.
     var cachedRecord: (type: TimelineSubject, reference: RecordReference)?
 
-    /// The reply from the record cache, encoded for `version`, if this
-    /// operation is a cached record's read. The encoded reply is kept with
-    /// the cached record, so a repeated read costs one copy.
-    func encodedReplyFromCache(version: RESPVersion) -> [UInt8]? {
-        guard let (type, reference) = cachedRecord else { return nil }
-        return database.cachedReply(type, reference, format: version.rawValue) { record in
-            var buffer = ByteBuffer()
-            buffer.writeRESPValue(RecordReply.record(record), version: version)
-            return Array(buffer.readableBytesView)
-        }
+    /// Writes the reply from the record cache, encoded for `version`, into
+    /// `output` if this operation is a cached record's read; false if not.
+    /// The encoded reply is kept with the cached record, so a repeated read
+    /// costs one copy.
+    func writeReplyFromCache(version: RESPVersion, into output: inout ByteBuffer) -> Bool {
+        guard let (type, reference) = cachedRecord else { return false }
+        return database.cachedReply(
+            type, reference, format: version.rawValue,
+            encode: { record in
+                var buffer = ByteBuffer()
+                buffer.writeRESPValue(RecordReply.record(record), version: version)
+                return Array(buffer.readableBytesView)
+            },
+            write: { output.writeBytes($0) })
     }
 }
 

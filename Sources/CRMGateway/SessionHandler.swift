@@ -4,8 +4,13 @@ import CRMStore
 import Logging
 import NIOCore
 
-/// Runs one connection's commands in the order they arrived and writes their
-/// replies in that order.
+/// Decodes one connection's commands, runs them in the order they arrived
+/// and writes their replies in that order.
+///
+/// It parses the inbound bytes itself (with ``RESPCommandDecoder``) rather
+/// than behind a `ByteToMessageHandler`: a decoded command goes straight into
+/// the queue, without a pipeline hop and a type-erased `NIOAny` per command.
+/// A command split over reads is kept as unparsed bytes until the rest arrives.
 ///
 /// Commands that finish at once are answered into one outbound buffer that is
 /// written and flushed once per read burst; a command waiting on storage holds
@@ -17,7 +22,7 @@ import NIOCore
 /// pub/sub messages; if it falls more than the client output limit behind,
 /// it is closed and can resume with `EVENTS.READ` from its last seq.
 final class SessionHandler: ChannelDuplexHandler {
-    typealias InboundIn = RESPCommand
+    typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
@@ -37,6 +42,11 @@ final class SessionHandler: ChannelDuplexHandler {
     }
 
     private let services: GatewayServices
+    private var decoder: RESPCommandDecoder
+    /// Bytes read but not decoded yet: the start of a command still arriving.
+    private var unparsed: ByteBuffer?
+    /// Set once the input broke the protocol: nothing more is read from it.
+    private var inputRejected = false
     private var session: Session?
     private var pending = CircularBuffer<Pending>()
     private var inFlight = false
@@ -62,6 +72,7 @@ final class SessionHandler: ChannelDuplexHandler {
 
     init(services: GatewayServices) {
         self.services = services
+        decoder = RESPCommandDecoder(limits: services.configuration.limits)
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -96,8 +107,27 @@ final class SessionHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !closing else { return }
-        pending.append(.command(unwrapInboundIn(data)))
+        guard !closing, !inputRejected else { return }
+        var bytes = unwrapInboundIn(data)
+        if var held = unparsed {
+            unparsed = nil
+            held.writeBuffer(&bytes)
+            bytes = held
+        }
+        do {
+            while let command = try decoder.next(from: &bytes) {
+                pending.append(.command(command))
+            }
+            if bytes.readableBytes > 0 {
+                // Read bytes a large command arriving in pieces would otherwise keep growing.
+                if bytes.readerIndex > bytes.capacity / 2 { bytes.discardReadBytes() }
+                unparsed = bytes
+            }
+        } catch {
+            services.statistics.protocolErrors.add(1, ordering: .relaxed)
+            inputRejected = true
+            pending.append(.protocolError(error))
+        }
         runQueue(context: context)
     }
 
@@ -107,15 +137,8 @@ final class SessionHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if let protocolError = error as? RESPProtocolError, !closing {
-            services.statistics.protocolErrors.add(1, ordering: .relaxed)
-            pending.append(.protocolError(protocolError))
-            runQueue(context: context)
-            flushOutput(context: context)
-        } else {
-            services.logger.debug("closing connection after error", metadata: ["error": "\(error)"])
-            context.close(promise: nil)
-        }
+        services.logger.debug("closing connection after error", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
     }
 
     /// A client that shuts down its sending side (`nc -N`, a script piping
@@ -196,9 +219,8 @@ final class SessionHandler: ChannelDuplexHandler {
                 case .tenant(let operation):
                     // Only a command at the head of the queue may use the cache: one behind a write
                     // in a batch must see that write.
-                    if let reply = operation.encodedReplyFromCache(version: session.protocolVersion) {
+                    if operation.writeReplyFromCache(version: session.protocolVersion, into: &output) {
                         recordAnswered(failed: false, client: session.client)
-                        output.writeBytes(reply)
                         continue
                     }
                     var batch = [BatchItem.operation(operation)]

@@ -30,6 +30,11 @@ public struct RESPCommandDecoder: NIOSingleStepByteToMessageDecoder {
     }
 
     public mutating func decode(buffer: inout ByteBuffer) throws -> RESPCommand? {
+        try next(from: &buffer)
+    }
+
+    /// The next whole command in `buffer`, consuming its bytes, or nil if it has not all arrived.
+    public mutating func next(from buffer: inout ByteBuffer) throws(RESPProtocolError) -> RESPCommand? {
         while true {
             switch state {
             case .idle:
@@ -90,14 +95,14 @@ public struct RESPCommandDecoder: NIOSingleStepByteToMessageDecoder {
         try decode(buffer: &buffer)
     }
 
-    private func checkPending(_ bytes: Int) throws {
+    private func checkPending(_ bytes: Int) throws(RESPProtocolError) {
         if bytes > limits.maxPendingBytes {
             throw RESPProtocolError("request exceeds the client's pending byte limit")
         }
     }
 
     /// Reads a `*<n>\r\n` or `$<n>\r\n` header, returning `n`, or nil if the line is incomplete.
-    private func readHeader(_ buffer: inout ByteBuffer, kind: String) throws -> Int? {
+    private func readHeader(_ buffer: inout ByteBuffer, kind: String) throws(RESPProtocolError) -> Int? {
         let view = buffer.readableBytesView
         let searchEnd = view.index(view.startIndex, offsetBy: min(view.count, limits.maxInlineLength))
         guard let newline = view[view.startIndex..<searchEnd].firstIndex(of: UInt8(ascii: "\n")) else {
@@ -118,7 +123,7 @@ public struct RESPCommandDecoder: NIOSingleStepByteToMessageDecoder {
     }
 
     /// Reads one inline line and splits it into words; nil if the line is incomplete.
-    private mutating func readInline(_ buffer: inout ByteBuffer) throws -> [ByteBuffer]? {
+    private mutating func readInline(_ buffer: inout ByteBuffer) throws(RESPProtocolError) -> [ByteBuffer]? {
         let view = buffer.readableBytesView
         let scanStart = view.index(view.startIndex, offsetBy: min(inlineScanned, view.count))
         guard let newline = view[scanStart...].firstIndex(of: UInt8(ascii: "\n")) else {

@@ -23,10 +23,11 @@ public final class RecordCache: Sendable {
 
     /// A cached record, and the reply last encoded from it with its format
     /// (e.g. the protocol version), so a repeated `GET` costs one copy. A
-    /// class, so finding it under the lock does not copy the record.
+    /// class, so finding it under the lock does not copy the record; the reply
+    /// comes first, in the object's first cache line with its header.
     private final class Entry {
-        let record: StoredRecord
         var reply: (format: Int, bytes: [UInt8])?
+        let record: StoredRecord
 
         init(record: StoredRecord) {
             self.record = record
@@ -81,29 +82,35 @@ public final class RecordCache: Sendable {
         return state.withLock { state in state.entry(type, reference)?.record }
     }
 
-    /// The reply in `format` for the cached record `reference` names, if it
-    /// is cached: encoded by `encode` the first time, then kept with the entry
-    /// until the record changes or a reply in another format replaces it.
-    /// Only for records whose reply depends on nothing but their stored fields.
+    /// Hands `write` the reply in `format` for the cached record `reference`
+    /// names, if it is cached (false if not): encoded by `encode` the first
+    /// time, then kept with the entry until the record changes or a reply in
+    /// another format replaces it, and written from there under the lock, so
+    /// the common case copies the bytes once. Only for records whose reply
+    /// depends on nothing but their stored fields.
     func reply(
-        _ type: TimelineSubject, _ reference: RecordReference, format: Int, encode: (StoredRecord) -> [UInt8]
-    ) -> [UInt8]? {
-        guard capacity > 0 else { return nil }
+        _ type: TimelineSubject, _ reference: RecordReference, format: Int, encode: (StoredRecord) -> [UInt8],
+        write: ([UInt8]) -> Void
+    ) -> Bool {
+        guard capacity > 0 else { return false }
         enum Found {
-            case kept([UInt8])
+            case missing
+            case written
             case toEncode(StoredRecord)
         }
-        // The common case, a kept reply, copies out only the reply.
-        let found = state.withLock { state -> Found? in
-            guard let entry = state.entry(type, reference) else { return nil }
-            if let reply = entry.reply, reply.format == format { return .kept(reply.bytes) }
+        let found = state.withLock { state -> Found in
+            guard let entry = state.entry(type, reference) else { return .missing }
+            if let reply = entry.reply, reply.format == format {
+                write(reply.bytes)
+                return .written
+            }
             return .toEncode(entry.record)
         }
         let record: StoredRecord
         switch found {
-        case nil: return nil
-        case .kept(let bytes)?: return bytes
-        case .toEncode(let stored)?: record = stored
+        case .missing: return false
+        case .written: return true
+        case .toEncode(let stored): record = stored
         }
         let bytes = encode(record)
         state.withLock { state in
@@ -112,7 +119,8 @@ public final class RecordCache: Sendable {
                 entry.reply = (format, bytes)
             }
         }
-        return bytes
+        write(bytes)
+        return true
     }
 
     /// Records cached now.

@@ -86,17 +86,21 @@ public final class TenantDatabase: Sendable {
         return TenantTransaction.rules(type).present(stored, now: WallClock.now())
     }
 
-    /// The reply `encode` makes of the record `reference` names, if the cache
-    /// holds it, as ``cachedRecord(_:_:)``. The reply is kept with the cached
-    /// record, with its `format` (e.g. the protocol version), until the record
-    /// changes, unless the record shows fields computed at read time.
+    /// Hands `write` the reply `encode` makes of the record `reference` names,
+    /// if the cache holds it, as ``cachedRecord(_:_:)``; false if it does not.
+    /// The reply is kept with the cached record, with its `format` (e.g. the
+    /// protocol version), until the record changes, unless the record shows
+    /// fields computed at read time.
     public func cachedReply(
-        _ type: TimelineSubject, _ reference: RecordReference, format: Int, encode: (StoredRecord) -> [UInt8]
-    ) -> [UInt8]? {
+        _ type: TimelineSubject, _ reference: RecordReference, format: Int, encode: (StoredRecord) -> [UInt8],
+        write: ([UInt8]) -> Void
+    ) -> Bool {
         guard TenantTransaction.rules(type).presentsStoredFieldsOnly else {
-            return cachedRecord(type, reference).map(encode)
+            guard let record = cachedRecord(type, reference) else { return false }
+            write(encode(record))
+            return true
         }
-        return recordCache.reply(type, reference, format: format, encode: encode)
+        return recordCache.reply(type, reference, format: format, encode: encode, write: write)
     }
 
     /// Runs `body` in the next group commit, then calls `completion` once that commit is durable.

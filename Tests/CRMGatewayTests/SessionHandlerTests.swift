@@ -19,7 +19,6 @@ import Testing
             startedAtUnixSeconds: 0,
             metrics: GatewayMetrics(table: .standard, slowLog: SlowLog(thresholdMicroseconds: 10_000, maxLength: 128)))
         let channel = EmbeddedChannel()
-        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RESPCommandDecoder()))
         try channel.pipeline.syncOperations.addHandler(SessionHandler(services: services))
         try channel.connect(to: .init(ipAddress: "127.0.0.1", port: 1)).wait()
         return channel
@@ -67,5 +66,22 @@ import Testing
         try channel.writeInbound(ByteBuffer(string: "PING\r\n*1\r\n$x\r\nPING\r\n"))
         #expect(try output(channel) == "+PONG\r\n-ERR Protocol error: invalid bulk length\r\n")
         #expect(!channel.isActive)
+    }
+
+    @Test func aLargeCommandArrivingInSmallPiecesIsAnsweredWhole() throws {
+        let directory = try TemporaryDirectory()
+        let channel = try makeChannel(directory)
+        let message = String((0..<200_000).map { Character(UnicodeScalar(UInt8(97 + $0 % 26))) })
+        let wire = Array("*2\r\n$4\r\nPING\r\n$\(message.utf8.count)\r\n\(message)\r\nPING\r\n".utf8)
+        var answered = ""
+        for start in stride(from: 0, to: wire.count, by: 1000) {
+            try channel.writeInbound(ByteBuffer(bytes: wire[start..<min(start + 1000, wire.count)]))
+            answered += try output(channel)
+            if start + 1000 < wire.count {
+                #expect(answered.isEmpty, "nothing is answered before the command is whole")
+            }
+        }
+        #expect(answered == "$\(message.utf8.count)\r\n\(message)\r\n+PONG\r\n")
+        _ = try? channel.finish()
     }
 }

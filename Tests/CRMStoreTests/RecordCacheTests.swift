@@ -187,3 +187,15 @@ private final class Counter {
     private(set) var value = 0
     func add() { value += 1 }
 }
+
+extension TenantDatabase {
+    /// The bytes ``cachedReply(_:_:format:encode:write:)`` writes, or nil if it finds nothing.
+    fileprivate func cachedReply(
+        _ type: TimelineSubject, _ reference: RecordReference, format: Int, encode: (StoredRecord) -> [UInt8]
+    ) -> [UInt8]? {
+        var written: [UInt8]?
+        let found = cachedReply(type, reference, format: format, encode: encode) { written = $0 }
+        #expect(found == (written != nil), "true exactly when it wrote a reply")
+        return written
+    }
+}
