@@ -182,13 +182,13 @@ public final class GatewayServer: Service, Sendable {
     }
 
     private func bindMetrics(port: Int) async throws -> any Channel {
-        let registry = services.metrics.registry
+        let metrics = services.metrics
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(MetricsEndpoint(registry: registry))
+                    try channel.pipeline.syncOperations.addHandler(MetricsEndpoint(metrics: metrics))
                 }
             }
             .bind(host: services.configuration.metricsHost, port: port)

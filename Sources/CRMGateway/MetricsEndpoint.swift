@@ -1,19 +1,18 @@
 import NIOCore
 import NIOHTTP1
-import Prometheus
 
 /// The optional Prometheus endpoint (`--metrics-port`): plain HTTP/1.1,
-/// `GET /metrics` answers the registry in the text exposition format,
+/// `GET /metrics` answers every metric in the text exposition format,
 /// anything else 404 (or 405 for other methods).
 final class MetricsEndpoint: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
-    private let registry: PrometheusCollectorRegistry
+    private let metrics: GatewayMetrics
     private var request: HTTPRequestHead?
 
-    init(registry: PrometheusCollectorRegistry) {
-        self.registry = registry
+    init(metrics: GatewayMetrics) {
+        self.metrics = metrics
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -27,7 +26,7 @@ final class MetricsEndpoint: ChannelInboundHandler {
             request = nil
             let (status, body): (HTTPResponseStatus, [UInt8]) =
                 switch (head.method, head.uri.split(separator: "?").first ?? "") {
-                case (.GET, "/metrics"): (.ok, registry.emitToBuffer())
+                case (.GET, "/metrics"): (.ok, metrics.exposition())
                 case (_, "/metrics"): (.methodNotAllowed, Array("only GET\n".utf8))
                 default: (.notFound, Array("metrics are at /metrics\n".utf8))
                 }

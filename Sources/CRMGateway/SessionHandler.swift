@@ -48,6 +48,8 @@ final class SessionHandler: ChannelDuplexHandler {
     /// Set once the input broke the protocol: nothing more is read from it.
     private var inputRejected = false
     private var session: Session?
+    /// Where this connection's commands are counted: its event loop's shard.
+    private var commandMeters: CommandMeters.Shard?
     private var pending = CircularBuffer<Pending>()
     private var inFlight = false
     /// Set while ``runQueue(context:)`` runs: a flush inside it can report
@@ -88,6 +90,7 @@ final class SessionHandler: ChannelDuplexHandler {
             return
         }
         session = Session(client: services.clients.register(context.channel))
+        commandMeters = services.metrics.commands.shard(for: context.eventLoop)
         services.metrics.connectionOpened()
         output = context.channel.allocator.buffer(capacity: 4096)
         scheduleIdleCheck(after: services.configuration.idleTimeout, context: context)
@@ -568,8 +571,8 @@ final class SessionHandler: ChannelDuplexHandler {
 
     /// Counts the oldest unanswered command as answered now, for the metrics and slow log.
     private func recordAnswered(failed: Bool, client: ClientInfo) {
-        if let (command, readAt) = unanswered.popFirst() {
-            services.metrics.record(command, elapsed: .now - readAt, failed: failed, client: client)
+        if let (command, readAt) = unanswered.popFirst(), let commandMeters {
+            services.metrics.record(command, elapsed: .now - readAt, failed: failed, client: client, in: commandMeters)
         }
     }
 
