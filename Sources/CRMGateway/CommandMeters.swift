@@ -103,6 +103,14 @@ final class CommandMeters: Sendable {
         }
     }
 
+    /// Commands answered so far, of every name (`INFO stats`' `total_commands_processed`).
+    var answered: Int {
+        let shards = shards.withLock { Array($0.values) }
+        return shards.reduce(0) { sum, shard in
+            shard.tallies.reduce(sum) { $0 + $1.calls.load(ordering: .relaxed) }
+        }
+    }
+
     /// The two metric families in the Prometheus text exposition format.
     func exposition() -> [UInt8] {
         let ran = totals()

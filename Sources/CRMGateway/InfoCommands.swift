@@ -61,7 +61,7 @@ enum InfoCommands {
         case "stats":
             return [
                 ("total_connections_received", count(statistics.connectionsReceived)),
-                ("total_commands_processed", count(statistics.commandsProcessed)),
+                ("total_commands_processed", String(services.metrics.commands.answered)),
                 ("total_error_replies", count(statistics.errorReplies)),
                 ("rejected_connections", count(statistics.rejectedConnections)),
                 ("auth_failures", count(statistics.authFailures)),

@@ -6,7 +6,6 @@ public final class ServerStatistics: Sendable {
     let startedAtUnixSeconds: Int
     let connectionsReceived = Atomic<Int>(0)
     let rejectedConnections = Atomic<Int>(0)
-    let commandsProcessed = Atomic<Int>(0)
     let errorReplies = Atomic<Int>(0)
     let authFailures = Atomic<Int>(0)
     let protocolErrors = Atomic<Int>(0)

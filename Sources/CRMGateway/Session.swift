@@ -118,10 +118,7 @@ struct CommandInvocation: Sendable {
     /// Argument `index` as UTF-8 text (0 is the command name).
     func text(_ index: Int) throws(CommandError) -> String {
         guard index < arguments.count else { throw CommandError.syntax() }
-        let buffer = arguments[index]
-        guard let text = buffer.getString(at: buffer.readerIndex, length: buffer.readableBytes),
-            text.utf8.elementsEqual(buffer.readableBytesView)
-        else {
+        guard let text = arguments[index].withUnsafeReadableBytes({ String(validating: $0, as: UTF8.self) }) else {
             throw CommandError(.invalid, "argument \(index): not valid UTF-8")
         }
         return text

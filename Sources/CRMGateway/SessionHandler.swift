@@ -385,7 +385,6 @@ final class SessionHandler: ChannelDuplexHandler {
             details.commands += 1
             return details.commands
         }
-        services.statistics.commandsProcessed.add(1, ordering: .relaxed)
         let outcome = services.dispatcher.dispatch(
             command, session: session, services: services, eventLoop: context.eventLoop)
         guard case .tenant(var operation) = outcome else { return outcome }

@@ -20,6 +20,7 @@ import Testing
         #expect(meters.tally("NO.SUCH", in: firstShard) == nil)
         meters.unknownTally(in: secondShard).add(microseconds: 5, failed: true)
 
+        #expect(meters.answered == 4, "every command of every shard, unknown ones too")
         let totals = Dictionary(uniqueKeysWithValues: meters.totals().map { ($0.name, $0.totals) })
         #expect(Set(totals.keys) == ["CONTACT.GET", CommandMeters.unknown], "only commands that ran")
         let get = try #require(totals["CONTACT.GET"])
