@@ -21,16 +21,44 @@ public final class RecordCache: Sendable {
         let ext: String
     }
 
-    /// A cached record, and the reply last encoded from it with its format
-    /// (e.g. the protocol version), so a repeated `GET` costs one copy. A
-    /// class, so finding it under the lock does not copy the record; the reply
-    /// comes first, in the object's first cache line with its header.
-    private final class Entry {
-        var reply: (format: Int, bytes: [UInt8])?
+    /// What an entry holds besides its reply's bytes.
+    private struct EntryHeader {
         let record: StoredRecord
+        /// The format (e.g. the protocol version) of the reply stored after the header; nil: none yet.
+        let replyFormat: Int?
+        let replyCount: Int
+    }
 
-        init(record: StoredRecord) {
-            self.record = record
+    /// A cached record, and the reply last encoded from it, in one allocation:
+    /// the reply's bytes follow the header, so a repeated `GET` reads one
+    /// object (at random over 100k records, each object read is a cache miss)
+    /// and copies its bytes once. Never changed once made (so it may be shared
+    /// between threads): encoding a reply replaces it with one holding that reply.
+    private struct Entry: @unchecked Sendable {
+        private let storage: ManagedBuffer<EntryHeader, UInt8>
+
+        init(_ record: StoredRecord, reply: (format: Int, bytes: [UInt8])? = nil) {
+            let bytes = reply?.bytes ?? []
+            storage = .create(minimumCapacity: bytes.count) { _ in
+                EntryHeader(record: record, replyFormat: reply?.format, replyCount: bytes.count)
+            }
+            storage.withUnsafeMutablePointerToElements { elements in
+                bytes.withUnsafeBufferPointer { source in
+                    guard let base = source.baseAddress else { return }
+                    elements.initialize(from: base, count: source.count)
+                }
+            }
+        }
+
+        var record: StoredRecord { storage.header.record }
+
+        /// The kept reply's bytes, if it is in `format`.
+        func withReply<T>(in format: Int, _ body: (UnsafeRawBufferPointer?) -> T) -> T {
+            storage.withUnsafeMutablePointers { header, bytes in
+                body(
+                    header.pointee.replyFormat == format
+                        ? UnsafeRawBufferPointer(start: bytes, count: header.pointee.replyCount) : nil)
+            }
         }
     }
 
@@ -46,6 +74,12 @@ public final class RecordCache: Sendable {
         mutating func remove(_ key: Key) {
             guard let entry = records.removeValue(forKey: key) else { return }
             if let ext = entry.record["ext"] { exts[ExtKey(type: key.type, ext: ext)] = nil }
+        }
+
+        /// Puts `entry` in place of the one cached for its record.
+        mutating func replace(_ key: Key, with entry: Entry) {
+            records[key] = entry
+            if let ext = entry.record["ext"] { exts[ExtKey(type: key.type, ext: ext)] = entry }
         }
 
         func entry(_ type: TimelineSubject, _ reference: RecordReference) -> Entry? {
@@ -90,7 +124,7 @@ public final class RecordCache: Sendable {
     /// depends on nothing but their stored fields.
     func reply(
         _ type: TimelineSubject, _ reference: RecordReference, format: Int, encode: (StoredRecord) -> [UInt8],
-        write: ([UInt8]) -> Void
+        write: (UnsafeRawBufferPointer) -> Void
     ) -> Bool {
         guard capacity > 0 else { return false }
         enum Found {
@@ -100,11 +134,11 @@ public final class RecordCache: Sendable {
         }
         let found = state.withLock { state -> Found in
             guard let entry = state.entry(type, reference) else { return .missing }
-            if let reply = entry.reply, reply.format == format {
-                write(reply.bytes)
+            return entry.withReply(in: format) { reply in
+                guard let reply else { return .toEncode(entry.record) }
+                write(reply)
                 return .written
             }
-            return .toEncode(entry.record)
         }
         let record: StoredRecord
         switch found {
@@ -115,11 +149,12 @@ public final class RecordCache: Sendable {
         let bytes = encode(record)
         state.withLock { state in
             // Versions only grow and ids are never reused: the same version is the same record.
-            if let entry = state.records[Key(type: type, id: record.id)], entry.record.version == record.version {
-                entry.reply = (format, bytes)
+            let key = Key(type: type, id: record.id)
+            if let entry = state.records[key], entry.record.version == record.version {
+                state.replace(key, with: Entry(record, reply: (format, bytes)))
             }
         }
-        write(bytes)
+        bytes.withUnsafeBytes(write)
         return true
     }
 
@@ -142,9 +177,7 @@ public final class RecordCache: Sendable {
                 state.order[state.nextSlot] = key
                 state.nextSlot = (state.nextSlot + 1) % capacity
             }
-            let entry = Entry(record: record)
-            state.records[key] = entry
-            if let ext = record["ext"] { state.exts[ExtKey(type: key.type, ext: ext)] = entry }
+            state.replace(key, with: Entry(record))
         }
     }
 

@@ -93,11 +93,11 @@ public final class TenantDatabase: Sendable {
     /// fields computed at read time.
     public func cachedReply(
         _ type: TimelineSubject, _ reference: RecordReference, format: Int, encode: (StoredRecord) -> [UInt8],
-        write: ([UInt8]) -> Void
+        write: (UnsafeRawBufferPointer) -> Void
     ) -> Bool {
         guard TenantTransaction.rules(type).presentsStoredFieldsOnly else {
             guard let record = cachedRecord(type, reference) else { return false }
-            write(encode(record))
+            encode(record).withUnsafeBytes(write)
             return true
         }
         return recordCache.reply(type, reference, format: format, encode: encode, write: write)

@@ -194,7 +194,7 @@ extension TenantDatabase {
         _ type: TimelineSubject, _ reference: RecordReference, format: Int, encode: (StoredRecord) -> [UInt8]
     ) -> [UInt8]? {
         var written: [UInt8]?
-        let found = cachedReply(type, reference, format: format, encode: encode) { written = $0 }
+        let found = cachedReply(type, reference, format: format, encode: encode) { written = Array($0) }
         #expect(found == (written != nil), "true exactly when it wrote a reply")
         return written
     }
