@@ -101,12 +101,12 @@ struct Serve: AsyncParsableCommand {
         LoggingSystem.bootstrap { label in LogOutput(label: label, level: level, format: format) }
         let logger = Logger(label: "crmgate")
 
-        let eventLoops = configuration.eventLoopThreads.map { MultiThreadedEventLoopGroup(numberOfThreads: $0) }
+        let eventLoops = MultiThreadedEventLoopGroup(
+            numberOfThreads: configuration.eventLoopThreads ?? GatewayConfiguration.defaultEventLoopThreads)
         let server: GatewayServer
         do {
             server = try GatewayServer(
-                configuration: configuration, logger: logger, group: eventLoops ?? MultiThreadedEventLoopGroup.singleton
-            )
+                configuration: configuration, logger: logger, group: eventLoops)
         } catch let error as ConfigurationError {
             throw ValidationError(error.description)
         }
@@ -118,7 +118,7 @@ struct Serve: AsyncParsableCommand {
             )
         )
         try await group.run()
-        try await eventLoops?.shutdownGracefully()
+        try await eventLoops.shutdownGracefully()
     }
 }
 
@@ -163,7 +163,7 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Records each open tenant keeps in memory for GETs (about 1 KiB each; default 100000; 0 off).")
     var recordCacheEntries: Int?
 
-    @Option(help: "Event-loop threads serving connections (default: one per CPU core).")
+    @Option(help: "Event-loop threads serving connections (default: half the CPU cores, at least one).")
     var threads: Int?
 
     @Option(help: "Largest size of one tenant's database in MiB; writes past it answer -LIMIT (0: the disk).")

@@ -9,7 +9,7 @@ import Testing
 @Suite struct ExecutableTests {
     @Test func sigtermShutsDownGracefullyAndKeepsAcknowledgedWrites() async throws {
         let directory = try TemporaryDirectory()
-        // Its own event loops (not one per core) start and stop with it.
+        // An event-loop count given on the command line starts and stops with it too.
         let server = try ServerProcess(dataDirectory: directory.path, arguments: ["--threads", "2"])
         let port = server.port
         let keyWords = try String(contentsOfFile: directory.path + "/admin.key", encoding: .utf8).split(separator: " ")
