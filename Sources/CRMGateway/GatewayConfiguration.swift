@@ -31,8 +31,8 @@ public struct GatewayConfiguration: Sendable {
     /// Half the CPU cores, at least one: the other half is left to the tenants'
     /// SQLite writers and readers (and anything else on the machine). On the
     /// 2-core bench machine, where `redis-benchmark` shares the cores, one
-    /// event loop answered cached reads faster than two at `-P 1` and `-P 16`,
-    /// with a third of the p99, and writes equally fast (`Ops/bench`).
+    /// event loop answered cached reads as fast as two (within that machine's
+    /// noise) with half the p99 at `-P 1`, and writes equally fast (`Ops/bench`).
     public static var defaultEventLoopThreads: Int { max(1, System.coreCount / 2) }
     /// Largest size a tenant's database may grow to; writes past it answer `-LIMIT`. nil: the disk is the limit.
     public var maxTenantBytes: Int?
