@@ -32,7 +32,7 @@ public struct GatewayConfiguration: Sendable {
     /// SQLite writers and readers (and anything else on the machine). On the
     /// 2-core bench machine, where `redis-benchmark` shares the cores, one
     /// event loop answered cached reads as fast as two (within that machine's
-    /// noise) with half the p99 at `-P 1`, and writes equally fast (`Ops/bench`).
+    /// noise) with half the p99 at `-P 1`, and writes about as fast (`Ops/bench`).
     public static var defaultEventLoopThreads: Int { max(1, System.coreCount / 2) }
     /// Largest size a tenant's database may grow to; writes past it answer `-LIMIT`. nil: the disk is the limit.
     public var maxTenantBytes: Int?
