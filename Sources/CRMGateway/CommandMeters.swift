@@ -1,3 +1,4 @@
+import CRMProtocol
 import NIOCore
 import Synchronization
 
@@ -24,7 +25,7 @@ final class CommandMeters: Sendable {
         let failed = Atomic<Int>(0)
         let microseconds = Atomic<Int>(0)
         /// Calls by duration: index `i` counts those over bound `i - 1` and up to bound `i`;
-        /// the last, those over every bound.
+        /// the last, those over every bound (so one more than ``bucketBounds``).
         let buckets: InlineArray<13, Atomic<Int>> = InlineArray { _ in Atomic(0) }
 
         func add(microseconds elapsed: Int, failed hasFailed: Bool) {
@@ -70,13 +71,13 @@ final class CommandMeters: Sendable {
         }
     }
 
-    /// The tally of `name` in `shard`, or of `unknown` if no command has that name.
-    func tally(_ name: String, in shard: Shard) -> Tally? {
-        slots[name].map { shard.tallies[$0] }
-    }
-
-    func unknownTally(in shard: Shard) -> Tally {
-        shard.tallies[names.count - 1]
+    /// The tally in `shard` that `command` counts under: its name, else `NAME SUBCOMMAND`, else ``unknown``.
+    func tally(for command: RESPCommand, in shard: Shard) -> Tally {
+        let slot =
+            slots[command.name]
+            ?? (command.arguments.count > 1
+                ? slots["\(command.name) \(String(buffer: command.arguments[1]).uppercased())"] : nil)
+        return shard.tallies[slot ?? names.count - 1]
     }
 
     /// One command's numbers, summed over every shard.
@@ -84,7 +85,7 @@ final class CommandMeters: Sendable {
         var calls = 0
         var failed = 0
         var microseconds = 0
-        var buckets = [Int](repeating: 0, count: 13)
+        var buckets = [Int](repeating: 0, count: CommandMeters.bucketBounds.count + 1)
     }
 
     /// The totals of every command that ran at least once, by name.
@@ -97,7 +98,9 @@ final class CommandMeters: Sendable {
                 totals.calls += tally.calls.load(ordering: .relaxed)
                 totals.failed += tally.failed.load(ordering: .relaxed)
                 totals.microseconds += tally.microseconds.load(ordering: .relaxed)
-                for bucket in 0..<13 { totals.buckets[bucket] += tally.buckets[bucket].load(ordering: .relaxed) }
+                for bucket in totals.buckets.indices {
+                    totals.buckets[bucket] += tally.buckets[bucket].load(ordering: .relaxed)
+                }
             }
             return totals.calls > 0 ? (names[slot], totals) : nil
         }
@@ -105,10 +108,7 @@ final class CommandMeters: Sendable {
 
     /// Commands answered so far, of every name (`INFO stats`' `total_commands_processed`).
     var answered: Int {
-        let shards = shards.withLock { Array($0.values) }
-        return shards.reduce(0) { sum, shard in
-            shard.tallies.reduce(sum) { $0 + $1.calls.load(ordering: .relaxed) }
-        }
+        totals().reduce(0) { $0 + $1.totals.calls }
     }
 
     /// The two metric families in the Prometheus text exposition format.

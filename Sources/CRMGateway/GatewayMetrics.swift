@@ -43,9 +43,7 @@ public final class GatewayMetrics: Sendable {
     func record(
         _ command: RESPCommand, elapsed: Duration, failed: Bool, client: ClientInfo, in shard: CommandMeters.Shard
     ) {
-        let tally =
-            commands.tally(command.name, in: shard) ?? subcommandTally(command, in: shard)
-            ?? commands.unknownTally(in: shard)
+        let tally = commands.tally(for: command, in: shard)
         let microseconds = Int(
             elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000)
         tally.add(microseconds: microseconds, failed: failed)
@@ -67,10 +65,5 @@ public final class GatewayMetrics: Sendable {
                 "calls=\(totals.calls),usec=\(totals.microseconds),usec_per_call=\(String(format: "%.2f", perCall)),failed_calls=\(totals.failed)"
             )
         }
-    }
-
-    private func subcommandTally(_ command: RESPCommand, in shard: CommandMeters.Shard) -> CommandMeters.Tally? {
-        guard command.arguments.count > 1 else { return nil }
-        return commands.tally("\(command.name) \(String(buffer: command.arguments[1]).uppercased())", in: shard)
     }
 }

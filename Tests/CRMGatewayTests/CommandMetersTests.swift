@@ -1,3 +1,4 @@
+import CRMProtocol
 import NIOEmbedded
 import Testing
 
@@ -14,11 +15,12 @@ import Testing
         let secondShard = meters.shard(for: second)
         #expect(secondShard !== firstShard)
 
-        try #require(meters.tally("CONTACT.GET", in: firstShard)).add(microseconds: 80, failed: false)
-        try #require(meters.tally("CONTACT.GET", in: firstShard)).add(microseconds: 300, failed: true)
-        try #require(meters.tally("CONTACT.GET", in: secondShard)).add(microseconds: 2_000_000, failed: false)
-        #expect(meters.tally("NO.SUCH", in: firstShard) == nil)
-        meters.unknownTally(in: secondShard).add(microseconds: 5, failed: true)
+        let contactGet = RESPCommand(["CONTACT.GET", "1"])
+        meters.tally(for: contactGet, in: firstShard).add(microseconds: 80, failed: false)
+        meters.tally(for: contactGet, in: firstShard).add(microseconds: 300, failed: true)
+        meters.tally(for: contactGet, in: secondShard).add(microseconds: 2_000_000, failed: false)
+        // A name not in the table counts as unknown.
+        meters.tally(for: RESPCommand(["NO.SUCH"]), in: secondShard).add(microseconds: 5, failed: true)
 
         #expect(meters.answered == 4, "every command of every shard, unknown ones too")
         let totals = Dictionary(uniqueKeysWithValues: meters.totals().map { ($0.name, $0.totals) })
