@@ -136,7 +136,8 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
-            ]
+            ],
+            exclude: ["Clients"]
         ),
     ],
     swiftLanguageModes: [.v6]

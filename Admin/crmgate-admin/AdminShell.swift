@@ -47,6 +47,9 @@ final class AdminShell {
     func runScript(continueOnError: Bool) -> Bool {
         var succeeded = true
         while let line = readLine() {
+            // Scripts keep blank lines and `#` comments for their readers; neither is a command.
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
             guard let ok = handle(line, timed: false) else { break }
             if !ok {
                 succeeded = false

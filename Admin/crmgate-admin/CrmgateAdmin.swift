@@ -33,6 +33,8 @@ struct CrmgateAdmin: ParsableCommand {
         []
 
     func validate() throws {
+        // The passthrough argument takes everything after the options, --help and -h included.
+        if let first = command.first, first == "--help" || first == "-h" { throw CleanExit.helpRequest(self) }
         if json && raw { throw ValidationError("--json and --raw exclude each other") }
     }
 

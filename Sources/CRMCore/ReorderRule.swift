@@ -34,7 +34,10 @@ public struct ReorderRule: Sendable, Equatable {
     /// The quantity to order for this stock position, or nil if none is due:
     /// `MAX − (on_hand + on_order)` rounded up to `multiple`, when
     /// `on_hand + on_order < MIN`. Negative stock (backorders) counts as is.
-    public func quantity(onHand: Int64, onOrder: Int64) -> Int64? {
+    /// A level the ERP has never reported (`onHand` nil) orders nothing: an
+    /// unknown stock is not an empty one.
+    public func quantity(onHand: Int64?, onOrder: Int64) -> Int64? {
+        guard let onHand else { return nil }
         let position = onHand + onOrder
         guard position < minimum else { return nil }
         let shortfall = maximum - position

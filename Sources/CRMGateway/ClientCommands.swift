@@ -2,10 +2,13 @@ import CRMCore
 import CRMProtocol
 import NIOCore
 
-/// CLIENT ID|SETNAME|GETNAME|INFO|LIST|KILL.
+/// CLIENT ID|SETNAME|GETNAME|SETINFO|INFO|LIST|KILL|HELP.
 enum ClientCommands {
     static let handlers: [String: CommandHandler] = [
         "CLIENT ID": { .reply(.integer($0.session.client.id)) },
+        "CLIENT SETINFO": setInfo,
+        "CLIENT HELP": { invocation in .reply(.array(help(invocation.services.commandTable).map { .simpleString($0) }))
+        },
         "CLIENT SETNAME": setName,
         "CLIENT GETNAME": { invocation in .reply(invocation.session.name.map { .bulk($0) } ?? .null) },
         "CLIENT INFO": { .reply(.bulk($0.session.client.listLine + "\n")) },
@@ -21,6 +24,30 @@ enum ClientCommands {
         return name.isEmpty ? nil : name
     }
 
+    /// `CLIENT SETINFO LIB-NAME|LIB-VER value`, which client libraries send on connect; shown in `CLIENT LIST`.
+    static func setInfo(_ invocation: CommandInvocation) throws -> CommandOutcome {
+        let attribute = try invocation.text(2).uppercased()
+        let value = try invocation.text(3)
+        guard value.utf8.count <= 128, value.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else {
+            throw CommandError(.err, "\(attribute) cannot contain spaces, newlines or special characters.")
+        }
+        switch attribute {
+        case "LIB-NAME": invocation.session.client.details.withLock { $0.libraryName = value }
+        case "LIB-VER": invocation.session.client.details.withLock { $0.libraryVersion = value }
+        default: throw CommandError(.err, "Unrecognized option '\(attribute)'")
+        }
+        return .reply(.ok)
+    }
+
+    /// `CLIENT HELP`: one line per subcommand, from the command table.
+    static func help(_ table: CommandTable) -> [String] {
+        guard let client = table["CLIENT"] else { return [] }
+        return ["CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"]
+            + table.subcommands(of: client).flatMap { spec in
+                [String(spec.syntax.dropFirst("CLIENT ".count)), "    " + spec.summary]
+            } + ["HELP", "    Print this help."]
+    }
+
     static func setName(_ invocation: CommandInvocation) throws -> CommandOutcome {
         .done(CommandResult(reply: .ok, effects: [.setName(try validatedName(invocation.text(2)))]))
     }
@@ -32,18 +59,33 @@ enum ClientCommands {
         return clients.filter { client in client.details.withLock { $0.tenant } == key.tenant }
     }
 
+    /// `CLIENT LIST [TYPE normal|pubsub|master|replica] [ID id ...]`.
     static func list(_ invocation: CommandInvocation) throws -> CommandOutcome {
         var clients = visible(invocation)
-        if invocation.arguments.count > 2 {
-            guard try invocation.text(2).uppercased() == "ID", invocation.arguments.count > 3 else {
+        var index = 2
+        while index < invocation.arguments.count {
+            switch try invocation.text(index).uppercased() {
+            case "TYPE" where index + 1 < invocation.arguments.count:
+                let type = try invocation.text(index + 1).lowercased()
+                switch type {
+                case "normal": clients = clients.filter { !$0.isSubscriber }
+                case "pubsub": clients = clients.filter(\.isSubscriber)
+                case "master", "replica", "slave": clients = []
+                default: throw CommandError(.err, "Unknown client type '\(type)'")
+                }
+                index += 2
+            case "ID" where index + 1 < invocation.arguments.count:
+                var ids = Set<Int>()
+                index += 1
+                while index < invocation.arguments.count, let id = Int(try invocation.text(index)) {
+                    ids.insert(id)
+                    index += 1
+                }
+                guard !ids.isEmpty else { throw CommandError(.err, "Invalid client ID") }
+                clients = clients.filter { ids.contains($0.id) }
+            default:
                 throw CommandError.syntax()
             }
-            var ids = Set<Int>()
-            for index in 3..<invocation.arguments.count {
-                guard let id = Int(try invocation.text(index)) else { throw CommandError(.err, "Invalid client ID") }
-                ids.insert(id)
-            }
-            clients = clients.filter { ids.contains($0.id) }
         }
         return .reply(.bulk(clients.map { $0.listLine + "\n" }.joined()))
     }

@@ -14,6 +14,30 @@ public final class ClientInfo: Sendable {
         var lastCommand = "NULL"
         var lastActive = ContinuousClock.now
         var commands = 0
+        /// `CLIENT SETINFO LIB-NAME` / `LIB-VER`.
+        var libraryName: String?
+        var libraryVersion: String?
+        /// What the connection holds, as of its latest command (``SessionHandler`` updates it).
+        var buffers = Buffers()
+    }
+
+    /// A connection's queues and buffers, in Redis's `CLIENT LIST` terms.
+    struct Buffers {
+        /// Channels and patterns subscribed.
+        var channels = 0
+        var patterns = 0
+        /// Commands queued since MULTI; -1 outside one.
+        var multi = -1
+        /// Bytes of the queued MULTI commands.
+        var multiBytes = 0
+        /// Bytes read but not yet parsed into a command.
+        var queryBytes = 0
+        /// Bytes of the arguments of the command being run.
+        var argumentBytes = 0
+        /// Commands read whose replies are not yet written.
+        var pendingReplies = 0
+        /// Reply bytes produced but not yet handed to the socket.
+        var outputBytes = 0
     }
 
     public let id: Int
@@ -35,16 +59,33 @@ public final class ClientInfo: Sendable {
         channel.remoteAddress?.ipAddress ?? "unknown"
     }
 
-    /// A `CLIENT LIST` line. It names the key id, never a secret.
+    /// Whether it is subscribed to a channel or pattern (`CLIENT LIST TYPE pubsub`).
+    var isSubscriber: Bool {
+        details.withLock { $0.buffers.channels + $0.buffers.patterns > 0 }
+    }
+
+    /// A `CLIENT LIST` line with Redis 7.2's fields (memory figures are the
+    /// bytes the connection holds in its buffers) and crmgate's own
+    /// (`tenant`, `role`, `commands`). It names the key id, never a secret.
     var listLine: String {
         let now = ContinuousClock.now
         return details.withLock { details in
-            [
+            let buffers = details.buffers
+            var flags = buffers.channels + buffers.patterns > 0 ? "P" : ""
+            if buffers.multi >= 0 { flags += "x" }
+            let totalMemory = buffers.queryBytes + buffers.argumentBytes + buffers.multiBytes + buffers.outputBytes
+            return [
                 "id=\(id)", "addr=\(address)", "laddr=\(localAddress)", "name=\(details.name ?? "")",
                 "age=\((now - connectedAt).components.seconds)",
-                "idle=\((now - details.lastActive).components.seconds)",
-                "user=\(details.keyID ?? "")", "tenant=\(details.tenant ?? "")", "role=\(details.role?.rawValue ?? "")",
-                "resp=\(details.protocolVersion)", "cmd=\(details.lastCommand.lowercased())",
+                "idle=\((now - details.lastActive).components.seconds)", "flags=\(flags.isEmpty ? "N" : flags)",
+                "db=0", "sub=\(buffers.channels)", "psub=\(buffers.patterns)", "ssub=0", "multi=\(buffers.multi)",
+                "qbuf=\(buffers.queryBytes)", "qbuf-free=0", "argv-mem=\(buffers.argumentBytes)",
+                "multi-mem=\(buffers.multiBytes)", "rbs=\(buffers.queryBytes)", "rbp=\(buffers.queryBytes)",
+                "obl=\(buffers.outputBytes)", "oll=\(buffers.pendingReplies)", "omem=\(buffers.outputBytes)",
+                "tot-mem=\(totalMemory)", "events=r", "cmd=\(details.lastCommand.lowercased())",
+                "user=\(details.keyID ?? "")", "redir=-1", "resp=\(details.protocolVersion)",
+                "lib-name=\(details.libraryName ?? "")", "lib-ver=\(details.libraryVersion ?? "")",
+                "tenant=\(details.tenant ?? "")", "role=\(details.role?.rawValue ?? "")",
                 "commands=\(details.commands)",
             ].joined(separator: " ")
         }

@@ -111,6 +111,7 @@ struct CommandDispatcher: Sendable {
         let commandName = route.spec.name
         if !route.spec.flags.contains(.noauth), let key = session.key, let refusal = services.rateLimits.check(key) {
             services.statistics.rateLimited.add(1, ordering: .relaxed)
+            session.activity?.rateLimited.add(1, ordering: .relaxed)
             return .done(CommandResult(reply: refusal.error.reply, effects: [.holdReading(refusal.milliseconds)]))
         }
         guard let handler = route.handler else {

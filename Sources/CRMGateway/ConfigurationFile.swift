@@ -148,6 +148,7 @@ public enum ConfigurationFile {
             show: { String(($0.maxTenantBytes ?? 0) >> 20) }),
 
         seconds("timeouts.idle_seconds", \.idleTimeout),
+        seconds("timeouts.auth_seconds", \.authTimeout),
         Setting(
             key: "timeouts.shutdown_grace_seconds",
             apply: { configuration, value throws(ConfigurationError) in
@@ -159,6 +160,8 @@ public enum ConfigurationFile {
         optionalInteger("rate_limits.tenant_per_second", \.tenantRateLimit, in: 1...100_000_000),
         optionalInteger("rate_limits.key_per_second", \.keyRateLimit, in: 1...100_000_000),
         integer("rate_limits.auth_failures_before_throttle", \.authFailuresBeforeThrottle, in: 1...1_000_000),
+        integer(
+            "rate_limits.unknown_key_failures_before_throttle", \.unknownKeyFailuresBeforeThrottle, in: 1...1_000_000),
 
         integer("slowlog.log_slower_than_microseconds", \.slowlogThresholdMicroseconds, in: -1...3_600_000_000),
         integer("slowlog.max_len", \.slowlogMaxLength, in: 0...1_000_000),

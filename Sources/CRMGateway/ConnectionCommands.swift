@@ -4,11 +4,32 @@ import CRMStore
 import Logging
 import NIOCore
 
-/// PING, ECHO, HELLO, AUTH, QUIT, RESET: connection commands as Redis has them.
+/// PING, ECHO, HELLO, AUTH, QUIT, RESET, SELECT: connection commands as Redis has
+/// them; and clear refusals of the keyspace commands Redis tools call that a
+/// CRM gateway has no equivalent of.
 enum ConnectionCommands {
     static let handlers: [String: CommandHandler] = [
-        "PING": ping, "ECHO": echo, "HELLO": hello, "AUTH": auth, "QUIT": quit, "RESET": reset,
+        "PING": ping, "ECHO": echo, "HELLO": hello, "AUTH": auth, "QUIT": quit, "RESET": reset, "SELECT": select,
+        "SCAN": { _ in throw unsupported("SCAN", instead: "TYPE.FIND with CURSOR, e.g. CONTACT.FIND LIMIT 100") },
+        "KEYS": { _ in throw unsupported("KEYS", instead: "CONTACT.FIND, COMPANY.FIND, DEAL.FIND or TICKET.FIND") },
+        "MONITOR": { _ in
+            throw unsupported("MONITOR", instead: "SUBSCRIBE events (a tenant's changes) or SLOWLOG GET (operators)")
+        },
     ]
+
+    /// A Redis command with no meaning here, refused with what to use instead.
+    private static func unsupported(_ name: String, instead: String) -> CommandError {
+        CommandError(.err, "\(name) is not supported: records are not Redis keys; use \(instead)")
+    }
+
+    /// `SELECT 0` is accepted (client URLs ending in `/0`, `db=0`); the key, not a number, chooses the tenant.
+    static func select(_ invocation: CommandInvocation) throws -> CommandOutcome {
+        guard try invocation.text(1) == "0" else {
+            throw CommandError(
+                .err, "DB index is out of range: crmgate has only database 0; the key you AUTH with chooses the tenant")
+        }
+        return .reply(.ok)
+    }
 
     static let serverVersion = "0.1.0"
 
@@ -93,7 +114,9 @@ enum ConnectionCommands {
         ])
     }
 
-    /// Checks a key's secret (throttled per peer address) and opens its tenant's database.
+    /// Checks a key's secret and opens its tenant's database. Failures are
+    /// throttled per key, and unknown key ids per peer address (``AuthThrottle``):
+    /// a correct secret for a key that has not failed is never refused.
     static func authenticate(
         _ invocation: CommandInvocation, keyID: String, secret: String,
         onSuccess: @escaping @Sendable (KeyInfo, TenantDatabase?) -> CommandResult
@@ -102,24 +125,31 @@ enum ConnectionCommands {
         let logger = invocation.logger
         let peer = invocation.session.client.peerIP
         let certificateName = TLSPolicy.verifiedClientName(of: invocation.session.client)
-        if let wait = services.throttle.waitTime(for: peer) {
-            let seconds = max(1, Int(wait.components.seconds) + (wait.components.attoseconds > 0 ? 1 : 0))
-            throw CommandError(.limit, "too many failed AUTH attempts from this address; retry in \(seconds) s")
+        if let wait = services.throttle.waitTime(for: .key(keyID)) {
+            throw CommandError(
+                .limit,
+                "too many failed AUTH attempts for this key; retry in \(AuthThrottle.retrySeconds(wait)) s")
         }
         return invocation.asyncResult {
-            guard let key = try await services.catalog.authenticate(keyID: keyID, secret: secret) else {
-                let (failures, blocked) = services.throttle.recordFailure(for: peer)
-                services.statistics.authFailures.add(1, ordering: .relaxed)
-                var metadata: Logger.Metadata = [
-                    "peer": "\(peer)", "key_id": "\(AuthThrottle.printableKeyID(keyID))",
-                    "consecutive_failures": "\(failures)",
-                ]
-                if let blocked { metadata["throttled_seconds"] = "\(blocked.components.seconds)" }
-                logger.warning("AUTH failed", metadata: metadata)
-                throw CommandError(
-                    .wrongpass, "invalid key id or secret, or the key is revoked or its tenant suspended")
+            let key: KeyInfo
+            switch try await services.catalog.check(keyID: keyID, secret: secret) {
+            case .accepted(let accepted):
+                key = accepted
+            case .refused(let knownID, let tenant):
+                let (failures, blocked) = services.throttle.recordFailure(for: .key(knownID))
+                services.tenantActivity.recordAuthFailure(tenant: tenant)
+                try refused(peer: peer, keyID: knownID, failures: failures, blocked: blocked, services, logger)
+            case .unknownKey:
+                if let wait = services.throttle.waitTime(for: .unknownKeysFrom(peer)) {
+                    throw CommandError(
+                        .limit,
+                        "too many AUTH attempts with unknown key ids from this address; retry in "
+                            + "\(AuthThrottle.retrySeconds(wait)) s")
+                }
+                let (failures, blocked) = services.throttle.recordFailure(for: .unknownKeysFrom(peer))
+                try refused(peer: peer, keyID: keyID, failures: failures, blocked: blocked, services, logger)
             }
-            services.throttle.recordSuccess(for: peer)
+            services.throttle.recordSuccess(for: .key(key.id))
             if services.configuration.tlsClientCAPath != nil, key.role == .erp, certificateName != key.tenant {
                 logger.warning(
                     "ERP key refused without its client certificate",
@@ -133,5 +163,19 @@ enum ConnectionCommands {
             }
             return onSuccess(key, tenant)
         }
+    }
+
+    /// Logs and counts a failed AUTH, then refuses it.
+    private static func refused(
+        peer: String, keyID: String, failures: Int, blocked: Duration?, _ services: GatewayServices, _ logger: Logger
+    ) throws(CommandError) -> Never {
+        services.statistics.authFailures.add(1, ordering: .relaxed)
+        var metadata: Logger.Metadata = [
+            "peer": "\(peer)", "key_id": "\(AuthThrottle.printableKeyID(keyID))",
+            "consecutive_failures": "\(failures)",
+        ]
+        if let blocked { metadata["throttled_seconds"] = "\(blocked.components.seconds)" }
+        logger.warning("AUTH failed", metadata: metadata)
+        throw CommandError(.wrongpass, "invalid key id or secret, or the key is revoked or its tenant suspended")
     }
 }

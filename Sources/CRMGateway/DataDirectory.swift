@@ -2,9 +2,12 @@ import CRMStore
 import Foundation
 import Logging
 
-/// The data directory's fixed layout, prepared on start: `tls/` (development
-/// certificate), `catalog.sqlite`, `tenants/`, and `admin.key` on first start.
+/// The data directory's fixed layout, prepared on start: `crmgate.lock`,
+/// `tls/` (development certificate), `catalog.sqlite`, `tenants/`, and
+/// `admin.key` on first start.
 struct DataDirectory {
+    /// This server's hold on the directory: nothing else is touched before it is taken.
+    let lock: DataDirectoryLock
     let catalog: Catalog
     let tenants: TenantDirectory
     let certificatePath: String
@@ -24,6 +27,7 @@ struct DataDirectory {
                 "made the data directory private (mode 0700)",
                 metadata: ["path": "\(root)", "was": "\(String(mode, radix: 8))"])
         }
+        let lock = try DataDirectoryLock.acquire(root)
 
         let certificatePath: String
         let keyPath: String
@@ -54,6 +58,7 @@ struct DataDirectory {
             root: root + "/tenants", durability: configuration.durability, maxOpen: configuration.maxOpenTenants,
             recordCacheCapacity: configuration.recordCacheEntries, maxDatabaseBytes: configuration.maxTenantBytes,
             metrics: metrics)
-        return DataDirectory(catalog: catalog, tenants: tenants, certificatePath: certificatePath, keyPath: keyPath)
+        return DataDirectory(
+            lock: lock, catalog: catalog, tenants: tenants, certificatePath: certificatePath, keyPath: keyPath)
     }
 }

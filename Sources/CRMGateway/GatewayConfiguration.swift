@@ -41,13 +41,20 @@ public struct GatewayConfiguration: Sendable {
     public var tenantRateLimit: Int?
     /// The same, per key.
     public var keyRateLimit: Int?
-    /// Consecutive failed AUTHs from one address before it is made to wait.
+    /// Consecutive failed AUTHs with one key before that key is made to wait.
     public var authFailuresBeforeThrottle = 5
+    /// Consecutive failed AUTHs with key ids that do not exist, from one
+    /// address, before that address's unknown-key attempts are made to wait.
+    /// Much higher than the per-key ceiling: many tenants' ERPs may share an address.
+    public var unknownKeyFailuresBeforeThrottle = 100
+    /// How long a connection may stay open without authenticating; nil: no deadline.
+    public var authTimeout: Duration? = .seconds(10)
     /// How long a graceful shutdown waits for in-flight commands.
     public var shutdownGracePeriod = Duration.seconds(10)
     /// Bytes a connection may have written but not yet delivered before a
-    /// pub/sub push disconnects it (Redis's `client-output-buffer-limit pubsub`).
-    public var clientOutputLimit = 32 * 1024 * 1024
+    /// pub/sub push disconnects it (Redis's `client-output-buffer-limit pubsub`
+    /// hard limit, whose soft limit is also 8 MiB).
+    public var clientOutputLimit = 8 * 1024 * 1024
     /// Connections that run no command for this long are closed (Redis's
     /// `timeout`); subscribers and blocked reads are exempt. nil never closes them.
     public var idleTimeout: Duration? = .seconds(300)
@@ -98,6 +105,9 @@ public struct GatewayConfiguration: Sendable {
         }
         guard slowlogMaxLength >= 0 else { throw ConfigurationError("the slow log length must not be negative") }
         guard maxClients > 0 else { throw ConfigurationError("max clients must be positive") }
+        if let authTimeout, authTimeout < .milliseconds(100) {
+            throw ConfigurationError("the AUTH timeout must be at least 100 ms (or off)")
+        }
         if let idleTimeout, idleTimeout < .milliseconds(100) {
             throw ConfigurationError("the idle timeout must be at least 100 ms (or off)")
         }
@@ -108,6 +118,12 @@ public struct GatewayConfiguration: Sendable {
             if let limit, limit <= 0 { throw ConfigurationError("\(name) must be positive") }
         }
         guard recordCacheEntries >= 0 else { throw ConfigurationError("--record-cache-entries must not be negative") }
+    }
+
+    /// Every port the server will listen on, with its host and the flag that sets it.
+    var listeners: [(port: Int, host: String, flag: String)] {
+        [(port, host, "--port")] + [plaintextPort.map { ($0, host, "--plaintext-port") }].compactMap { $0 }
+            + [metricsPort.map { ($0, metricsHost, "--metrics-port") }].compactMap { $0 }
     }
 
     static func isLoopback(_ host: String) -> Bool {

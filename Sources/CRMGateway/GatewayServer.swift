@@ -39,18 +39,28 @@ public final class GatewayServer: Service, Sendable {
     private let group: any EventLoopGroup
     private let listeners = Mutex<[any Channel]>([])
 
-    /// Prepares the data directory (certificate, catalog, bootstrap key) and TLS.
+    /// Held from start to ``shutdown()``: one server per data directory.
+    private let directoryLock: DataDirectoryLock
+
+    /// Checks that the ports are free, then locks and prepares the data
+    /// directory (certificate, catalog, bootstrap key) and TLS. A port in use
+    /// or a directory another server holds is refused before anything is
+    /// written into the directory.
     public init(
         configuration: GatewayConfiguration, logger: Logger,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) throws {
         try configuration.validate()
+        for (port, host, flag) in configuration.listeners {
+            try ListenAddress.checkFree(host: host, port: port, flag: flag)
+        }
         let metrics = GatewayMetrics(
             table: .standard,
             slowLog: SlowLog(
                 thresholdMicroseconds: configuration.slowlogThresholdMicroseconds,
                 maxLength: configuration.slowlogMaxLength))
         let data = try DataDirectory.prepare(configuration, logger: logger, metrics: metrics.store)
+        directoryLock = data.lock
         certificatePath = data.certificatePath
         keyPath = data.keyPath
         tlsContext = Mutex(
@@ -106,12 +116,13 @@ public final class GatewayServer: Service, Sendable {
         forceClose.cancel()
         await services.tenants.closeAll()
         try? services.catalog.close()
+        directoryLock.release()
         services.logger.notice("shutdown complete")
     }
 
     /// Runs until graceful shutdown (SIGTERM/SIGINT through the `ServiceGroup`),
-    /// closing idle tenant databases every half minute and reloading the
-    /// certificate on SIGHUP meanwhile.
+    /// closing idle tenant databases every half minute, sampling memory each
+    /// second and reloading the certificate on SIGHUP meanwhile.
     public func run() async throws {
         try await start()
         SystemdNotifier.notify("READY=1\nSTATUS=accepting connections on port \(services.boundPorts.tls)")
@@ -126,6 +137,12 @@ public final class GatewayServer: Service, Sendable {
                 }
                 group.addTask {
                     for await _ in hangups { self.reloadCertificates() }
+                }
+                group.addTask {
+                    while true {
+                        try await Task.sleep(for: .seconds(1))
+                        services.memory.sample()
+                    }
                 }
             }
         }
@@ -163,7 +180,17 @@ public final class GatewayServer: Service, Sendable {
     private func bind(port: Int, tls: Bool) async throws -> any Channel {
         let services = self.services
         let contexts = tls ? self : nil
-        return try await ServerBootstrap(group: group)
+        let host = services.configuration.host
+        do {
+            return try await bootstrap(services: services, contexts: contexts).bind(host: host, port: port).get()
+        } catch {
+            throw ListenAddress.failure(
+                host: host, port: port, flag: tls ? "--port" : "--plaintext-port", error: error)
+        }
+    }
+
+    private func bootstrap(services: GatewayServices, contexts: GatewayServer?) -> ServerBootstrap {
+        ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -177,13 +204,20 @@ public final class GatewayServer: Service, Sendable {
                     try pipeline.addHandler(SessionHandler(services: services))
                 }
             }
-            .bind(host: services.configuration.host, port: port)
-            .get()
     }
 
     private func bindMetrics(port: Int) async throws -> any Channel {
         let metrics = services.metrics
-        return try await ServerBootstrap(group: group)
+        let host = services.configuration.metricsHost
+        do {
+            return try await metricsBootstrap(metrics).bind(host: host, port: port).get()
+        } catch {
+            throw ListenAddress.failure(host: host, port: port, flag: "--metrics-port", error: error)
+        }
+    }
+
+    private func metricsBootstrap(_ metrics: GatewayMetrics) -> ServerBootstrap {
+        ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -191,7 +225,5 @@ public final class GatewayServer: Service, Sendable {
                     try channel.pipeline.syncOperations.addHandler(MetricsEndpoint(metrics: metrics))
                 }
             }
-            .bind(host: services.configuration.metricsHost, port: port)
-            .get()
     }
 }

@@ -9,6 +9,10 @@ public final class GatewayServices: Sendable {
     public let tenants: TenantDirectory
     public let clients = ClientRegistry()
     public let statistics: ServerStatistics
+    /// Each tenant's own figures, which are all its keys' `INFO` shows.
+    let tenantActivity = TenantActivity()
+    /// The process's heap and resident memory, for `INFO memory`.
+    let memory = MemoryUsage()
     let throttle: AuthThrottle
     let rateLimits: RateLimits
     /// Command counts and times, the slow log, Prometheus metrics.
@@ -29,7 +33,9 @@ public final class GatewayServices: Sendable {
         self.tenants = tenants
         self.logger = logger
         self.statistics = ServerStatistics(startedAtUnixSeconds: startedAtUnixSeconds)
-        self.throttle = AuthThrottle(failuresBeforeBlock: configuration.authFailuresBeforeThrottle)
+        self.throttle = AuthThrottle(
+            failuresBeforeBlock: configuration.authFailuresBeforeThrottle,
+            unknownKeyFailuresBeforeBlock: configuration.unknownKeyFailuresBeforeThrottle)
         self.rateLimits = RateLimits(configuration: configuration)
         self.commandTable = .standard
         self.dispatcher = CommandDispatcher(table: .standard, handlers: CommandDispatcher.allHandlers)

@@ -1,21 +1,32 @@
 import CRMCore
 import CRMProtocol
+import CRMStore
 import Foundation
 import Synchronization
 
 /// `INFO` and `SLOWLOG`: what operators read about a running server.
 enum InfoCommands {
     static let handlers: [String: CommandHandler] = [
-        "INFO": info, "SLOWLOG GET": slowlogGet, "SLOWLOG LEN": { .reply(.integer($0.services.metrics.slowLog.count)) },
+        "INFO": info, "DBSIZE": dbsize, "SLOWLOG GET": slowlogGet,
+        "SLOWLOG LEN": { .reply(.integer($0.services.metrics.slowLog.count)) },
         "SLOWLOG RESET": { invocation in
             invocation.services.metrics.slowLog.reset()
             return .reply(.ok)
         },
     ]
 
-    /// Sections in the order INFO prints them; the server-wide ones only for admin keys.
-    static let sections = ["server", "clients", "stats", "commandstats", "persistence", "tenants", "feeds"]
+    /// Sections in the order INFO prints them; some only for admin keys.
+    static let sections = [
+        "server", "clients", "memory", "stats", "commandstats", "persistence", "keyspace", "tenants", "feeds",
+    ]
     static let adminSections: Set = ["commandstats", "tenants", "feeds"]
+
+    /// Whose figures an `INFO` shows: an admin key sees the server's, a tenant
+    /// key only its own tenant's, and nothing of the host or other tenants.
+    enum Viewer: Sendable {
+        case admin
+        case tenant(name: String, counters: TenantActivity.Counters, database: TenantDatabase)
+    }
 
     /// `INFO [section ...]` in Redis's `# Section` / `key:value` text format.
     static func info(_ invocation: CommandInvocation) throws -> CommandOutcome {
@@ -23,13 +34,14 @@ enum InfoCommands {
         if wanted.isEmpty || !wanted.isDisjoint(with: ["all", "default", "everything"]) {
             wanted = Set(sections)
         }
-        if invocation.session.role != .admin { wanted.subtract(adminSections) }
+        let viewer = try Self.viewer(invocation)
+        if case .tenant = viewer { wanted.subtract(adminSections) }
         let services = invocation.services
         let shown = wanted
         return invocation.async {
             var text = ""
             for section in sections where shown.contains(section) {
-                let lines = try await Self.lines(of: section, services: services)
+                let lines = try await Self.lines(of: section, for: viewer, services: services)
                 text += "# \(section.prefix(1).uppercased() + section.dropFirst())\r\n"
                 text += lines.map { "\($0):\($1)\r\n" }.joined() + "\r\n"
             }
@@ -37,7 +49,74 @@ enum InfoCommands {
         }
     }
 
-    private static func lines(of section: String, services: GatewayServices) async throws -> [(String, String)] {
+    /// `DBSIZE`: the tenant's records of every type.
+    static func dbsize(_ invocation: CommandInvocation) throws -> CommandOutcome {
+        try invocation.read { transaction in
+            .integer(try transaction.recordCounts().reduce(0) { $0 + $1.count })
+        }
+    }
+
+    private static func viewer(_ invocation: CommandInvocation) throws(CommandError) -> Viewer {
+        guard let tenant = invocation.session.key?.tenant else { return .admin }
+        guard let counters = invocation.session.activity else { return .admin }
+        return .tenant(name: tenant, counters: counters, database: try invocation.tenantDatabase())
+    }
+
+    private static func lines(of section: String, for viewer: Viewer, services: GatewayServices) async throws
+        -> [(String, String)]
+    {
+        guard case .tenant(let name, let counters, let database) = viewer else {
+            return try await serverLines(of: section, services: services)
+        }
+        func count(_ counter: borrowing Atomic<Int>) -> String { String(counter.load(ordering: .relaxed)) }
+        let statistics = services.statistics
+        switch section {
+        case "server":
+            return [
+                ("crmgate_version", ConnectionCommands.serverVersion), ("redis_version", "7.2.0"),
+                ("redis_mode", "standalone"), ("tenant", name),
+                ("uptime_in_seconds", String(statistics.uptimeSeconds)),
+                ("server_time_unix", String(statistics.startedAtUnixSeconds + statistics.uptimeSeconds)),
+            ]
+        case "clients":
+            return [("connected_clients", count(counters.connectedClients))]
+        case "memory":
+            // What the tenant holds in the server's memory: its cached records, at about 1 KiB each.
+            let cached = database.recordCache.count
+            return [
+                ("used_memory", String(cached * 1024)), ("used_memory_peak", String(cached * 1024)),
+                ("maxmemory", "0"), ("cached_records", String(cached)),
+            ]
+        case "stats":
+            return [
+                ("total_connections_received", count(counters.connectionsReceived)),
+                ("total_commands_processed", count(counters.commandsProcessed)),
+                ("total_error_replies", count(counters.errorReplies)),
+                ("auth_failures", count(counters.authFailures)),
+                ("rate_limited_commands", count(counters.rateLimited)),
+                ("pubsub_messages", count(counters.pubsubMessages)),
+            ]
+        case "persistence":
+            let writes = services.tenants.writeStatistics(of: database.name)
+            return [
+                ("durability", services.configuration.durability.rawValue),
+                ("group_commits", String(writes.committedBatches)),
+                ("group_commit_writes", String(writes.committedWrites)),
+                ("group_commit_largest_batch", String(writes.largestBatchSize)),
+                ("database_bytes", String(services.tenants.sizeOnDisk(of: database.name))),
+            ]
+        case "keyspace":
+            let counts = try await database.read { try $0.recordCounts() }
+            let total = counts.reduce(0) { $0 + $1.count }
+            let types = counts.map { "\($0.table)=\($0.count)" }.joined(separator: ",")
+            return [("db0", "keys=\(total),expires=0,avg_ttl=0,\(types)")]
+        default:
+            return []
+        }
+    }
+
+    /// The server-wide figures admin keys see.
+    private static func serverLines(of section: String, services: GatewayServices) async throws -> [(String, String)] {
         let statistics = services.statistics
         func count(_ counter: borrowing Atomic<Int>) -> String { String(counter.load(ordering: .relaxed)) }
         switch section {
@@ -58,6 +137,12 @@ enum InfoCommands {
                 ("connected_clients", String(services.clients.count)),
                 ("maxclients", String(services.configuration.maxClients)),
             ]
+        case "memory":
+            let memory = services.memory
+            return [
+                ("used_memory", String(memory.used)), ("used_memory_rss", String(memory.resident)),
+                ("used_memory_peak", String(memory.peakUsed)), ("maxmemory", "0"),
+            ]
         case "stats":
             return [
                 ("total_connections_received", count(statistics.connectionsReceived)),
@@ -65,6 +150,7 @@ enum InfoCommands {
                 ("total_error_replies", count(statistics.errorReplies)),
                 ("rejected_connections", count(statistics.rejectedConnections)),
                 ("auth_failures", count(statistics.authFailures)),
+                ("auth_timeouts", count(statistics.authTimeouts)),
                 ("protocol_errors", count(statistics.protocolErrors)),
                 ("pubsub_messages", count(statistics.pubsubMessages)),
                 ("client_output_limit_disconnections", count(statistics.outputLimitDisconnections)),
@@ -82,6 +168,9 @@ enum InfoCommands {
                 ("group_commit_writes", String(writes.committedWrites)),
                 ("group_commit_largest_batch", String(writes.largestBatchSize)),
             ]
+        case "keyspace":
+            // Admin keys read no tenant's records; each tenant's INFO shows its own.
+            return []
         case "tenants":
             let tenants = try await services.catalog.tenants()
             return [
@@ -113,6 +202,7 @@ enum InfoCommands {
                     .array([
                         .integer(entry.id), .integer(entry.unixSeconds), .integer(entry.microseconds),
                         .array(entry.arguments.map { .bulk($0) }), .bulk(entry.client), .bulk(entry.clientName),
+                        .bulk(entry.tenant), .bulk(entry.keyID),
                     ])
                 }))
     }

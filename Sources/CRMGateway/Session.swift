@@ -12,9 +12,13 @@ struct Session: Sendable {
     var protocolVersion = RESPVersion.resp2
     var key: KeyInfo?
     var tenant: TenantDatabase?
+    /// The tenant's own figures (commands, errors, connections) this session adds to.
+    var activity: TenantActivity.Counters?
     var name: String?
     /// The ERP feed `SEQ n` arguments belong to, chosen with FEED.OPEN.
     var feed: String?
+    /// Records named by `WATCH`, checked by the next EXEC.
+    var watched: [WatchedRecord] = []
     /// Channels plus patterns subscribed; a RESP2 connection with any is in subscribe mode.
     var subscriptionCount = 0
 
@@ -32,6 +36,10 @@ enum SessionEffect: Sendable {
     case reset
     /// MULTI: queue the following commands until EXEC or DISCARD.
     case beginTransaction
+    /// WATCH: EXEC applies nothing if one of these records changed.
+    case watch([WatchedRecord])
+    /// UNWATCH: forget the watched records.
+    case unwatch
     /// FEED.OPEN: later `SEQ n` arguments number this feed's updates.
     case openFeed(String)
     /// (P)(UN)SUBSCRIBE: the session answers with one confirmation frame per

@@ -94,7 +94,28 @@ final class SessionHandler: ChannelDuplexHandler {
         services.metrics.connectionOpened()
         output = context.channel.allocator.buffer(capacity: 4096)
         scheduleIdleCheck(after: services.configuration.idleTimeout, context: context)
+        scheduleAuthDeadline(context: context)
         context.fireChannelActive()
+    }
+
+    /// Closes the connection if it has not authenticated within the AUTH
+    /// timeout, so silent sockets cannot hold every client slot until the idle timeout.
+    private func scheduleAuthDeadline(context: ChannelHandlerContext) {
+        guard let timeout = services.configuration.authTimeout else { return }
+        let loopContext = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(timeout)) {
+            let context = loopContext.value
+            guard !self.closing, context.channel.isActive, let session = self.session, session.key == nil,
+                !self.inFlight
+            else { return }
+            self.services.statistics.authTimeouts.add(1, ordering: .relaxed)
+            self.services.logger.info(
+                "closing a connection that did not authenticate in time",
+                metadata: ["client": "\(session.client.id)", "timeout_seconds": "\(timeout.components.seconds)"])
+            self.closing = true
+            self.pending.removeAll()
+            context.close(promise: nil)
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -103,6 +124,8 @@ final class SessionHandler: ChannelDuplexHandler {
         if let session {
             services.clients.unregister(session.client)
             services.metrics.connectionClosed()
+            session.activity?.connectedClients.subtract(1, ordering: .relaxed)
+            self.session?.activity = nil
         }
         closing = true
         releaseTenantIfFinished(context: context)
@@ -306,6 +329,7 @@ final class SessionHandler: ChannelDuplexHandler {
         case "EXEC":
             let queue = transaction!
             transaction = nil
+            self.session?.watched = []
             guard !queue.failed else {
                 apply(
                     CommandResult(
@@ -316,6 +340,7 @@ final class SessionHandler: ChannelDuplexHandler {
             wait(for: exec(queue.commands, session: session, context: context).map { [$0] }, context: context)
         case "DISCARD":
             transaction = nil
+            self.session?.watched = []
             apply(CommandResult(reply: .ok), context: context)
         default:
             let reply = transaction!.enqueue(command, session: session, dispatcher: services.dispatcher)
@@ -323,7 +348,9 @@ final class SessionHandler: ChannelDuplexHandler {
         }
     }
 
-    /// Runs a transaction's commands in one SQLite transaction, all or nothing.
+    /// Runs a transaction's commands in one SQLite transaction, all or nothing
+    /// for writes (``TransactionQueue``); answers a null reply and applies
+    /// nothing if a record the session watched changed since `WATCH`.
     private func exec(_ commands: [RESPCommand], session: Session, context: ChannelHandlerContext)
         -> EventLoopFuture<CommandResult>
     {
@@ -333,7 +360,8 @@ final class SessionHandler: ChannelDuplexHandler {
             switch dispatch(command, at: .now, session: session, context: context) {
             case .done(let result):
                 if result.reply.errorMessage != nil {
-                    let reply = TransactionQueue.abortedReply(count: commands.count, failed: index, reply: result.reply)
+                    let reply = TransactionQueue.abortedReply(
+                        count: commands.count, failed: index, name: command.name, reply: result.reply)
                     return context.eventLoop.makeSucceededFuture(CommandResult(reply: reply))
                 }
                 slots.append(result.reply)
@@ -342,23 +370,28 @@ final class SessionHandler: ChannelDuplexHandler {
                 operations.append((index, operation))
             case .pending:
                 let refusal = CommandError(.err, "\(command.name) cannot run inside MULTI").reply
-                let reply = TransactionQueue.abortedReply(count: commands.count, failed: index, reply: refusal)
+                let reply = TransactionQueue.abortedReply(
+                    count: commands.count, failed: index, name: command.name, reply: refusal)
                 return context.eventLoop.makeSucceededFuture(CommandResult(reply: reply))
             }
         }
-        guard let database = operations.first?.operation.database else {
+        let watched = session.watched
+        guard let database = operations.first?.operation.database ?? (watched.isEmpty ? nil : session.tenant) else {
             return context.eventLoop.makeSucceededFuture(CommandResult(reply: .array(slots.map { $0! })))
         }
         let logger = services.logger
         let count = commands.count
         let queued = operations
         let body: @Sendable (TenantTransaction) throws -> [RESPValue] = { transaction in
-            try queued.map { slot, operation in
+            guard try WatchedRecord.unchanged(watched, in: transaction) else { throw WatchedRecord.Changed() }
+            return try queued.map { slot, operation in
                 do {
                     return try operation.run(transaction)
                 } catch {
                     let reply = CommandDispatcher.reply(for: error, command: operation.command, logger: logger)
-                    throw TransactionQueue.Aborted(index: slot, reply: reply)
+                    // A read that found nothing changed nothing: it answers in its slot and aborts nothing.
+                    if !operation.writes, reply.errorMessage?.hasPrefix("NOTFOUND") == true { return reply }
+                    throw TransactionQueue.Aborted(index: slot, name: operation.command, reply: reply)
                 }
             }
         }
@@ -369,9 +402,11 @@ final class SessionHandler: ChannelDuplexHandler {
             for (reply, entry) in zip(replies, queued) { results[entry.slot] = reply }
             return CommandResult(reply: .array(results.map { $0! }))
         }.flatMapErrorThrowing { error in
+            if error is WatchedRecord.Changed { return CommandResult(reply: .null) }
             guard let aborted = error as? TransactionQueue.Aborted else { throw error }
             return CommandResult(
-                reply: TransactionQueue.abortedReply(count: count, failed: aborted.index, reply: aborted.reply))
+                reply: TransactionQueue.abortedReply(
+                    count: count, failed: aborted.index, name: aborted.name, reply: aborted.reply))
         }
     }
 
@@ -379,10 +414,20 @@ final class SessionHandler: ChannelDuplexHandler {
     private func dispatch(
         _ command: RESPCommand, at readAt: ContinuousClock.Instant, session: Session, context: ChannelHandlerContext
     ) -> CommandOutcome {
+        var buffers = ClientInfo.Buffers()
+        buffers.channels = subscriptions.channels.count
+        buffers.patterns = subscriptions.patterns.count
+        buffers.multi = transaction?.commands.count ?? -1
+        buffers.multiBytes = transaction?.byteCount ?? 0
+        buffers.queryBytes = unparsed?.readableBytes ?? 0
+        buffers.argumentBytes = command.arguments.reduce(0) { $0 + $1.readableBytes }
+        buffers.pendingReplies = unanswered.count
+        buffers.outputBytes = output.readableBytes
         let number = session.client.details.withLock { details in
             details.lastCommand = command.name
             details.lastActive = readAt
             details.commands += 1
+            details.buffers = buffers
             return details.commands
         }
         let outcome = services.dispatcher.dispatch(
@@ -511,6 +556,10 @@ final class SessionHandler: ChannelDuplexHandler {
                 if let previous = session.tenant { services.tenants.release(previous) }
                 session.tenant = tenant
                 session.key = key
+                session.activity?.connectedClients.subtract(1, ordering: .relaxed)
+                session.activity = key.tenant.map(services.tenantActivity.counters(for:))
+                session.activity?.connectedClients.add(1, ordering: .relaxed)
+                session.activity?.connectionsReceived.add(1, ordering: .relaxed)
                 session.client.details.withLock { details in
                     details.keyID = key.id
                     details.tenant = key.tenant
@@ -524,6 +573,10 @@ final class SessionHandler: ChannelDuplexHandler {
                 session.client.details.withLock { $0.protocolVersion = version.rawValue }
             case .beginTransaction:
                 transaction = TransactionQueue()
+            case .watch(let records):
+                session.watched += records
+            case .unwatch:
+                session.watched = []
             case .openFeed(let name):
                 session.feed = name
             case .subscriptions(let change):
@@ -541,6 +594,7 @@ final class SessionHandler: ChannelDuplexHandler {
                 transaction = nil
                 dropSubscriptions()
                 if let tenant = session.tenant { services.tenants.release(tenant) }
+                session.activity?.connectedClients.subtract(1, ordering: .relaxed)
                 session = Session(client: session.client)
                 session.client.details.withLock { details in
                     details.name = nil
@@ -560,6 +614,7 @@ final class SessionHandler: ChannelDuplexHandler {
         if let reply {
             if reply.errorMessage != nil {
                 services.statistics.errorReplies.add(1, ordering: .relaxed)
+                session.activity?.errorReplies.add(1, ordering: .relaxed)
             }
             output.writeRESPValue(reply, version: session.protocolVersion)
         }
@@ -570,6 +625,7 @@ final class SessionHandler: ChannelDuplexHandler {
 
     /// Counts the oldest unanswered command as answered now, for the metrics and slow log.
     private func recordAnswered(failed: Bool, client: ClientInfo) {
+        session?.activity?.commandsProcessed.add(1, ordering: .relaxed)
         if let (command, readAt) = unanswered.popFirst(), let commandMeters {
             services.metrics.record(command, elapsed: .now - readAt, failed: failed, client: client, in: commandMeters)
         }
@@ -621,6 +677,7 @@ final class SessionHandler: ChannelDuplexHandler {
         guard !frames.isEmpty else { return }
         for frame in frames { output.writeRESPValue(frame, version: session.protocolVersion) }
         services.statistics.pubsubMessages.add(frames.count, ordering: .relaxed)
+        session.activity?.pubsubMessages.add(frames.count, ordering: .relaxed)
         let unwritten =
             ((try? context.channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0) + output.readableBytes
         guard unwritten <= services.configuration.clientOutputLimit else {

@@ -12,6 +12,9 @@ final class SlowLog: Sendable {
         var arguments: [String]
         var client: String
         var clientName: String
+        /// The key's tenant and id (empty before AUTH), so an operator can tell whose command was slow.
+        var tenant: String
+        var keyID: String
     }
 
     private struct State {
@@ -31,10 +34,11 @@ final class SlowLog: Sendable {
 
     func consider(_ command: RESPCommand, microseconds: Int, client: ClientInfo) {
         guard thresholdMicroseconds >= 0, microseconds >= thresholdMicroseconds, maxLength > 0 else { return }
+        let details = client.details.withLock { $0 }
         let entry = Entry(
             id: 0, unixSeconds: Int(Date().timeIntervalSince1970), microseconds: microseconds,
-            arguments: Self.shown(command), client: client.address,
-            clientName: client.details.withLock { $0.name ?? "" })
+            arguments: Self.shown(command), client: client.address, clientName: details.name ?? "",
+            tenant: details.tenant ?? "", keyID: details.keyID ?? "")
         state.withLock { state in
             var numbered = entry
             numbered.id = state.nextID
@@ -55,10 +59,18 @@ final class SlowLog: Sendable {
         state.withLock { $0.entries.removeAll() }
     }
 
-    /// At most 32 arguments of at most 128 bytes, as Redis shows them; AUTH and
-    /// HELLO … AUTH credentials are never kept.
+    /// Groups whose arguments are the server's own words (options, tenant
+    /// names, key ids), never a tenant's field values.
+    private static let groupsShownInFull: Set = ["connection", "server", "tenant", "key", "transactions"]
+
+    /// At most 32 arguments of at most 128 bytes, as Redis shows them. AUTH
+    /// and HELLO … AUTH credentials are never kept, and the arguments of CRM
+    /// commands (anything a tenant's data could be in) only as their sizes:
+    /// operators see command names, timings and sizes, no CRM data.
     static func shown(_ command: RESPCommand) -> [String] {
-        var words = command.arguments.prefix(32).map { argument -> String in
+        let inFull = CommandTable.standard[command.name].map { groupsShownInFull.contains($0.group) } ?? false
+        var words = command.arguments.prefix(32).enumerated().map { index, argument -> String in
+            guard index == 0 || inFull else { return "(\(argument.readableBytes) bytes)" }
             let text = String(decoding: argument.readableBytesView.prefix(128), as: UTF8.self)
             let cut = argument.readableBytes - 128
             return cut > 0 ? text + "... (\(cut) more bytes)" : text

@@ -27,6 +27,10 @@ enum TLSPolicy {
         )
         tls.minimumTLSVersion = .tlsv12
         tls.cipherSuiteValues = tls12CipherSuites
+        // A server-initiated close (idle or AUTH timeout, KILL) waits for the peer's close_notify; a
+        // peer that only closes its socket (seen as half-closure, not as the end) would otherwise
+        // hold its connection slot for NIO's default 5 s.
+        tls.shutdownTimeout = .milliseconds(500)
         if let clientCAPath {
             tls.certificateVerification = .optionalVerification
             tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(clientCAPath))

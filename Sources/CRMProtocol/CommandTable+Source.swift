@@ -194,6 +194,93 @@ extension CommandTable {
     "errors": []
   },
   {
+    "name": "SELECT",
+    "group": "connection",
+    "summary": "Accepts database 0 only, so client URLs ending in /0 and db=0 settings work; the key a connection authenticates with chooses its tenant, not a number.",
+    "since": "0.4.0",
+    "arity": 2,
+    "arguments": [
+      {
+        "name": "index",
+        "type": "integer"
+      }
+    ],
+    "roles": [
+      "admin",
+      "owner",
+      "agent",
+      "erp",
+      "readonly"
+    ],
+    "flags": [
+      "fast"
+    ],
+    "example": "SELECT 0",
+    "errors": [
+      "ERR DB index is out of range: crmgate has only database 0; the key you AUTH with chooses the tenant"
+    ]
+  },
+  {
+    "name": "SCAN",
+    "group": "connection",
+    "summary": "Not supported: records are not Redis keys. Answers an error naming what to use instead: TYPE.FIND with its CURSOR.",
+    "since": "0.4.0",
+    "arity": -1,
+    "arguments": [],
+    "roles": [
+      "admin",
+      "owner",
+      "agent",
+      "erp",
+      "readonly"
+    ],
+    "flags": [],
+    "example": "SCAN",
+    "errors": [
+      "ERR SCAN is not supported: records are not Redis keys; use ..."
+    ]
+  },
+  {
+    "name": "KEYS",
+    "group": "connection",
+    "summary": "Not supported: records are not Redis keys. Answers an error naming what to use instead: CONTACT.FIND, COMPANY.FIND, DEAL.FIND or TICKET.FIND.",
+    "since": "0.4.0",
+    "arity": -1,
+    "arguments": [],
+    "roles": [
+      "admin",
+      "owner",
+      "agent",
+      "erp",
+      "readonly"
+    ],
+    "flags": [],
+    "example": "KEYS",
+    "errors": [
+      "ERR KEYS is not supported: records are not Redis keys; use ..."
+    ]
+  },
+  {
+    "name": "MONITOR",
+    "group": "connection",
+    "summary": "Not supported: records are not Redis keys. Answers an error naming what to use instead: SUBSCRIBE events or SLOWLOG GET.",
+    "since": "0.4.0",
+    "arity": -1,
+    "arguments": [],
+    "roles": [
+      "admin",
+      "owner",
+      "agent",
+      "erp",
+      "readonly"
+    ],
+    "flags": [],
+    "example": "MONITOR",
+    "errors": [
+      "ERR MONITOR is not supported: records are not Redis keys; use ..."
+    ]
+  },
+  {
     "name": "CLIENT",
     "group": "connection",
     "summary": "Connection introspection and control.",
@@ -214,9 +301,11 @@ extension CommandTable {
       "ID",
       "SETNAME",
       "GETNAME",
+      "SETINFO",
       "INFO",
       "LIST",
-      "KILL"
+      "KILL",
+      "HELP"
     ]
   },
   {
@@ -287,6 +376,41 @@ extension CommandTable {
     "errors": []
   },
   {
+    "name": "CLIENT SETINFO",
+    "group": "connection",
+    "summary": "Records the client library's name or version (client libraries send it on connect); shown as lib-name= and lib-ver= in CLIENT LIST and CLIENT INFO.",
+    "since": "0.4.0",
+    "arity": 4,
+    "arguments": [
+      {
+        "name": "attribute",
+        "type": "oneof",
+        "values": [
+          "LIB-NAME",
+          "LIB-VER"
+        ]
+      },
+      {
+        "name": "value",
+        "type": "string"
+      }
+    ],
+    "roles": [
+      "admin",
+      "owner",
+      "agent",
+      "erp",
+      "readonly"
+    ],
+    "flags": [
+      "fast"
+    ],
+    "example": "CLIENT SETINFO LIB-NAME redis-py",
+    "errors": [
+      "ERR Unrecognized option 'X'"
+    ]
+  },
+  {
     "name": "CLIENT INFO",
     "group": "connection",
     "summary": "Describes this connection in CLIENT LIST format.",
@@ -309,10 +433,22 @@ extension CommandTable {
   {
     "name": "CLIENT LIST",
     "group": "connection",
-    "summary": "Lists connections: all of them for an admin key, those of the key's own tenant otherwise.",
+    "summary": "Lists connections with Redis 7.2's fields (qbuf, multi, oll, omem, tot-mem, argv-mem, lib-name, ...; memory figures are the bytes the connection holds in its buffers as of its latest command) and crmgate's tenant, role and commands: all of them for an admin key, those of the key's own tenant otherwise; TYPE pubsub keeps subscribers, TYPE normal the others.",
     "since": "0.1.0",
     "arity": -2,
     "arguments": [
+      {
+        "name": "type",
+        "type": "oneof",
+        "token": "TYPE",
+        "optional": true,
+        "values": [
+          "normal",
+          "pubsub",
+          "master",
+          "replica"
+        ]
+      },
       {
         "name": "client-id",
         "type": "integer",
@@ -376,6 +512,26 @@ extension CommandTable {
     "errors": [
       "NOTFOUND no such client"
     ]
+  },
+  {
+    "name": "CLIENT HELP",
+    "group": "connection",
+    "summary": "Lists the CLIENT subcommands with a line on each.",
+    "since": "0.4.0",
+    "arity": 2,
+    "arguments": [],
+    "roles": [
+      "admin",
+      "owner",
+      "agent",
+      "erp",
+      "readonly"
+    ],
+    "flags": [
+      "fast"
+    ],
+    "example": "CLIENT HELP",
+    "errors": []
   },
   {
     "name": "COMMAND",
@@ -501,7 +657,7 @@ extension CommandTable {
   {
     "name": "INFO",
     "group": "server",
-    "summary": "Returns server facts in Redis INFO format: sections server, clients, stats, persistence, and for admin keys commandstats, tenants and feeds; or all.",
+    "summary": "Returns facts in Redis INFO format: sections server, clients, memory, stats, persistence and keyspace, and for admin keys commandstats, tenants and feeds; or all. An admin key sees the whole server; a tenant key sees only its own tenant's figures (its connections, commands, errors, commits, records and size) and nothing about other tenants or the host.",
     "since": "0.1.0",
     "arity": -1,
     "arguments": [
@@ -513,9 +669,11 @@ extension CommandTable {
         "values": [
           "server",
           "clients",
+          "memory",
           "stats",
           "commandstats",
           "persistence",
+          "keyspace",
           "tenants",
           "feeds",
           "all",
@@ -534,6 +692,28 @@ extension CommandTable {
     "flags": [],
     "example": "INFO stats",
     "errors": []
+  },
+  {
+    "name": "DBSIZE",
+    "group": "server",
+    "summary": "Returns how many records (contacts, companies, deals and tickets) the key's tenant holds.",
+    "since": "0.4.0",
+    "complexity": "O(N)",
+    "arity": 1,
+    "arguments": [],
+    "roles": [
+      "owner",
+      "agent",
+      "erp",
+      "readonly"
+    ],
+    "flags": [
+      "readonly"
+    ],
+    "example": "DBSIZE",
+    "errors": [
+      "NOPERM this command needs a tenant key; admin keys read no tenant's data"
+    ]
   },
   {
     "name": "BACKUP",
@@ -2965,7 +3145,7 @@ extension CommandTable {
   {
     "name": "EXEC",
     "group": "transactions",
-    "summary": "Runs the queued commands in one SQLite transaction, all or nothing, and replies with an array of their replies. If one fails, every change is rolled back: its slot holds its error, the others -EXECABORT.",
+    "summary": "Runs the queued commands in one transaction and replies with an array of their replies. If a write fails, nothing is applied: its slot holds its error and every other slot -EXECABORT naming the failed command and its error. A read that finds nothing answers -NOTFOUND in its slot and aborts nothing (reads change nothing the others could depend on). If a record named by WATCH changed since, nothing is applied and the reply is null, as in Redis.",
     "since": "0.2.0",
     "complexity": "the queued commands'",
     "arity": 1,
@@ -3008,9 +3188,58 @@ extension CommandTable {
     ]
   },
   {
+    "name": "WATCH",
+    "group": "transactions",
+    "summary": "Watches records for the next EXEC (optimistic concurrency, as Redis's WATCH): if one changed, appeared or vanished since, EXEC applies nothing and replies null. Keys name records as type:id or type:ext:EXT (contact:42, deal:7, company:ext:C-100). EXEC, DISCARD, UNWATCH and RESET forget them.",
+    "since": "0.4.0",
+    "complexity": "O(N) in the records watched",
+    "arity": -2,
+    "arguments": [
+      {
+        "name": "key",
+        "type": "string",
+        "multiple": true
+      }
+    ],
+    "roles": [
+      "owner",
+      "agent",
+      "erp",
+      "readonly"
+    ],
+    "flags": [
+      "readonly"
+    ],
+    "example": "WATCH contact:42",
+    "errors": [
+      "INVALID WATCH key: must be contact:ID, company:ID, deal:ID or ticket:ID (or type:ext:EXT)"
+    ]
+  },
+  {
+    "name": "UNWATCH",
+    "group": "transactions",
+    "summary": "Forgets the records watched with WATCH.",
+    "since": "0.4.0",
+    "complexity": "O(1)",
+    "arity": 1,
+    "arguments": [],
+    "roles": [
+      "admin",
+      "owner",
+      "agent",
+      "erp",
+      "readonly"
+    ],
+    "flags": [
+      "fast"
+    ],
+    "example": "UNWATCH",
+    "errors": []
+  },
+  {
     "name": "INV.RULE",
     "group": "inventory",
-    "summary": "Sets the reorder rule of a company's SKU: re-order up to MAX when on_hand + on_order falls below MIN, in multiples of MULTIPLE; LEAD is the supplier's lead time in days. The company is given by ext (an ERP's customer number) or id. Re-evaluates reordering at once.",
+    "summary": "Sets the reorder rule of a company's SKU: re-order up to MAX when on_hand + on_order falls below MIN, in multiples of MULTIPLE; LEAD is the supplier's lead time in days. The company is given by ext (an ERP's customer number) or id. Re-evaluates reordering at once against the last reported level, but a rule alone never orders: until the ERP reports the SKU's stock (INV.SET or INV.ADJ) its level is unknown, and the first report is evaluated against the rule. Reorders are placed only while the company is at the partner stage; at conflict its open reorders are held, and at partner again they are proposed anew.",
     "since": "0.3.0",
     "complexity": "O(log N)",
     "arity": -7,

@@ -196,8 +196,25 @@ public final class Catalog: Sendable {
 
     /// The key if `secret` is its secret, the key is not revoked and its tenant is active; nil otherwise.
     public func authenticate(keyID: String, secret: String) async throws -> KeyInfo? {
-        guard keyID.utf8.count <= 64, secret.utf8.count <= 256 else { return nil }
-        return try await database.read { db -> KeyInfo? in
+        if case .accepted(let key) = try await check(keyID: keyID, secret: secret) { return key }
+        return nil
+    }
+
+    /// What checking a key id and secret found.
+    public enum KeyCheck: Sendable, Equatable {
+        /// The secret matches a live key of a live tenant.
+        case accepted(KeyInfo)
+        /// The key exists but the secret is wrong, or the key is revoked or its tenant suspended.
+        case refused(keyID: String, tenant: String?)
+        /// No key has this id.
+        case unknownKey
+    }
+
+    /// Checks `secret` against key `keyID`, saying whether the key exists, so
+    /// failures can be throttled per key rather than per address.
+    public func check(keyID: String, secret: String) async throws -> KeyCheck {
+        guard keyID.utf8.count <= 64, secret.utf8.count <= 256 else { return .unknownKey }
+        return try await database.read { db -> KeyCheck in
             let row = try Row.fetchOne(
                 db,
                 sql: """
@@ -209,11 +226,13 @@ public final class Catalog: Sendable {
             // Compare even when the key is unknown, so timing does not reveal which ids exist.
             let stored: [UInt8] = (row?["secret_digest"] as Data?).map(Array.init) ?? Array(repeating: 0, count: 32)
             let secretMatches = KeySecret.matches(secret, digest: stored)
-            guard let row, secretMatches else { return nil }
+            guard let row else { return .unknownKey }
             let key = Self.key(row)
-            guard key.revokedAt == nil else { return nil }
-            if key.tenant != nil, (row["suspended"] as Bool?) != false { return nil }
-            return key
+            guard secretMatches, key.revokedAt == nil else { return .refused(keyID: key.id, tenant: key.tenant) }
+            if key.tenant != nil, (row["suspended"] as Bool?) != false {
+                return .refused(keyID: key.id, tenant: key.tenant)
+            }
+            return .accepted(key)
         }
     }
 

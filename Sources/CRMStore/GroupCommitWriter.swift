@@ -28,16 +28,19 @@ final class GroupCommitWriter: Sendable {
     private let database: DatabasePool
     private let queue: DispatchQueue
     private let state = Mutex(State())
-    private let statistics: WriteStatistics
+    /// The server's counters and the tenant's own, each told of every commit.
+    private let statistics: [WriteStatistics]
     private let events: EventHub
     private let rowChanges = RowChanges()
     /// Called on the writer's queue after each commit, before any of its writes is answered.
     private let committed: @Sendable (RowChanges.Summary) -> Void
     let batchLimit: Int
+    /// Set by a write that erased personal data (``scrubWALAfterCommit()``).
+    private let walScrubRequested = Atomic<Bool>(false)
 
     /// Blocking: call it off the event loops.
     init(
-        database: DatabasePool, label: String, statistics: WriteStatistics, events: EventHub, batchLimit: Int = 512,
+        database: DatabasePool, label: String, statistics: [WriteStatistics], events: EventHub, batchLimit: Int = 512,
         committed: @escaping @Sendable (RowChanges.Summary) -> Void
     ) {
         self.database = database
@@ -87,6 +90,14 @@ final class GroupCommitWriter: Sendable {
                 },
                 fail: { completion(.failure($0)) }
             ))
+    }
+
+    /// Asks that, once the current batch commits, the WAL be checkpointed
+    /// into the database and truncated to nothing: the erased values' old
+    /// page versions live on in WAL frames until then. If readers hold the
+    /// WAL, the next commit tries again.
+    func scrubWALAfterCommit() {
+        walScrubRequested.store(true, ordering: .relaxed)
     }
 
     /// Waits until every write queued so far has committed or failed.
@@ -150,8 +161,11 @@ final class GroupCommitWriter: Sendable {
                 }
                 // The commit stands either way; a failed read only delays the events to the next commit.
                 try? events.committed(db)
+                if walScrubRequested.exchange(false, ordering: .relaxed), (try? db.checkpoint(.truncate)) == nil {
+                    walScrubRequested.store(true, ordering: .relaxed)
+                }
             }
-            statistics.recordBatch(size: batch.count)
+            for counters in statistics { counters.recordBatch(size: batch.count) }
             committed(rowChanges.take())
             for completion in completions { completion(nil) }
         } catch {

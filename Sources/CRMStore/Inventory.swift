@@ -6,11 +6,17 @@ public struct StockLevel: Sendable, Equatable {
     public var company: Int64
     public var sku: String
     public var onHand: Int64
+    /// Whether the ERP has reported this SKU's stock (`INV.SET` or `INV.ADJ`);
+    /// until then `onHand` is 0 by default, not a count.
+    public var reported: Bool
     public var onOrder: Int64
     public var rule: ReorderRule?
     public var unitPrice: Int64?
     public var currency: String?
     public var updatedAt: String
+
+    /// `onHand` if the ERP has reported it, else nil: the level is unknown.
+    public var reportedOnHand: Int64? { reported ? onHand : nil }
 }
 
 /// Partners' stock levels, kept by their ERP feeds. Every change re-evaluates
@@ -98,7 +104,7 @@ public struct Inventory {
     }
 
     static let columns =
-        "company, sku, on_hand, on_order, min, max, multiple, lead_days, unit_price, currency, updated_at"
+        "company, sku, on_hand, on_order, min, max, multiple, lead_days, unit_price, currency, updated_at, reported"
 
     static func level(_ db: Database, company: Int64, sku: String) throws -> StockLevel? {
         try Row.fetchOne(
@@ -113,8 +119,8 @@ public struct Inventory {
             rule = try? ReorderRule(minimum: minimum, maximum: maximum, multiple: row[6], leadDays: row[7])
         }
         return StockLevel(
-            company: row[0], sku: row[1], onHand: row[2], onOrder: row[3], rule: rule, unitPrice: row[8],
-            currency: row[9], updatedAt: row[10])
+            company: row[0], sku: row[1], onHand: row[2], reported: row[11], onOrder: row[3], rule: rule,
+            unitPrice: row[8], currency: row[9], updatedAt: row[10])
     }
 
     private func change(
@@ -134,10 +140,11 @@ public struct Inventory {
                 "quantity", "on_hand would leave -\(ReorderRule.maxQuantity)..\(ReorderRule.maxQuantity)")
         }
         try db.cachedStatement(
-            sql: "UPDATE inventory SET on_hand = ?, updated_at = ? WHERE company = ? AND sku = ?"
+            sql: "UPDATE inventory SET on_hand = ?, reported = 1, updated_at = ? WHERE company = ? AND sku = ?"
         ).execute(arguments: [onHand, now, company, sku])
         try record(event, company, sku, now, actor, ["on_hand": String(onHand), "was": String(current.onHand)])
         current.onHand = onHand
+        current.reported = true
         try ReorderEngine(db: db).evaluate(company: company, sku: sku, actor: actor, now: now, level: current)
         return onHand
     }

@@ -6,6 +6,8 @@ import GRDB
 /// contact, and erase it while keeping de-identified aggregates.
 public struct Privacy {
     let db: Database
+    /// The writer whose commit holds an erasure, told to scrub the WAL after it.
+    let writer: GroupCommitWriter?
 
     /// The contact's record, consent history, activities, tickets, deals and
     /// timeline events as one JSON document.
@@ -58,7 +60,10 @@ public struct Privacy {
     /// entries, consent history, subjects and bodies of its activities and
     /// tickets, and the payloads of every event about it. Deals, tickets and
     /// activities stay (unlinked) so revenue and cost-to-serve still add up.
-    /// One `contact.forgotten` event records that it happened.
+    /// One `contact.forgotten` event records that it happened. Deleted
+    /// content is zeroed (`secure_delete`), the search index's segments are
+    /// rewritten, and once the commit is durable the WAL is checkpointed and
+    /// truncated, so no file under the data directory keeps the values.
     public func forget(contact id: Int64, actor: String?) throws {
         guard try RecordTable.contacts.exists(db, id: id) else { throw StoreError.notFound("no such contact") }
         try db.execute(sql: "PRAGMA secure_delete = ON")
@@ -79,6 +84,7 @@ public struct Privacy {
                 INSERT INTO contacts_fts(contacts_fts) VALUES('optimize');
                 INSERT INTO tickets_fts(tickets_fts) VALUES('optimize');
                 """)
+        writer?.scrubWALAfterCommit()
         try EventLog.append(
             db, type: "contact.forgotten", recordType: "contact", recordID: id, changes: FieldChanges(), actor: actor,
             at: WallClock.now())

@@ -29,7 +29,7 @@ public final class TenantDatabase: Sendable {
     /// Blocking: call it off the event loops.
     init(
         name: TenantName, path: String, durability: Durability, recordCacheCapacity: Int, maxBytes: Int?,
-        statistics: WriteStatistics, metrics: StoreMetrics
+        statistics: [WriteStatistics], metrics: StoreMetrics
     ) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
@@ -109,7 +109,7 @@ public final class TenantDatabase: Sendable {
         _ body: @escaping @Sendable (TenantTransaction) throws -> T,
         completion: @escaping @Sendable (Result<T, any Error>) -> Void
     ) {
-        writer.submit({ db in try body(TenantTransaction(db: db)) }, completion: completion)
+        writer.submit({ [writer] db in try body(TenantTransaction(db: db, writer: writer)) }, completion: completion)
     }
 
     /// Runs each of `bodies` in the next group commit, each in its own
@@ -120,7 +120,9 @@ public final class TenantDatabase: Sendable {
         _ bodies: [@Sendable (TenantTransaction) throws -> T],
         completion: @escaping @Sendable (Result<[Result<T, any Error>], any Error>) -> Void
     ) {
-        writer.submitEach(bodies.map { body in { db in try body(TenantTransaction(db: db)) } }, completion: completion)
+        writer.submitEach(
+            bodies.map { [writer] body in { db in try body(TenantTransaction(db: db, writer: writer)) } },
+            completion: completion)
     }
 
     /// ``read(_:completion:)`` for async callers.

@@ -24,6 +24,8 @@ public final class TenantDirectory: Sendable {
     /// Batch sizes, reorders and feed gaps, for metrics and `INFO`.
     public let metrics: StoreMetrics
     private let entries = Mutex<[String: Entry]>([:])
+    /// Each tenant's own group-commit counters, kept across closes and reopens.
+    private let tenantWrites = Mutex<[String: WriteStatistics]>([:])
     private let blockingQueue = DispatchQueue(label: "crmgate.tenant-open", attributes: .concurrent)
 
     public init(
@@ -50,6 +52,16 @@ public final class TenantDirectory: Sendable {
         let path = path(of: name)
         return [path, path + "-wal"].reduce(0) { total, file in
             total + ((try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0)
+        }
+    }
+
+    /// One tenant's group-commit counters since the server started.
+    public func writeStatistics(of name: TenantName) -> WriteStatistics {
+        tenantWrites.withLock { writes in
+            if let statistics = writes[name.value] { return statistics }
+            let statistics = WriteStatistics()
+            writes[name.value] = statistics
+            return statistics
         }
     }
 
@@ -118,6 +130,7 @@ public final class TenantDirectory: Sendable {
     /// Closes and deletes a tenant's database files.
     public func remove(_ name: TenantName) async throws {
         let entry = entries.withLock { $0.removeValue(forKey: name.value) }
+        _ = tenantWrites.withLock { $0.removeValue(forKey: name.value) }
         if case .open(let database, _, _) = entry {
             try await onBlockingQueue { try database.close() }
         } else if case .opening(let task) = entry, let database = try? await task.value {
@@ -202,7 +215,7 @@ public final class TenantDirectory: Sendable {
             try TenantDatabase(
                 name: name, path: self.path(of: name), durability: self.durability,
                 recordCacheCapacity: self.recordCacheCapacity, maxBytes: self.maxDatabaseBytes,
-                statistics: self.statistics, metrics: self.metrics)
+                statistics: [self.statistics, self.writeStatistics(of: name)], metrics: self.metrics)
         }
     }
 

@@ -54,6 +54,7 @@ enum TenantMigrations {
         migrator.registerMigration("v3-inventory-and-feeds", migrate: inventoryAndFeeds)
         migrator.registerMigration("v4-feed-gaps-with-rowid", migrate: feedGapsWithRowID)
         migrator.registerMigration("v5-search-index-per-commit", migrate: SearchIndex.install)
+        migrator.registerMigration("v6-reported-stock", migrate: reportedStock)
         return migrator
     }
 
@@ -304,6 +305,20 @@ enum TenantMigrations {
                 INSERT INTO feed_gaps_v4 (feed, from_seq, to_seq) SELECT feed, from_seq, to_seq FROM feed_gaps;
                 DROP TABLE feed_gaps;
                 ALTER TABLE feed_gaps_v4 RENAME TO feed_gaps;
+                """)
+    }
+
+    /// Stock levels remember whether the ERP reported them: a rule alone must
+    /// not order against the 0 an unreported SKU starts with. A level is
+    /// reported if an `INV.SET` or `INV.ADJ` of it was ever recorded.
+    private static func reportedStock(_ db: Database) throws {
+        try db.execute(
+            sql: """
+                ALTER TABLE inventory ADD COLUMN reported INTEGER NOT NULL DEFAULT 0;
+                UPDATE inventory SET reported = 1 WHERE EXISTS (
+                    SELECT 1 FROM events WHERE type IN ('inventory.set', 'inventory.adjusted')
+                    AND record_type = 'company' AND record_id = inventory.company
+                    AND json_extract(fields, '$.sku') = inventory.sku);
                 """)
     }
 }

@@ -7,6 +7,8 @@ public struct TenantTransaction {
     let db: Database
     /// Set on read snapshots: where records read by id are remembered.
     var cacheFill: RecordCache.Fill? = nil
+    /// Set on writes: what to ask of the writer once the commit is done.
+    var writer: GroupCommitWriter? = nil
 
     public var contacts: RecordCollection { records(.contact) }
     public var companies: RecordCollection { records(.company) }
@@ -34,7 +36,7 @@ public struct TenantTransaction {
     public var ticketDesk: TicketDesk { TicketDesk(db: db) }
     public var serviceLevels: ServiceLevels { ServiceLevels(db: db) }
     public var engagement: Engagement { Engagement(db: db) }
-    public var privacy: Privacy { Privacy(db: db) }
+    public var privacy: Privacy { Privacy(db: db, writer: writer) }
     public var analytics: Analytics { Analytics(db: db) }
     public var inventory: Inventory { Inventory(db: db) }
     public var reorders: Reorders { Reorders(db: db) }
@@ -44,6 +46,15 @@ public struct TenantTransaction {
     /// (`reorder.*` matches by prefix).
     public func events(after seq: Int64, limit: Int, types: [String]) throws -> [CommittedEvent] {
         try EventLog.read(db, after: seq, limit: limit, types: types)
+    }
+
+    /// How many records of each type the tenant holds (`DBSIZE`, `INFO keyspace`).
+    /// Each count is named by its table (`contacts`, `companies`, …).
+    public func recordCounts() throws -> [(table: String, count: Int)] {
+        try TimelineSubject.allCases.map { type in
+            let table = Self.rules(type).table.table
+            return (table, try Int.fetchOne(db, sql: "SELECT count(*) FROM \(table)") ?? 0)
+        }
     }
 
     /// The newest sequence number in the log, where a reader that found nothing waits from.

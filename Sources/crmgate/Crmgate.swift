@@ -3,6 +3,7 @@ import CRMCore
 import CRMGateway
 import CRMProtocol
 import CRMStore
+import Foundation
 import Logging
 import NIOPosix
 import ServiceLifecycle
@@ -72,6 +73,9 @@ struct Restore: ParsableCommand {
     func run() throws {
         let backup = BackupSet(path: from)
         do {
+            // A running server holds the directory: restoring under it would be overwritten or lost.
+            let lock = try FileManager.default.fileExists(atPath: dataDir) ? DataDirectoryLock.acquire(dataDir) : nil
+            defer { lock?.release() }
             if let tenant {
                 try backup.restore(try TenantName(tenant), into: dataDir)
                 print("restored tenant \(tenant) into \(dataDir)")
@@ -103,21 +107,21 @@ struct Serve: AsyncParsableCommand {
 
         let eventLoops = MultiThreadedEventLoopGroup(
             numberOfThreads: configuration.eventLoopThreads ?? GatewayConfiguration.defaultEventLoopThreads)
-        let server: GatewayServer
         do {
-            server = try GatewayServer(
-                configuration: configuration, logger: logger, group: eventLoops)
-        } catch let error as ConfigurationError {
-            throw ValidationError(error.description)
-        }
-        let group = ServiceGroup(
-            configuration: ServiceGroupConfiguration(
-                services: [.init(service: server)],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger
+            let server = try GatewayServer(configuration: configuration, logger: logger, group: eventLoops)
+            let group = ServiceGroup(
+                configuration: ServiceGroupConfiguration(
+                    services: [.init(service: server)],
+                    gracefulShutdownSignals: [.sigterm, .sigint],
+                    logger: logger
+                )
             )
-        )
-        try await group.run()
+            try await group.run()
+        } catch let error as ConfigurationError {
+            // A port in use or a directory another server holds: one plain line, no usage text.
+            FileHandle.standardError.write(Data("crmgate: \(error.description)\n".utf8))
+            throw ExitCode.failure
+        }
         try await eventLoops.shutdownGracefully()
     }
 }
@@ -178,6 +182,9 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Close connections that run no command for this many seconds (default 300; 0 never).")
     var idleTimeout: Int?
 
+    @Option(help: "Close connections that have not authenticated within this many seconds (default 10; 0 never).")
+    var authTimeout: Int?
+
     @Option(help: "Serve Prometheus metrics over HTTP on this port, at /metrics (loopback; 0 off).")
     var metricsPort: Int?
 
@@ -215,6 +222,7 @@ struct ServerOptions: ParsableArguments {
         if let tenantRate { configuration.tenantRateLimit = tenantRate > 0 ? tenantRate : nil }
         if let keyRate { configuration.keyRateLimit = keyRate > 0 ? keyRate : nil }
         if let idleTimeout { configuration.idleTimeout = idleTimeout > 0 ? .seconds(idleTimeout) : nil }
+        if let authTimeout { configuration.authTimeout = authTimeout > 0 ? .seconds(authTimeout) : nil }
         if let metricsPort { configuration.metricsPort = metricsPort > 0 ? metricsPort : nil }
         if let slowlogThreshold { configuration.slowlogThresholdMicroseconds = slowlogThreshold }
         if let logLevel { configuration.logLevel = logLevel }

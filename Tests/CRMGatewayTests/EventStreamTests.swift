@@ -219,7 +219,9 @@ import Testing
                 (start..<start + 500).map { ["CONTACT.ADD", "first_name", "Contact \($0)", "notes", notes] })
             #expect(replies.allSatisfy { $0.errorMessage == nil }, "\(replies.first { $0.errorMessage != nil }!)")
         }
-        let stats = try #require(try await writer.send("INFO", "stats").string)
+        let admin = try await gateway.connectAsAdmin()
+        let stats = try #require(try await admin.send("INFO", "stats").string)
+        await admin.close()
         #expect(stats.contains("client_output_limit_disconnections:1"))
 
         // The server may have closed it already (the client then saw EOF): what it sent is still buffered here.

@@ -59,6 +59,27 @@ import Testing
         await gateway.stop()
     }
 
+    /// A rule on a SKU whose stock the ERP never reported orders nothing: an
+    /// unknown level is not an empty one. The first report is evaluated.
+    @Test func aRuleAloneNeverOrdersTheFirstReportedLevelIs() async throws {
+        let gateway = try await TestGateway.start()
+        let client = try await gateway.connect(tenant: "acme")
+        try await client.send("COMPANY.ADD", "name", "Initech", "ext", "erp-1001", "stage", "partner")
+        #expect(try await client.send("INV.RULE", "erp-1001", "SKU-9", "MIN", "5", "MAX", "50") == .ok)
+        #expect(try await client.send("INV.PRICE", "erp-1001", "SKU-9", "100", "EUR") == .ok)
+        #expect(try await reorders(client).isEmpty, "no stock was reported yet")
+        #expect(try await client.send("INV.GET", "erp-1001", "SKU-9").fields["on_order"] == "0")
+        #expect(try await client.send("COMPANY.STAGE", "1", "transition", "REASON", "review").errorMessage == nil)
+        #expect(try await client.send("COMPANY.STAGE", "1", "partner", "REASON", "renewed").errorMessage == nil)
+        #expect(try await reorders(client).isEmpty, "re-evaluation at partner does not order either")
+        #expect(try await client.send("INV.ADJ", "erp-1001", "SKU-9", "3") == .integer(3))
+        let open = try await reorders(client)
+        #expect(open.count == 1)
+        #expect(open.first?["quantity"] == "47", "the first report, 3 on hand, is evaluated: 50 - 3")
+        await client.close()
+        await gateway.stop()
+    }
+
     @Test(arguments: ["transaction", "transition", "conflict"])
     func noReorderBelowPartner(stage: String) async throws {
         let gateway = try await TestGateway.start()

@@ -38,10 +38,16 @@ import Testing
         #expect(
             replies
                 == .array([
-                    .error("EXECABORT rolled back: command 3 of the transaction failed"),
-                    .error("EXECABORT rolled back: command 3 of the transaction failed"),
+                    .error(
+                        "EXECABORT rolled back because command 3 (CONTACT.ADD) failed: INVALID email: already used by contact 1"
+                    ),
+                    .error(
+                        "EXECABORT rolled back because command 3 (CONTACT.ADD) failed: INVALID email: already used by contact 1"
+                    ),
                     .error("INVALID email: already used by contact 1"),
-                    .error("EXECABORT rolled back: command 3 of the transaction failed"),
+                    .error(
+                        "EXECABORT rolled back because command 3 (CONTACT.ADD) failed: INVALID email: already used by contact 1"
+                    ),
                 ]))
         #expect(try await client.send("COMPANY.GET", "1") == .error("NOTFOUND no such company"))
         #expect(try await client.send("CONTACT.GET", "1").fields["title"] == nil)
