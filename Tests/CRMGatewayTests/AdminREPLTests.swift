@@ -177,6 +177,17 @@ final class PseudoTerminal {
         let badKey = try await admin(["--key-id", key.id, "--secret", "wrong", "PING"])
         #expect(badKey.0 != 0)
         #expect(!badKey.1.contains(key.secret))
+        let commented = try await admin([], stdin: "# a comment\n\n   \nCONTACT.ADD email e@f.example\n# done\n")
+        #expect(commented == (0, "(integer) 3\n"), "blank and # lines are not sent")
         await gateway.stop()
+    }
+
+    @Test func helpPrintsTheToolsOwnUsage() async throws {
+        for flag in ["--help", "-h"] {
+            let (status, output) = try await ChildProcess.run(Self.binary, [flag])
+            #expect(status == 0, "\(flag): \(output)")
+            #expect(output.contains("USAGE: crmgate-admin"), "\(flag): \(output)")
+            #expect(!output.contains("unknown command"), "\(flag) is not sent to a server")
+        }
     }
 }
