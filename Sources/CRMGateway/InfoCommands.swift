@@ -97,14 +97,8 @@ enum InfoCommands {
                 ("pubsub_messages", count(counters.pubsubMessages)),
             ]
         case "persistence":
-            let writes = services.tenants.writeStatistics(of: database.name)
-            return [
-                ("durability", services.configuration.durability.rawValue),
-                ("group_commits", String(writes.committedBatches)),
-                ("group_commit_writes", String(writes.committedWrites)),
-                ("group_commit_largest_batch", String(writes.largestBatchSize)),
-                ("database_bytes", String(services.tenants.sizeOnDisk(of: database.name))),
-            ]
+            return persistence(services.tenants.writeStatistics(of: database.name), services)
+                + [("database_bytes", String(services.tenants.sizeOnDisk(of: database.name)))]
         case "keyspace":
             let counts = try await database.read { try $0.recordCounts() }
             let total = counts.reduce(0) { $0 + $1.count }
@@ -161,13 +155,7 @@ enum InfoCommands {
         case "commandstats":
             return services.metrics.commandStatistics
         case "persistence":
-            let writes = services.tenants.statistics
-            return [
-                ("durability", services.configuration.durability.rawValue),
-                ("group_commits", String(writes.committedBatches)),
-                ("group_commit_writes", String(writes.committedWrites)),
-                ("group_commit_largest_batch", String(writes.largestBatchSize)),
-            ]
+            return persistence(services.tenants.statistics, services)
         case "keyspace":
             // Admin keys read no tenant's records; each tenant's INFO shows its own.
             return []
@@ -185,6 +173,16 @@ enum InfoCommands {
                 ("feed_gaps", String(services.tenants.metrics.feedGaps)),
             ]
         }
+    }
+
+    /// The durability setting and the group commits `writes` counted (the server's, or one tenant's).
+    private static func persistence(_ writes: WriteStatistics, _ services: GatewayServices) -> [(String, String)] {
+        [
+            ("durability", services.configuration.durability.rawValue),
+            ("group_commits", String(writes.committedBatches)),
+            ("group_commit_writes", String(writes.committedWrites)),
+            ("group_commit_largest_batch", String(writes.largestBatchSize)),
+        ]
     }
 
     /// `SLOWLOG GET [count]`: newest first, as Redis answers it.
