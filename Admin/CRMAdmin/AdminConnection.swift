@@ -2,6 +2,11 @@ import CRMProtocol
 import NIOCore
 import NIOPosix
 import NIOSSL
+import NIOTLS
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Where crmgate-admin connects and how it trusts the server.
 public struct Endpoint: Sendable {
@@ -61,11 +66,17 @@ public final class AdminConnection: Sendable {
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             let value = unwrapInboundIn(data)
-            if case .push = value {
+            // In RESP3 the server confirms (P)(UN)SUBSCRIBE with a push frame: that is the command's reply.
+            if case .push = value, !(Self.isSubscriptionConfirmation(value) && !waiting.isEmpty) {
                 onPush(value)
             } else if let next = waiting.popFirst() {
                 next.succeed(value)
             }
+        }
+
+        private static func isSubscriptionConfirmation(_ push: RESPValue) -> Bool {
+            guard let kind = push.elements?.first?.string?.lowercased() else { return false }
+            return ["subscribe", "psubscribe", "unsubscribe", "punsubscribe"].contains(kind)
         }
 
         func channelInactive(context: ChannelHandlerContext) {
@@ -75,6 +86,31 @@ public final class AdminConnection: Sendable {
 
         func errorCaught(context: ChannelHandlerContext, error: any Error) {
             context.close(promise: nil)
+        }
+    }
+
+    /// Completes once the TLS handshake is done, or fails with the reason it failed.
+    private final class HandshakeWaiter: ChannelInboundHandler, RemovableChannelHandler {
+        typealias InboundIn = RESPValue
+        let done: EventLoopPromise<Void>
+
+        init(done: EventLoopPromise<Void>) {
+            self.done = done
+        }
+
+        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+            if case .handshakeCompleted? = event as? TLSUserEvent { done.succeed() }
+            context.fireUserInboundEventTriggered(event)
+        }
+
+        func errorCaught(context: ChannelHandlerContext, error: any Error) {
+            done.fail(error)
+            context.fireErrorCaught(error)
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            done.fail(ConnectionLost())
+            context.fireChannelInactive()
         }
     }
 
@@ -95,18 +131,28 @@ public final class AdminConnection: Sendable {
         }
         let context = try NIOSSLContext(configuration: tls)
         let serverName = endpoint.serverName
-        let channel = try ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let group = MultiThreadedEventLoopGroup.singleton
+        let handshake = group.any().makePromise(of: Void.self)
+        let channel = try ClientBootstrap(group: group)
             .connectTimeout(.seconds(5))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
                     try pipeline.addHandler(NIOSSLClientHandler(context: context, serverHostname: serverName))
+                    try pipeline.addHandler(HandshakeWaiter(done: handshake))
                     try pipeline.addHandler(ByteToMessageHandler(RESPReplyDecoder()))
                     try pipeline.addHandler(ReplyHandler(onPush: onPush))
                 }
             }
             .connect(host: endpoint.host, port: endpoint.port)
             .wait()
+        do {
+            // A certificate the CA did not sign fails here, with its reason, not at the first command.
+            try handshake.futureResult.wait()
+        } catch {
+            channel.close(promise: nil)
+            throw error
+        }
         return AdminConnection(channel: channel)
     }
 
@@ -124,5 +170,43 @@ public final class AdminConnection: Sendable {
 
     public func close() {
         try? channel.close().wait()
+    }
+}
+
+/// Why crmgate-admin could not reach, trust or log in to the server, in one
+/// plain line that says what to check, instead of NIO's own error text.
+public enum ConnectionProblem {
+    public static func explain(_ error: any Error, endpoint: Endpoint) -> String {
+        let address = "\(endpoint.host):\(endpoint.port)"
+        let text = "\(error)"
+        if let connect = error as? NIOConnectionError {
+            let refused = connect.connectionErrors.contains { ($0.error as? IOError)?.errnoCode == ECONNREFUSED }
+            if refused {
+                return
+                    "cannot connect to \(address): nothing listens there (is crmgate running? check --host and --port)"
+            }
+            if connect.dnsAAAAError != nil || connect.dnsAError != nil, connect.connectionErrors.isEmpty {
+                return "cannot resolve \(endpoint.host) (check --host)"
+            }
+            return "cannot connect to \(address) (check --host, --port and the network)"
+        }
+        if let channelError = error as? ChannelError, case .connectTimeout = channelError {
+            return "cannot connect to \(address): no answer within 5 s (check --host, --port and firewalls)"
+        }
+        if text.contains("CERTIFICATE_VERIFY_FAILED") || text.contains("certificate verify failed") {
+            return "TLS failed: the server's certificate is not signed by \(endpoint.caPath ?? "the CA given") "
+                + "(check --cacert; a local server's CA is DATA/tls/ca.pem)"
+        }
+        if let extra = error as? NIOSSLExtraError, extra == .failedToValidateHostname {
+            return "TLS failed: the server's certificate does not name \(endpoint.host) (connect by a name it carries)"
+        }
+        if error is NIOSSLError || text.contains("handshakeFailed") {
+            return "TLS failed with \(address): \(text) (is it crmgate's TLS port? check --port and --cacert)"
+        }
+        if text.hasPrefix("authentication failed") {
+            return "\(text) (check --key-id with CRMGATE_KEY or --secret, or --key-file)"
+        }
+        if let posix = error as? NIOSSL.NIOSSLError { return "TLS failed: \(posix)" }
+        return text
     }
 }

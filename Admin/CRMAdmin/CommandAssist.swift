@@ -7,7 +7,7 @@ public struct CommandAssist: Sendable {
     public let table: CommandTable
 
     /// The REPL's own commands, completed beside the table's.
-    public static let replCommands = [":tenant", ":watch", ":monitor", ":quit", "HELP"]
+    public static let replCommands = [":tenant", ":watch", ":monitor", ":key", ":quit", "HELP", "clear"]
 
     public init(table: CommandTable = .standard) {
         self.table = table

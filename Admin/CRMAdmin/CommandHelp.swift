@@ -33,6 +33,27 @@ public struct CommandHelp: Sendable {
         return lines.joined(separator: "\n")
     }
 
+    /// `text` with each line broken at word boundaries to fit `width`
+    /// columns; continuation lines keep the line's indentation.
+    public static func wrap(_ text: String, width: Int) -> String {
+        text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
+            guard line.count > width else { return String(line) }
+            let indent = String(repeating: " ", count: line.prefix(while: { $0 == " " }).count)
+            var rows: [String] = []
+            var row = ""
+            for word in line.dropFirst(indent.count).split(separator: " ") {
+                if !row.isEmpty, row.count + 1 + word.count > width {
+                    rows.append(row)
+                    row = indent + "  " + String(word)
+                } else {
+                    row += (row.isEmpty ? indent : " ") + String(word)
+                }
+            }
+            rows.append(row)
+            return rows.joined(separator: "\n")
+        }.joined(separator: "\n")
+    }
+
     private var overview: String {
         let groups = Set(table.commands.map(\.group)).sorted().map { "@" + $0 }
         return """
@@ -43,6 +64,8 @@ public struct CommandHelp: Sendable {
             :tenant NAME       authenticate with the key stored for tenant NAME in the keys file
             :watch SECONDS cmd run a command every SECONDS until Ctrl-C (e.g. :watch 2 INFO stats)
             :monitor reorders  follow the reorder stream (or: events) until Ctrl-C
+            :key save TENANT KEY-ID  store a tenant key for :tenant (the secret is read without echo)
+            clear              clear the screen
             :quit              leave (Ctrl-D too)
             """
     }

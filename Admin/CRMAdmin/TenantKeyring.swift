@@ -20,6 +20,31 @@ public struct TenantKeyring: Sendable {
 
     public let keys: [String: Key]
 
+    /// Stores `key` for `tenant` in the file at `path` (created with mode
+    /// 0600 if missing), replacing an earlier key of that tenant; comments and
+    /// other tenants' lines stay.
+    public static func store(_ key: Key, tenant: String, in path: String) throws {
+        guard !tenant.isEmpty, !tenant.contains(where: \.isWhitespace),
+            !key.id.contains(where: \.isWhitespace), !key.secret.contains(where: \.isWhitespace)
+        else { throw Problem(description: "tenant, key id and secret are single words") }
+        var lines: [String] = []
+        if FileManager.default.fileExists(atPath: path) {
+            _ = try TenantKeyring(path: path)
+            lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map(String.init)
+                .filter { $0.split(whereSeparator: \.isWhitespace).first.map(String.init) != tenant }
+        }
+        lines.append("\(tenant) \(key.id) \(key.secret)")
+        let text = lines.joined(separator: "\n") + "\n"
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        guard descriptor >= 0 else {
+            throw Problem(description: "cannot write \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        _ = fchmod(descriptor, 0o600)
+        let written = Array(text.utf8).withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        guard written == text.utf8.count else { throw Problem(description: "cannot write \(path)") }
+    }
+
     /// Reads the file; refuses one that group or others can read or write.
     public init(path: String) throws {
         let attributes = try FileManager.default.attributesOfItem(atPath: path)

@@ -21,6 +21,8 @@ final class AdminShell {
     private var secrets: [String]
     /// Whether push messages are printed (during `:monitor`).
     private let monitoring = Flag()
+    /// Set in the REPL: commands may then ask the operator a question (save a new key?).
+    private var interactive = false
 
     /// A flag set on one thread and read on another.
     private final class Flag: Sendable {
@@ -65,6 +67,7 @@ final class AdminShell {
             printError("cannot start the line editor")
             return
         }
+        interactive = true
         print(
             "crmgate-admin connected to \(endpoint.host):\(endpoint.port) as \(key.id). HELP for help, :quit to leave.")
         while let line = editor.read(prompt: prompt) {
@@ -99,6 +102,11 @@ final class AdminShell {
             return watch(words)
         case ":monitor":
             return monitor(words)
+        case ":key":
+            return storeKey(words)
+        case "clear" where words.count == 1:
+            print("\u{1B}[H\u{1B}[2J", terminator: "")
+            return true
         case "help" where words.count <= 2:
             return showHelp(words.count == 2 ? words[1] : nil)
         default:
@@ -117,6 +125,11 @@ final class AdminShell {
             if !close.isEmpty { text += "\n(did you mean \(close.joined(separator: ", "))?)" }
         }
         print(text)
+        if interactive, words[0].uppercased() == "KEY.CREATE", words.count >= 2, let created = reply.elements,
+            created.count == 2, let id = created[0].string, let secret = created[1].string
+        {
+            offerToStore(TenantKeyring.Key(id: id, secret: secret), tenant: words[1])
+        }
         if timed, case .human(let color) = renderer.mode {
             let milliseconds = Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1e3
             let timing = String(format: "(%.1f ms)", milliseconds)
@@ -132,7 +145,7 @@ final class AdminShell {
             do {
                 try connect()
             } catch {
-                printError("(error) cannot reconnect: \(error)")
+                printError("(error) cannot reconnect: \(ConnectionProblem.explain(error, endpoint: endpoint))")
                 return nil
             }
         }
@@ -215,8 +228,9 @@ final class AdminShell {
             printError("usage: :monitor reorders|events")
             return false
         }
-        guard let reply = send(["SUBSCRIBE", words[1].lowercased()]), reply.errorMessage == nil else {
-            printError("(error) cannot subscribe to \(words[1])")
+        guard let reply = send(["SUBSCRIBE", words[1].lowercased()]) else { return false }
+        guard reply.errorMessage == nil else {
+            FileHandle.standardError.write(Data((renderer.render(reply) + "\n").utf8))
             return false
         }
         print("-- following \(words[1].lowercased()); Ctrl-C stops --")
@@ -229,9 +243,75 @@ final class AdminShell {
         return true
     }
 
+    /// `:key save TENANT KEY-ID`: stores a tenant key for `:tenant`, once the
+    /// server accepts it. The secret is read without echo from a terminal, or
+    /// as the next line of piped input; it never appears on the command line.
+    private func storeKey(_ words: [String]) -> Bool {
+        guard words.count == 4, words[1].lowercased() == "save" else {
+            printError("usage: :key save TENANT KEY-ID (then type the secret; it is not echoed)")
+            return false
+        }
+        guard let secret = Self.readSecret(prompt: "secret for \(words[3]): "), !secret.isEmpty else {
+            printError("(error) no secret given; nothing stored")
+            return false
+        }
+        let tenantKey = TenantKeyring.Key(id: words[3], secret: secret)
+        secrets.append(secret)
+        do {
+            let check = try AdminConnection.connect(to: endpoint) { _ in }
+            defer { check.close() }
+            let reply = try check.send(["AUTH", tenantKey.id, tenantKey.secret])
+            guard reply.errorMessage == nil else {
+                printError("(error) the server refused this key (\(reply.errorMessage!)); nothing stored")
+                return false
+            }
+        } catch {
+            printError("(error) \(ConnectionProblem.explain(error, endpoint: endpoint)); nothing stored")
+            return false
+        }
+        return store(tenantKey, tenant: words[2])
+    }
+
+    /// After `KEY.CREATE` in the REPL: offers to keep the new key for `:tenant`.
+    private func offerToStore(_ newKey: TenantKeyring.Key, tenant: String) {
+        secrets.append(newKey.secret)
+        print("Save this key for :tenant \(tenant) in \(keysFile)? [y/N] ", terminator: "")
+        fflush(nil)
+        guard let answer = readLine(), answer.lowercased().hasPrefix("y") else { return }
+        _ = store(newKey, tenant: tenant)
+    }
+
+    private func store(_ tenantKey: TenantKeyring.Key, tenant: String) -> Bool {
+        do {
+            try TenantKeyring.store(tenantKey, tenant: tenant, in: keysFile)
+        } catch {
+            printError("(error) \(error)")
+            return false
+        }
+        print("stored the key \(tenantKey.id) for :tenant \(tenant) in \(keysFile)")
+        return true
+    }
+
+    /// A line read with echo off if stdin is a terminal.
+    private static func readSecret(prompt: String) -> String? {
+        guard isatty(STDIN_FILENO) != 0 else { return readLine() }
+        print(prompt, terminator: "")
+        fflush(nil)
+        var saved = termios()
+        tcgetattr(STDIN_FILENO, &saved)
+        var silent = saved
+        silent.c_lflag &= ~tcflag_t(ECHO)
+        tcsetattr(STDIN_FILENO, TCSANOW, &silent)
+        defer {
+            tcsetattr(STDIN_FILENO, TCSANOW, &saved)
+            print("")
+        }
+        return readLine()?.trimmingCharacters(in: .whitespaces)
+    }
+
     private func showHelp(_ topic: String?) -> Bool {
         if let text = help.text(for: topic) {
-            print(text)
+            print(CommandHelp.wrap(text, width: LineEditor.terminalWidth))
             return true
         }
         let close = assist.suggestions(for: topic ?? "")
@@ -248,15 +328,20 @@ final class AdminShell {
         return "[\(parts[parts.count - 2].string ?? "")] \(parts[parts.count - 1].string ?? "")"
     }
 
-    /// Runs `body` until Ctrl-C, which stops it instead of the program.
+    /// Set by the SIGINT handler while ``untilInterrupted(_:)`` runs.
+    private static let interrupted = Atomic<Bool>(false)
+
+    /// Runs `body` until Ctrl-C, which stops it instead of the program. The
+    /// handler only sets a flag (all a signal handler may safely do).
     private func untilInterrupted(_ body: (() -> Bool) -> Void) {
-        let interrupted = Flag()
-        signal(SIGINT, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-        source.setEventHandler { interrupted.isSet.store(true, ordering: .relaxed) }
-        source.resume()
-        body { interrupted.isSet.load(ordering: .relaxed) }
-        source.cancel()
+        Self.interrupted.store(false, ordering: .relaxed)
+        signal(SIGINT) { _ in AdminShell.interrupted.store(true, ordering: .relaxed) }
+        // A parent that started this program with SIGINT blocked would otherwise keep Ctrl-C pending.
+        var interrupt = sigset_t()
+        sigemptyset(&interrupt)
+        sigaddset(&interrupt, SIGINT)
+        pthread_sigmask(SIG_UNBLOCK, &interrupt, nil)
+        body { Self.interrupted.load(ordering: .relaxed) }
         signal(SIGINT, SIG_DFL)
     }
 

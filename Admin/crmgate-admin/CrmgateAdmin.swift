@@ -39,9 +39,19 @@ struct CrmgateAdmin: ParsableCommand {
     }
 
     func run() throws {
-        let shell = try AdminShell(
-            endpoint: Endpoint(host: host, port: port, caPath: insecure ? nil : cacert, insecure: insecure),
-            key: try credentials(), mode: outputMode, keysFile: Self.expandingHome(keysFile))
+        let endpoint = Endpoint(host: host, port: port, caPath: insecure ? nil : cacert, insecure: insecure)
+        let shell: AdminShell
+        do {
+            shell = try AdminShell(
+                endpoint: endpoint, key: try credentials(), mode: outputMode, keysFile: Self.expandingHome(keysFile))
+        } catch let error as ValidationError {
+            throw error
+        } catch {
+            // One line saying what failed and what to check, not NIO's error text.
+            FileHandle.standardError.write(
+                Data("crmgate-admin: \(ConnectionProblem.explain(error, endpoint: endpoint))\n".utf8))
+            throw ExitCode.failure
+        }
         if !command.isEmpty {
             throw ExitCode(shell.runOnce(command) ? 0 : 1)
         }

@@ -47,9 +47,19 @@ final class LineEditor {
         context.release()
     }
 
-    /// The next line, or nil at end of input.
+    /// The next line, or nil at end of input. The argument hint shown on the
+    /// right while typing is wiped from the submitted line, so the scrollback
+    /// holds only what was typed.
     func read(prompt: String) -> String? {
-        crm_editor_read(editor, prompt).map { String(cString: $0) }
+        guard let line = crm_editor_read(editor, prompt).map({ String(cString: $0) }) else { return nil }
+        let typed = prompt.count + line.count
+        let context = context.takeUnretainedValue()
+        if !context.assist.hint(line).isEmpty, typed < context.width {
+            // Up to the submitted line, past what was typed, erase to its end, and back down.
+            print("\u{1B}[A\u{1B}[\(typed + 1)G\u{1B}[K\r\u{1B}[B", terminator: "")
+            fflush(nil)
+        }
+        return line
     }
 
     func remember(_ line: String) {
@@ -72,7 +82,7 @@ final class LineEditor {
         }.joined(separator: "\n")
     }
 
-    private static var terminalWidth: Int {
+    static var terminalWidth: Int {
         var size = winsize()
         guard ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 else { return 80 }
         return Int(size.ws_col)

@@ -76,4 +76,12 @@ import Testing
         #expect(try #require(help.text(for: nil)).contains(":tenant NAME"))
         #expect(help.text(for: "NOSUCH") == nil)
     }
+
+    @Test func helpTextWrapsAtWordBoundaries() {
+        let wrapped = CommandHelp.wrap("  summary: " + String(repeating: "word ", count: 30), width: 40)
+        let lines = wrapped.split(separator: "\n")
+        #expect(lines.count > 1)
+        #expect(lines.allSatisfy { $0.count <= 40 })
+        #expect(lines.dropFirst().allSatisfy { $0.hasPrefix("    word") }, "continuations keep the indentation")
+    }
 }

@@ -43,6 +43,13 @@ final class PseudoTerminal {
         close(master)
     }
 
+    /// Ctrl-C: SIGINT, as the terminal sends its foreground process (the
+    /// pseudo-terminal is not the program's controlling terminal, so typing
+    /// `^C` into it would only echo).
+    func interrupt() {
+        kill(process.processIdentifier, SIGINT)
+    }
+
     func type(_ text: String) {
         _ = text.utf8CString.withUnsafeBufferPointer { write(master, $0.baseAddress, $0.count - 1) }
     }
@@ -177,8 +184,88 @@ final class PseudoTerminal {
         let badKey = try await admin(["--key-id", key.id, "--secret", "wrong", "PING"])
         #expect(badKey.0 != 0)
         #expect(!badKey.1.contains(key.secret))
+        #expect(badKey.1.hasPrefix("crmgate-admin: authentication failed: WRONGPASS"), "\(badKey.1)")
+        #expect(badKey.1.split(separator: "\n").count == 1, "one line: \(badKey.1)")
+        let refused = try await ChildProcess.run(
+            Self.binary, ["--port", "1", "--cacert", gateway.caPath, "--key-id", key.id, "--secret", "x", "PING"])
+        #expect(
+            refused.output
+                == "crmgate-admin: cannot connect to 127.0.0.1:1: nothing listens there (is crmgate running? check --host and --port)\n"
+        )
+        let wrongCA = try await ChildProcess.run(
+            Self.binary,
+            [
+                "--port", String(gateway.port), "--cacert", "/etc/ssl/certs/ca-certificates.crt", "--key-id", key.id,
+                "--secret", key.secret, "PING",
+            ])
+        #expect(wrongCA.output.hasPrefix("crmgate-admin: TLS failed: the server's certificate is not signed by"))
         let commented = try await admin([], stdin: "# a comment\n\n   \nCONTACT.ADD email e@f.example\n# done\n")
         #expect(commented == (0, "(integer) 3\n"), "blank and # lines are not sent")
+        await gateway.stop()
+    }
+
+    @Test func monitorFollowsEventsCtrlCReturnsAndKeysAreSavedWithoutHandEditing() async throws {
+        let gateway = try await TestGateway.start()
+        let home = try TemporaryDirectory()
+        let keysFile = home.path + "/keys"
+        let terminal = try PseudoTerminal(
+            executable: Self.binary,
+            arguments: [
+                "--port", String(gateway.port), "--cacert", gateway.caPath, "--key-id", gateway.adminKeyID,
+                "--keys-file", keysFile,
+            ],
+            environment: [
+                "HOME": home.path, "TERM": "xterm", "CRMGATE_KEY": gateway.adminSecret,
+                "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin",
+            ])
+        try await terminal.expect("127.0.0.1:\(gateway.port)> ")
+
+        // An admin key may not subscribe: the server's own refusal is shown.
+        terminal.type(":monitor reorders\r")
+        try await terminal.expect("NOPERM")
+
+        // KEY.CREATE offers to keep the new key for :tenant; the file is made private.
+        terminal.type("TENANT.CREATE acme\r")
+        try await terminal.expect("OK")
+        terminal.type("KEY.CREATE acme owner\r")
+        try await terminal.expect("[y/N]")
+        terminal.type("y\r")
+        try await terminal.expect("stored the key")
+        let stored = try String(contentsOfFile: keysFile, encoding: .utf8).split(separator: " ")
+        #expect(stored.first == "acme")
+        let mode = try FileManager.default.attributesOfItem(atPath: keysFile)[.posixPermissions]
+        #expect((mode as? NSNumber)?.intValue == 0o600)
+
+        // :key save reads the secret without echoing it, and stores it once the server accepts it.
+        let reader = try await gateway.createTenantKey("acme", role: "readonly", create: false)
+        terminal.type(":key save globex \(reader.id)\r")
+        try await terminal.expect("secret for \(reader.id): ")
+        terminal.type("\(reader.secret)\r")
+        let saved = try await terminal.expect("stored the key")
+        #expect(!saved.contains(reader.secret), "the secret is not echoed")
+
+        // In RESP3 SUBSCRIBE is confirmed by a push frame: :monitor takes it as the answer and follows.
+        terminal.type(":tenant acme\r")
+        try await terminal.expect("[acme]> ")
+        terminal.type(":monitor events\r")
+        try await terminal.expect("Ctrl-C stops")
+        let writer = try await gateway.connect(keyID: reader.id, secret: reader.secret)
+        let owner = try await gateway.connect(tenant: "acme", create: false)
+        try await owner.send("CONTACT.ADD", "email", "pushed@example.com")
+        try await terminal.expect("pushed@example.com")
+        terminal.interrupt()
+        try await terminal.expect("[acme]> ")
+        terminal.type("PING\r")
+        try await terminal.expect("PONG")
+
+        terminal.type("HELP CONTACT.FIND\r")
+        try await terminal.expect("roles:")
+        terminal.type("clear\r")
+        try await terminal.expect("\u{1B}[2J")
+        terminal.type(":quit\r")
+        #expect(try await terminal.exitStatus() == 0)
+        await writer.close()
+        await owner.close()
         await gateway.stop()
     }
 
