@@ -79,7 +79,10 @@ enum InfoCommands {
                 ("server_time_unix", String(statistics.startedAtUnixSeconds + statistics.uptimeSeconds)),
             ]
         case "clients":
-            return [("connected_clients", count(counters.connectedClients))]
+            return [
+                ("connected_clients", count(counters.connectedClients)),
+                ("blocked_clients", count(counters.blockedClients)),
+            ]
         case "memory":
             // What the tenant holds in the server's memory: its cached records, at about 1 KiB each.
             let cached = database.recordCache.count
@@ -129,6 +132,7 @@ enum InfoCommands {
         case "clients":
             return [
                 ("connected_clients", String(services.clients.count)),
+                ("blocked_clients", count(statistics.blockedClients)),
                 ("maxclients", String(services.configuration.maxClients)),
             ]
         case "memory":

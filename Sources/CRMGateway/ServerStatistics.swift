@@ -16,6 +16,8 @@ public final class ServerStatistics: Sendable {
     let rateLimited = Atomic<Int>(0)
     /// Connections closed by the idle timeout.
     let idleDisconnections = Atomic<Int>(0)
+    /// Connections waiting in `EVENTS.READ BLOCK`.
+    let blockedClients = Atomic<Int>(0)
     /// Connections closed for not authenticating in time.
     let authTimeouts = Atomic<Int>(0)
 

@@ -184,6 +184,18 @@ final class SessionHandler: ChannelDuplexHandler {
         }
     }
 
+    /// Counts this connection as blocked (`INFO clients` `blocked_clients`) until `future` answers.
+    private func countBlocked(until future: EventLoopFuture<CommandResult>, session: Session) {
+        let statistics = services.statistics
+        let activity = session.activity
+        statistics.blockedClients.add(1, ordering: .relaxed)
+        activity?.blockedClients.add(1, ordering: .relaxed)
+        future.whenComplete { _ in
+            statistics.blockedClients.subtract(1, ordering: .relaxed)
+            activity?.blockedClients.subtract(1, ordering: .relaxed)
+        }
+    }
+
     private static func isBlockingRead(_ command: RESPCommand) -> Bool {
         command.name == "EVENTS.READ" && command.arguments.contains { String(buffer: $0).uppercased() == "BLOCK" }
     }
@@ -241,6 +253,7 @@ final class SessionHandler: ChannelDuplexHandler {
                 case .pending(let future):
                     // It may wait long (EVENTS.READ BLOCK): the replies before it go out now.
                     flushOutput(context: context)
+                    if Self.isBlockingRead(command) { countBlocked(until: future, session: session) }
                     wait(for: future.map { [$0] }, context: context)
                 case .tenant(let operation):
                     // Only a command at the head of the queue may use the cache: one behind a write

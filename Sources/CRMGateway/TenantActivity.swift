@@ -6,6 +6,7 @@ final class TenantActivity: Sendable {
     /// One tenant's counters; a session holds its tenant's, so counting a command is one atomic add.
     final class Counters: Sendable {
         let connectedClients = Atomic<Int>(0)
+        let blockedClients = Atomic<Int>(0)
         let connectionsReceived = Atomic<Int>(0)
         let commandsProcessed = Atomic<Int>(0)
         let errorReplies = Atomic<Int>(0)

@@ -37,4 +37,24 @@ import Testing
         #expect(count.components(separatedBy: "\nemail\n").count - 1 == 1000)
         await gateway.stop()
     }
+
+    /// `redis-cli --stat` reads INFO's keyspace, memory, clients and stats: every column is a real figure.
+    @Test func redisCLIStatShowsRealFigures() async throws {
+        let gateway = try await TestGateway.start()
+        let key = try await gateway.createTenantKey("acme")
+        for index in 0..<3 {
+            _ = try await redisCLI(gateway, key: key, arguments: ["CONTACT.ADD", "email", "s\(index)@example.com"])
+        }
+        let command = [
+            "timeout", "-s", "KILL", "1.5", "stdbuf", "-oL", "redis-cli", "--tls", "--cacert", gateway.caPath, "-p",
+            String(gateway.port), "--user", key.id, "--pass", key.secret, "--no-auth-warning", "--stat", "-i", "0.5",
+        ]
+        let output = try await ChildProcess.run("/usr/bin/env", command).output
+        let rows = output.split(separator: "\n").filter { $0.first?.isNumber == true }
+        #expect(!rows.isEmpty, "\(output)")
+        #expect(!output.contains("-9223"), "no missing field read as LONG_MIN: \(output)")
+        let columns = rows.first?.split(separator: " ") ?? []
+        #expect(columns.first == "3", "keys: the tenant's records: \(output)")
+        await gateway.stop()
+    }
 }
