@@ -133,7 +133,7 @@ public final class AdminConnection: Sendable {
         let serverName = endpoint.serverName
         let group = MultiThreadedEventLoopGroup.singleton
         let handshake = group.any().makePromise(of: Void.self)
-        let channel = try ClientBootstrap(group: group)
+        let connecting = ClientBootstrap(group: group)
             .connectTimeout(.seconds(5))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -145,7 +145,13 @@ public final class AdminConnection: Sendable {
                 }
             }
             .connect(host: endpoint.host, port: endpoint.port)
-            .wait()
+        let channel: any Channel
+        do {
+            channel = try connecting.wait()
+        } catch {
+            handshake.fail(error)
+            throw error
+        }
         do {
             // A certificate the CA did not sign fails here, with its reason, not at the first command.
             try handshake.futureResult.wait()
