@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .executable(name: "crmgate", targets: ["crmgate"]),
         .executable(name: "crmgate-admin", targets: ["crmgate-admin"]),
+        .executable(name: "crmgate-load", targets: ["crmgate-load"]),
         .library(name: "CRMGateway", targets: ["CRMGateway"]),
     ],
     dependencies: [
@@ -27,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         .target(name: "CRMCore", swiftSettings: serverSettings),
@@ -82,6 +84,22 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
+        ),
+        .target(
+            name: "CRMLoad",
+            dependencies: [
+                "CRMCore",
+                "CRMProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            swiftSettings: serverSettings
+        ),
+        .executableTarget(
+            name: "crmgate-load",
+            dependencies: ["CRMLoad", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .systemLibrary(name: "CLibEdit", path: "Admin/CLibEdit", providers: [.apt(["libedit-dev"])]),
         .target(

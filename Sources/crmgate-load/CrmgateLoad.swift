@@ -1,0 +1,162 @@
+import ArgumentParser
+import CRMLoad
+import Foundation
+
+/// `crmgate-load`: a load generator for crmgate — many tenants, command
+/// mixes with realistic arguments, closed or constant-rate (open) loops with
+/// HDR-histogram latencies, and a check that every acknowledged write is there.
+@main
+struct CrmgateLoad: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "crmgate-load",
+        abstract: "Load generator for crmgate: many tenants, command mixes, constant-rate latency, durability check.",
+        subcommands: [Run.self, Verify.self], defaultSubcommand: Run.self)
+}
+
+/// Where the server is and how to trust it.
+struct ServerOptions: ParsableArguments {
+    @Option(help: "Server host.") var host = "127.0.0.1"
+    @Option(help: "Server TLS port.") var port = 7379
+    @Option(help: "CA certificate (PEM) that signed the server's certificate.") var cacert = "./crmgate-data/tls/ca.pem"
+}
+
+/// One plain line on stderr and exit 1, for anything the tool cannot go on with.
+func fail(_ error: any Error) -> ExitCode {
+    FileHandle.standardError.write(Data("crmgate-load: \(error)\n".utf8))
+    return ExitCode.failure
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a load (the default).",
+        discussion: """
+            Closed loop (as redis-benchmark) unless --rate: then requests are due on a fixed schedule and \
+            latency counts from when each was due (wrk2), so a stalled server shows in the percentiles.
+            """)
+
+    @OptionGroup var server: ServerOptions
+    @Option(help: "Create this many tenants with an admin key for the run (dropped afterwards unless --keep).")
+    var setup: Int?
+    @Option(help: "The admin key file --setup uses (`key-id secret`).") var adminKey = "./crmgate-data/admin.key"
+    @Option(help: "Use the tenants of this file (`tenant key-id secret` lines) instead of --setup.")
+    var keys: String?
+    @Option(help: "Use only the first N tenants of --keys (with --setup: how many to create).") var tenants: Int?
+    @Option(help: "Connections per tenant.") var connections = 1
+    @Option(help: "Requests in flight per connection.") var pipeline = 1
+    @Option(help: "Event loops the connections are spread over.") var threads = 2
+    @Option(help: "Commands and weights, e.g. CONTACT.ADD:40,CONTACT.GET:30,INV.ADJ:15.")
+    var mix = "CONTACT.ADD:40,CONTACT.GET:30,CONTACT.FIND:10,INV.ADJ:15,DEAL.MOVE:5"
+    @Option(help: "Contacts added to each tenant before the run, for reads to pick from.") var seed = 0
+    @Option(help: "Open loop: requests per second over all connections.") var rate: Double?
+    @Option(help: "Seconds to measure (after the warm-up).") var duration: Double = 10
+    @Option(help: "Seconds of load before measuring (not counted).") var warmup: Double = 0
+    @Option(help: "Stop after this many requests (instead of --duration).") var requests: Int?
+    @Flag(help: "Keep the tenants --setup created.") var keep = false
+    @Flag(help: "After the run, read back every acknowledged write and report what is missing or wrong.")
+    var verify = false
+    @Option(help: "Write the report's figures as JSON to this file.") var json: String?
+    @Option(help: "Write the acknowledged writes (and the tenants' keys) here, for `crmgate-load verify` later.")
+    var journal: String?
+
+    func validate() throws {
+        guard connections > 0, pipeline > 0, threads > 0, duration > 0, warmup >= 0, seed >= 0 else {
+            throw ValidationError("--connections, --pipeline, --threads and --duration must be positive")
+        }
+        if setup != nil && keys != nil { throw ValidationError("--setup and --keys exclude each other") }
+    }
+
+    func run() throws {
+        do {
+            if let rate, !(rate > 0 && rate <= 10_000_000) {
+                throw LoadError("--rate must be more than 0 and at most 10,000,000 requests/s, not \(rate)")
+            }
+            var plan = LoadPlan(mix: try CommandMix(mix))
+            plan.host = server.host
+            plan.port = server.port
+            plan.caPath = server.cacert
+            plan.tenants =
+                keys.map(LoadPlan.Tenants.file) ?? .setup(count: setup ?? tenants ?? 1, adminKeyFile: adminKey)
+            plan.tenantLimit = tenants
+            plan.connectionsPerTenant = connections
+            plan.pipeline = pipeline
+            plan.threads = threads
+            plan.seed = seed
+            plan.rate = rate
+            plan.duration = requests == nil ? .milliseconds(Int(duration * 1000)) : nil
+            plan.warmup = .milliseconds(Int(warmup * 1000))
+            plan.requests = requests
+            plan.keep = keep
+            try execute(plan)
+        } catch let error as ExitCode {
+            throw error
+        } catch {
+            throw fail(error)
+        }
+    }
+
+    private func execute(_ plan: LoadPlan) throws {
+        let load = try LoadRun(plan: plan)
+        let tenants = try load.prepareTenants()
+        let seeded = try load.seed(tenants)
+        print(
+            "crmgate-load: \(tenants.count) tenants x \(plan.connectionsPerTenant) connections, pipeline \(plan.pipeline), "
+                + (plan.rate.map { "open loop at \(Int($0)) req/s" } ?? "closed loop") + ", mix \(plan.mix)")
+        // Ctrl-C ends the run early; the report covers what ran. (Unblocked: a parent may have blocked it.)
+        signal(SIGINT) { _ in LoadRun.interrupted.store(true, ordering: .relaxed) }
+        var interrupt = sigset_t()
+        sigemptyset(&interrupt)
+        sigaddset(&interrupt, SIGINT)
+        pthread_sigmask(SIG_UNBLOCK, &interrupt, nil)
+        let (report, journal) = try load.run(tenants: tenants, seeded: seeded) { line in
+            print(line)
+            fflush(nil)
+        }
+        signal(SIGINT, SIG_DFL)
+        print(report.text)
+        if let json {
+            var document = report.json
+            document["tenants"] = tenants.count
+            document["connections"] = tenants.count * plan.connectionsPerTenant
+            document["pipeline"] = plan.pipeline
+            try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys])
+                .write(to: URL(fileURLWithPath: json))
+        }
+        if let path = self.journal { try journal.save(to: path) }
+        var problems: [String] = []
+        if verify {
+            let (checked, found) = try load.verify(journal)
+            problems = found
+            print("verify: \(checked) acknowledged writes checked, \(found.count) missing or wrong")
+            for problem in found.prefix(20) { print("  \(problem)") }
+        }
+        if case .setup = plan.tenants, !plan.keep { try load.dropTenants(tenants) }
+        if !problems.isEmpty { throw ExitCode(2) }
+    }
+}
+
+/// `crmgate-load verify --journal FILE`: checks a journal's acknowledged writes
+/// against the server, e.g. after killing and restarting it mid-run.
+struct Verify: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Check that every write a run's journal holds is there.")
+
+    @OptionGroup var server: ServerOptions
+    @Option(help: "The journal a run wrote with --journal.") var journal: String
+
+    func run() throws {
+        do {
+            var plan = LoadPlan(mix: try CommandMix("PING"))
+            plan.host = server.host
+            plan.port = server.port
+            plan.caPath = server.cacert
+            let load = try LoadRun(plan: plan)
+            let (checked, problems) = try load.verify(try Journal.load(from: journal))
+            print("verify: \(checked) acknowledged writes checked, \(problems.count) missing or wrong")
+            for problem in problems.prefix(20) { print("  \(problem)") }
+            if !problems.isEmpty { throw ExitCode(2) }
+        } catch let error as ExitCode {
+            throw error
+        } catch {
+            throw fail(error)
+        }
+    }
+}
