@@ -64,7 +64,9 @@ final class BlockingClient: Sendable {
             var bytes = channel.allocator.buffer(capacity: slice.count * 48)
             for words in slice { bytes.writeRESPCommand(words) }
             let promises = slice.map { _ in channel.eventLoop.makePromise(of: RESPValue.self) }
-            channel.writeAndFlush((bytes, promises)).whenFailure { error in promises.forEach { $0.fail(error) } }
+            channel.writeAndFlush((bytes, promises)).whenFailure { error in
+                for promise in promises { promise.fail(error) }
+            }
             for promise in promises { results.append(try promise.futureResult.wait()) }
         }
         return results
