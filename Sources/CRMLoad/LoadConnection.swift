@@ -168,34 +168,45 @@ final class LoadConnection: @unchecked Sendable {
     // MARK: replies
 
     fileprivate func received(_ bytes: inout ByteBuffer) {
-        unread.writeBuffer(&bytes)
+        let replies: [ScannedReply]
         do {
-            while let reply = try ScannedReply.scan(&unread) {
-                guard let request = inFlight.popFirst() else { break }
-                handle(reply, to: request)
+            if unread.readableBytes == 0 {
+                // The common case: a read of whole replies is scanned where it lies.
+                replies = try ScannedReply.scanAll(&bytes)
+                if bytes.readableBytes > 0 { unread.writeBuffer(&bytes) }
+            } else {
+                unread.writeBuffer(&bytes)
+                replies = try ScannedReply.scanAll(&unread)
+                if unread.readableBytes == 0 { unread.clear() }
             }
         } catch {
             channel?.close(promise: nil)
+            return
         }
-        if unread.readableBytes == 0 { unread.clear() }
+        // One clock reading per read: the replies in it arrived together.
+        let now = NIODeadline.now()
+        for reply in replies {
+            guard let request = inFlight.popFirst() else { break }
+            handle(reply, to: request, at: now)
+        }
     }
 
     fileprivate func readComplete() {
         flush()
     }
 
-    private func handle(_ reply: ScannedReply, to request: InFlight) {
+    private func handle(_ reply: ScannedReply, to request: InFlight, at now: NIODeadline) {
         guard request.entry >= 0 else { return setUpStep(reply) }
         var errorCode: String?
         if case .error(let code) = reply { errorCode = code }
-        let microseconds = UInt64(max(0, (NIODeadline.now() - request.since).nanoseconds / 1000))
+        let microseconds = UInt64(max(0, (now - request.since).nanoseconds / 1000))
         worker.figures.commands[request.entry].record(microseconds: microseconds, error: errorCode)
         _ = worker.interval.record(max(1, microseconds))
         if errorCode != nil { worker.intervalErrors += 1 }
         if let write = request.write, errorCode == nil {
             acknowledged(write, reply: reply)
         }
-        keepGoing()
+        keepGoing(at: now)
     }
 
     private func acknowledged(_ write: PendingWrite, reply: ScannedReply) {
@@ -260,8 +271,8 @@ final class LoadConnection: @unchecked Sendable {
         }
     }
 
-    /// Closed loop: refill the pipeline. Open loop: send what fell due while it was full.
-    private func keepGoing() {
+    /// Closed loop: refill the pipeline (the requests sent at `now`). Open loop: send what fell due while it was full.
+    private func keepGoing(at now: NIODeadline = .now()) {
         guard phase == .running else { return }
         if control.stopped.load(ordering: .relaxed) {
             if inFlight.isEmpty { finish() }
@@ -270,7 +281,7 @@ final class LoadConnection: @unchecked Sendable {
         if interval != nil {
             while inFlight.count < pipeline, let due = overdue.popFirst() { sendNext(since: due) }
         } else {
-            while inFlight.count < pipeline, control.mayStart() { sendNext(since: .now()) }
+            while inFlight.count < pipeline, control.mayStart() { sendNext(since: now) }
             if inFlight.isEmpty { finish() }
         }
     }
@@ -301,8 +312,7 @@ final class LoadConnection: @unchecked Sendable {
     }
 
     private func sendNext(since: NIODeadline) {
-        let (entry, words, write) = generator.next()
-        output.writeRESPCommand(words)
+        let (entry, write) = generator.next(into: &output)
         inFlight.append(InFlight(entry: entry, since: since, write: write))
         if case .feed(let seq, let change) = write {
             worker.journal.sent(feed: generator.scope.feed, seq: seq, change: change)

@@ -78,7 +78,15 @@ public final class LoadRun: Sendable {
     /// Connects as `tenant` and checks the key.
     func client(as tenant: TenantCredentials) throws -> BlockingClient {
         let client = try client()
-        let reply = try client.send("AUTH", tenant.keyID, tenant.secret)
+        let reply: RESPValue
+        do {
+            reply = try client.send("AUTH", tenant.keyID, tenant.secret)
+        } catch {
+            client.close()
+            throw LoadError(
+                "no TLS session with \(plan.host):\(plan.port): \(error) (check --cacert: it must be the CA that signed the server's certificate)"
+            )
+        }
         guard reply.errorMessage == nil else {
             client.close()
             throw LoadError("tenant \(tenant.name): AUTH refused: \(reply.errorMessage!)")

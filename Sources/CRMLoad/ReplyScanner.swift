@@ -1,73 +1,84 @@
 import NIOCore
 
 /// What the load generator needs of a reply, read without building it:
-/// whether it is an error (and its code), and an integer's value.
+/// whether it is an error (and its code), and an integer's value. Replies
+/// are scanned in place over the read bytes, with no copies and no
+/// reference counting per reply.
 enum ScannedReply: Equatable {
     case integer(Int64)
     case error(code: String)
     case other
 
-    /// Skips one whole RESP2/RESP3 value in `buffer`; nil (and `buffer`
-    /// untouched) if it has not fully arrived.
-    static func scan(_ buffer: inout ByteBuffer) throws -> ScannedReply? {
-        var copy = buffer
-        guard let reply = try scanValue(&copy, depth: 0) else { return nil }
-        buffer = copy
-        return reply
-    }
-
     struct Malformed: Error {}
 
-    private static func scanValue(_ buffer: inout ByteBuffer, depth: Int) throws -> ScannedReply? {
-        guard depth < 32 else { throw Malformed() }
-        guard let marker = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self),
-            let line = readLine(&buffer)
-        else { return nil }
-        switch marker {
-        case UInt8(ascii: "-"), UInt8(ascii: "!"):
-            let text = line.readableBytesView.dropFirst()
-            let code = text.prefix { $0 != UInt8(ascii: " ") }
-            return .error(code: String(decoding: code, as: UTF8.self))
-        case UInt8(ascii: ":"):
-            return .integer(integer(line) ?? 0)
-        case UInt8(ascii: "$"), UInt8(ascii: "="), UInt8(ascii: "!"):
-            guard let length = integer(line) else { throw Malformed() }
-            if length < 0 { return .other }
-            guard buffer.readableBytes >= Int(length) + 2 else { return nil }
-            buffer.moveReaderIndex(forwardBy: Int(length) + 2)
-            return .other
-        case UInt8(ascii: "*"), UInt8(ascii: "~"), UInt8(ascii: ">"), UInt8(ascii: "%"), UInt8(ascii: "|"):
-            guard let count = integer(line) else { throw Malformed() }
-            let elements = marker == UInt8(ascii: "%") || marker == UInt8(ascii: "|") ? count * 2 : count
-            for _ in 0..<max(0, elements) {
-                guard try scanValue(&buffer, depth: depth + 1) != nil else { return nil }
+    /// Every whole reply at the front of `buffer`, which is left holding the
+    /// start of one still arriving.
+    static func scanAll(_ buffer: inout ByteBuffer) throws -> [ScannedReply] {
+        var replies: [ScannedReply] = []
+        let consumed = try buffer.withUnsafeReadableBytes { bytes -> Int in
+            var offset = 0
+            while let (reply, end) = try scan(bytes, at: offset, depth: 0) {
+                replies.append(reply)
+                offset = end
             }
-            return .other
+            return offset
+        }
+        buffer.moveReaderIndex(forwardBy: consumed)
+        return replies
+    }
+
+    /// The reply starting at `start` and the offset just past it; nil if it has not fully arrived.
+    private static func scan(_ bytes: UnsafeRawBufferPointer, at start: Int, depth: Int) throws -> (
+        ScannedReply, Int
+    )? {
+        guard depth < 32 else { throw Malformed() }
+        guard start < bytes.count, let lineEnd = lineEnd(bytes, from: start) else { return nil }
+        let next = lineEnd + 2
+        switch bytes[start] {
+        case UInt8(ascii: "-"), UInt8(ascii: "!"):
+            var end = start + 1
+            while end < lineEnd && bytes[end] != UInt8(ascii: " ") { end += 1 }
+            let code = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[(start + 1)..<end]), as: UTF8.self)
+            return (.error(code: code), next)
+        case UInt8(ascii: ":"):
+            return (.integer(integer(bytes, start + 1, lineEnd) ?? 0), next)
+        case UInt8(ascii: "$"), UInt8(ascii: "="):
+            guard let length = integer(bytes, start + 1, lineEnd) else { throw Malformed() }
+            if length < 0 { return (.other, next) }
+            let end = next + Int(length) + 2
+            return end <= bytes.count ? (.other, end) : nil
+        case UInt8(ascii: "*"), UInt8(ascii: "~"), UInt8(ascii: ">"), UInt8(ascii: "%"), UInt8(ascii: "|"):
+            guard let count = integer(bytes, start + 1, lineEnd) else { throw Malformed() }
+            let paired = bytes[start] == UInt8(ascii: "%") || bytes[start] == UInt8(ascii: "|")
+            var offset = next
+            for _ in 0..<max(0, paired ? count * 2 : count) {
+                guard let (_, end) = try scan(bytes, at: offset, depth: depth + 1) else { return nil }
+                offset = end
+            }
+            return (.other, offset)
         default:
-            return .other
+            return (.other, next)
         }
     }
 
-    /// The line up to CRLF (the marker included), consumed with its CRLF.
-    private static func readLine(_ buffer: inout ByteBuffer) -> ByteBuffer? {
-        let view = buffer.readableBytesView
-        guard let newline = view.firstIndex(of: UInt8(ascii: "\n")), newline > view.startIndex else { return nil }
-        let length = newline - view.startIndex - 1
-        let line = buffer.getSlice(at: buffer.readerIndex, length: length)
-        buffer.moveReaderIndex(forwardBy: length + 2)
-        return line
+    /// The index of the CR of the line starting at `start`, if its CRLF has arrived.
+    private static func lineEnd(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int? {
+        var index = start
+        while index + 1 < bytes.count {
+            if bytes[index] == UInt8(ascii: "\r") && bytes[index + 1] == UInt8(ascii: "\n") { return index }
+            index += 1
+        }
+        return nil
     }
 
-    private static func integer(_ line: ByteBuffer) -> Int64? {
+    private static func integer(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> Int64? {
+        guard start < end else { return nil }
+        let negative = bytes[start] == UInt8(ascii: "-")
         var value: Int64 = 0
-        var negative = false
-        for (index, byte) in line.readableBytesView.dropFirst().enumerated() {
-            if index == 0 && byte == UInt8(ascii: "-") {
-                negative = true
-                continue
-            }
-            guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) else { return nil }
-            value = value &* 10 &+ Int64(byte - UInt8(ascii: "0"))
+        for index in (negative ? start + 1 : start)..<end {
+            let digit = bytes[index] &- UInt8(ascii: "0")
+            guard digit < 10 else { return nil }
+            value = value &* 10 &+ Int64(digit)
         }
         return negative ? -value : value
     }

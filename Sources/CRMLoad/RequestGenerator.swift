@@ -1,5 +1,6 @@
 import CRMCore
 import CRMProtocol
+import NIOCore
 
 /// A write the run must later find on the server, if the server acknowledged it.
 enum PendingWrite: Sendable {
@@ -61,29 +62,43 @@ struct RequestGenerator {
         return random &* 0x2545_F491_4F6C_DD1D
     }
 
-    /// The next request: which mix entry it is, its words, and the write to remember if acknowledged.
-    mutating func next() -> (entry: Int, words: [String], write: PendingWrite?) {
+    /// Writes the next request into `buffer`; returns which mix entry it is and the write to remember if acknowledged.
+    mutating func next(into buffer: inout ByteBuffer) -> (entry: Int, write: PendingWrite?) {
         let entry = mix.pick(nextRandom())
-        let (words, write) = make(mix.entries[entry].name, entry: entry)
-        return (entry, words, write)
+        let name = mix.entries[entry].name
+        // The reads a load repeats most are written word by word, without building their words as Strings.
+        switch name {
+        case "CONTACT.GET":
+            buffer.writeRESPArrayHeader(2)
+            buffer.writeRESPBulk(name)
+            buffer.writeRESPBulk(decimal: existingContact())
+            return (entry, nil)
+        default:
+            let (words, write) = make(name, entry: entry)
+            buffer.writeRESPCommand(words)
+            return (entry, write)
+        }
+    }
+
+    private static let lifecycles = Lifecycle.allCases.map(\.rawValue)
+
+    private mutating func lifecycle() -> String {
+        Self.lifecycles[Int(nextRandom() % UInt64(Self.lifecycles.count))]
     }
 
     private mutating func make(_ name: String, entry: Int) -> ([String], PendingWrite?) {
-        let lifecycle = Lifecycle.allCases[Int(nextRandom() % UInt64(Lifecycle.allCases.count))].rawValue
         switch name {
         case "CONTACT.ADD":
             emails += 1
             let email = "c\(emails)-\(scope.connection)-\(scope.runID)@load.example"
             return (
-                ["CONTACT.ADD", "email", email, "first_name", "Load\(emails)", "lifecycle", lifecycle],
+                ["CONTACT.ADD", "email", email, "first_name", "Load\(emails)", "lifecycle", lifecycle()],
                 .contact(email: email)
             )
-        case "CONTACT.GET":
-            return (["CONTACT.GET", String(existingContact())], nil)
         case "CONTACT.SET":
-            return (["CONTACT.SET", String(existingContact()), "lifecycle", lifecycle], nil)
+            return (["CONTACT.SET", String(existingContact()), "lifecycle", lifecycle()], nil)
         case "CONTACT.FIND":
-            return (["CONTACT.FIND", "WHERE", "lifecycle", "=", lifecycle, "LIMIT", "10"], nil)
+            return (["CONTACT.FIND", "WHERE", "lifecycle", "=", lifecycle(), "LIMIT", "10"], nil)
         case "INV.ADJ":
             let delta = Int64(nextRandom() % 11) - 5
             return feedUpdate("INV.ADJ", value: delta == 0 ? 1 : delta, change: FeedChange.adjust)

@@ -108,12 +108,44 @@ extension ByteBuffer {
 
 extension ByteBuffer {
     /// Appends a client request: an array of bulk strings.
+    /// Headers are written digit by digit (``writeHeader(_:_:)``), not through a `String`: a load
+    /// generator writes one per request.
     public mutating func writeRESPCommand(_ words: [String]) {
-        writeString("*\(words.count)\r\n")
-        for word in words {
-            writeString("$\(word.utf8.count)\r\n")
-            writeString(word)
-            writeStaticString("\r\n")
+        writeRESPArrayHeader(words.count)
+        for word in words { writeRESPBulk(word) }
+    }
+
+    /// `*count`: a request of `count` words follows (``writeRESPBulk(_:)`` each).
+    public mutating func writeRESPArrayHeader(_ count: Int) {
+        writeHeader("*", count)
+    }
+
+    /// One word of a request.
+    public mutating func writeRESPBulk(_ word: String) {
+        writeHeader("$", word.utf8.count)
+        writeString(word)
+        writeCRLF()
+    }
+
+    /// One word of a request: `number` in decimal, written without a `String`.
+    public mutating func writeRESPBulk(decimal number: Int64) {
+        var magnitude = number.magnitude
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        let count = withUnsafeMutableBytes(of: &digits) { buffer in
+            var index = buffer.count
+            repeat {
+                index -= 1
+                buffer[index] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            if number < 0 {
+                index -= 1
+                buffer[index] = UInt8(ascii: "-")
+            }
+            return buffer.count - index
         }
+        writeHeader("$", count)
+        _ = withUnsafeBytes(of: &digits) { writeBytes(UnsafeRawBufferPointer(rebasing: $0.suffix(count))) }
+        writeCRLF()
     }
 }
