@@ -941,7 +941,7 @@ extension CommandTable {
   {
     "name": "TENANT.DROP",
     "group": "tenant",
-    "summary": "Deletes a tenant, its keys and its database file; the name must be repeated after CONFIRM.",
+    "summary": "Deletes a tenant, its keys and its database file; the name must be repeated after CONFIRM; no file of the tenant remains under the data directory (backups taken before keep theirs).",
     "since": "0.1.0",
     "arity": 4,
     "arguments": [
@@ -2930,7 +2930,7 @@ extension CommandTable {
   {
     "name": "CONTACT.FORGET",
     "group": "contact",
-    "summary": "Erases a contact's personal data everywhere it is held (the record, its search index entries, consent history, subjects and bodies of its activities and tickets, event payloads) while keeping de-identified deals, tickets and activities for aggregates; leaves a contact.forgotten audit event. The id is given twice.",
+    "summary": "Erases a contact's personal data everywhere it is held (the record, its search index entries, consent history, subjects and bodies of its activities and tickets, event payloads) while keeping de-identified deals, tickets and activities for aggregates; leaves a contact.forgotten audit event. The id is given twice. Once it answers, no file under the data directory holds the erased values (deleted content is zeroed and the WAL truncated); backups taken before still do.",
     "since": "0.2.0",
     "complexity": "O(M + size of the search index)",
     "arity": 4,
