@@ -17,6 +17,7 @@ public struct CommandError: Error, Equatable, Sendable {
         case limit = "LIMIT"
         case busy = "BUSY"
         case execabort = "EXECABORT"
+        case tryagain = "TRYAGAIN"
     }
 
     public var code: Code
@@ -41,6 +42,7 @@ public struct CommandError: Error, Equatable, Sendable {
         case StoreError.notFound(let message): CommandError(.notfound, message).reply
         case StoreError.conflict(let message): CommandError(.conflict, message).reply
         case StoreError.full(let message): CommandError(.limit, message).reply
+        case StoreError.unavailable(let message): CommandError(.tryagain, message).reply
         default: StoreError.classify(error).flatMap { reply(for: $0) }
         }
     }

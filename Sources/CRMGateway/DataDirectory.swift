@@ -54,8 +54,19 @@ struct DataDirectory {
                 "created the bootstrap admin key; its secret is only in the key file",
                 metadata: ["key_id": "\(key.id)", "key_file": "\(keyFile)"])
         }
+        let descriptors = DescriptorLimit.raise()
+        let maxOpen = DescriptorLimit.openTenants(
+            configured: configuration.maxOpenTenants, limit: descriptors, maxClients: configuration.maxClients)
+        var limits: Logger.Metadata = ["limit": "\(descriptors)", "max_open_tenants": "\(maxOpen)"]
+        if maxOpen < configuration.maxOpenTenants {
+            limits["configured_max_open_tenants"] = "\(configuration.maxOpenTenants)"
+            logger.warning(
+                "too few file descriptors for max_open_tenants; raise the hard RLIMIT_NOFILE", metadata: limits)
+        } else {
+            logger.notice("file descriptors", metadata: limits)
+        }
         let tenants = try TenantDirectory(
-            root: root + "/tenants", durability: configuration.durability, maxOpen: configuration.maxOpenTenants,
+            root: root + "/tenants", durability: configuration.durability, maxOpen: maxOpen,
             recordCacheCapacity: configuration.recordCacheEntries, maxDatabaseBytes: configuration.maxTenantBytes,
             metrics: metrics)
         return DataDirectory(

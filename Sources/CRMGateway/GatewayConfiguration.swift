@@ -22,7 +22,9 @@ public struct GatewayConfiguration: Sendable {
     public var limits = ProtocolLimits.default
     public var maxClients = 10_000
     public var durability = Durability.full
-    public var maxOpenTenants = 256
+    /// Tenant databases open at once; an idle open tenant costs about 100 KiB and
+    /// 3 file descriptors. Lowered at start if the descriptor limit cannot hold it.
+    public var maxOpenTenants = 10_000
     /// Records each open tenant keeps in memory for `GET`s (about 1 KiB each, with its encoded reply); 0 turns the cache off.
     public var recordCacheEntries = 100_000
     /// Event-loop threads serving connections; nil: ``defaultEventLoopThreads``.

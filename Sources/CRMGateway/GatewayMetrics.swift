@@ -4,6 +4,7 @@ import CoreMetrics
 import Foundation
 import NIOCore
 import Prometheus
+import Synchronization
 
 /// Everything measured about commands and connections: per-command counts and
 /// time for `INFO commandstats` and `/metrics` (``CommandMeters``), the slow
@@ -18,6 +19,12 @@ public final class GatewayMetrics: Sendable {
     let commands: CommandMeters
     private let connections: CoreMetrics.Meter
     private let connectionsTotal: CoreMetrics.Counter
+    private let openTenants: CoreMetrics.Meter
+    private let tenantOpens: CoreMetrics.Counter
+    private let sqliteMemory: CoreMetrics.Meter
+    private let descriptors: CoreMetrics.Meter
+    /// Tenant opens already added to `tenantOpens`; touched only by ``sampleTenants(_:)``'s one caller.
+    private let tenantOpensSampled = Atomic<Int>(0)
 
     init(table: CommandTable, slowLog: SlowLog) {
         var factory = PrometheusMetricsFactory(registry: registry)
@@ -27,6 +34,20 @@ public final class GatewayMetrics: Sendable {
         commands = CommandMeters(names: table.commands.filter { $0.subcommands == nil }.map(\.name))
         connections = CoreMetrics.Meter(label: "crmgate_connections", factory: factory)
         connectionsTotal = CoreMetrics.Counter(label: "crmgate_connections_total", factory: factory)
+        openTenants = CoreMetrics.Meter(label: "crmgate_open_tenants", factory: factory)
+        tenantOpens = CoreMetrics.Counter(label: "crmgate_tenant_opens_total", factory: factory)
+        sqliteMemory = CoreMetrics.Meter(label: "crmgate_sqlite_memory_bytes", factory: factory)
+        descriptors = CoreMetrics.Meter(label: "crmgate_open_file_descriptors", factory: factory)
+    }
+
+    /// Open tenants, tenant opens, the memory SQLite holds for them and the descriptors in use, for `/metrics`.
+    func sampleTenants(_ tenants: TenantDirectory) {
+        openTenants.set(tenants.openCount)
+        sqliteMemory.set(tenants.sqliteMemory)
+        descriptors.set(DescriptorLimit.inUse)
+        let opened = tenants.openings
+        let before = tenantOpensSampled.exchange(opened, ordering: .relaxed)
+        if opened > before { tenantOpens.increment(by: opened - before) }
     }
 
     func connectionOpened() {

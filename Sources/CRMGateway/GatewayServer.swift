@@ -121,8 +121,9 @@ public final class GatewayServer: Service, Sendable {
     }
 
     /// Runs until graceful shutdown (SIGTERM/SIGINT through the `ServiceGroup`),
-    /// closing idle tenant databases every half minute, sampling memory each
-    /// second and reloading the certificate on SIGHUP meanwhile.
+    /// closing idle tenant databases every half minute, letting tenants idle
+    /// for ten seconds give back their memory, sampling memory and tenant
+    /// figures each second and reloading the certificate on SIGHUP meanwhile.
     public func run() async throws {
         try await start()
         SystemdNotifier.notify("READY=1\nSTATUS=accepting connections on port \(services.boundPorts.tls)")
@@ -139,9 +140,13 @@ public final class GatewayServer: Service, Sendable {
                     for await _ in hangups { self.reloadCertificates() }
                 }
                 group.addTask {
+                    var second = 0
                     while true {
                         try await Task.sleep(for: .seconds(1))
+                        second += 1
                         services.memory.sample()
+                        services.metrics.sampleTenants(services.tenants)
+                        if second % 5 == 0 { services.tenants.releaseIdle(olderThan: .seconds(10)) }
                     }
                 }
             }

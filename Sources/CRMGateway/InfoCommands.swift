@@ -170,6 +170,9 @@ enum InfoCommands {
                 ("suspended_tenants", String(tenants.filter(\.suspended).count)),
                 ("open_tenant_databases", String(services.tenants.openCount)),
                 ("max_open_tenant_databases", String(services.tenants.maxOpen)),
+                ("tenant_opens", String(services.tenants.openings)),
+                ("tenant_sqlite_memory_bytes", String(services.tenants.sqliteMemory)),
+                ("open_file_descriptors", String(DescriptorLimit.inUse)),
             ]
         default:
             return [

@@ -13,14 +13,15 @@ enum TenantCommands {
         let name = try TenantName(invocation.text(1))
         let services = invocation.services
         let logger = invocation.logger
+        // The database file first (a whole copy of the template, or none), then the catalog row:
+        // a crash between them leaves an unlisted file the next create of that name replaces,
+        // never a listed tenant without its database.
         return invocation.async {
-            try await services.catalog.createTenant(name)
-            do {
-                try await services.tenants.create(name)
-            } catch {
-                try? await services.catalog.dropTenant(name)
-                throw error
+            guard try await services.catalog.tenant(name) == nil else {
+                throw StoreError.conflict("tenant \(name) already exists")
             }
+            try await services.tenants.create(name)
+            try await services.catalog.createTenant(name)
             logger.info("tenant created", metadata: ["tenant": "\(name)"])
             return .ok
         }

@@ -59,6 +59,8 @@ struct ConnectionTarget: Sendable {
     var tls: NIOSSLContext?
     var serverName: String?
     var tenant: TenantCredentials
+    /// `--switch`: before each request the connection authenticates as one of these, at random.
+    var switching: [TenantCredentials]?
 }
 
 /// One connection of the run: authenticates as its tenant, opens its feed,
@@ -68,12 +70,16 @@ struct ConnectionTarget: Sendable {
 /// server drops it. Lives on its worker's event loop.
 final class LoadConnection: @unchecked Sendable {
     private struct InFlight {
-        /// The mix entry, or -1 for a set-up command.
+        /// The mix entry, -1 for a set-up command, or ``switchEntry`` for the AUTH of `--switch`.
         var entry: Int
+        /// The tenant it runs as: its connection's, or the one `--switch` chose.
+        var tenant: String
         /// When it was due (open loop) or sent (closed loop).
         var since: NIODeadline
         var write: PendingWrite?
     }
+
+    private static let switchEntry = -2
 
     private enum Phase {
         case connecting, authenticating, openingFeed, creatingDeal, running, finished
@@ -196,6 +202,10 @@ final class LoadConnection: @unchecked Sendable {
     }
 
     private func handle(_ reply: ScannedReply, to request: InFlight, at now: NIODeadline) {
+        if request.entry == Self.switchEntry {
+            if case .error = reply { worker.figures.switchFailures += 1 }
+            return
+        }
         guard request.entry >= 0 else { return setUpStep(reply) }
         var errorCode: String?
         if case .error(let code) = reply { errorCode = code }
@@ -204,17 +214,18 @@ final class LoadConnection: @unchecked Sendable {
         _ = worker.interval.record(max(1, microseconds))
         if errorCode != nil { worker.intervalErrors += 1 }
         if let write = request.write, errorCode == nil {
-            acknowledged(write, reply: reply)
+            acknowledged(write, reply: reply, tenant: request.tenant)
         }
         keepGoing(at: now)
     }
 
-    private func acknowledged(_ write: PendingWrite, reply: ScannedReply) {
+    private func acknowledged(_ write: PendingWrite, reply: ScannedReply, tenant: String) {
         switch write {
         case .contact(let email):
             guard case .integer(let id) = reply else { return }
-            generator.wrote(contact: id)
-            worker.journal.contacts.append(.init(tenant: target.tenant.name, id: id, email: email))
+            // Ids of another tenant (under --switch) would not exist in the connection's own.
+            if tenant == target.tenant.name { generator.wrote(contact: id) }
+            worker.journal.contacts.append(.init(tenant: tenant, id: id, email: email))
         case .feed(let seq, _):
             worker.journal.acknowledged(feed: generator.scope.feed, seq: seq)
         }
@@ -312,8 +323,15 @@ final class LoadConnection: @unchecked Sendable {
     }
 
     private func sendNext(since: NIODeadline) {
+        var tenant = target.tenant.name
+        if let switching = target.switching {
+            let next = switching[Int(generator.nextRandom() % UInt64(switching.count))]
+            output.writeRESPCommand(["AUTH", next.keyID, next.secret])
+            inFlight.append(InFlight(entry: Self.switchEntry, tenant: next.name, since: since, write: nil))
+            tenant = next.name
+        }
         let (entry, write) = generator.next(into: &output)
-        inFlight.append(InFlight(entry: entry, since: since, write: write))
+        inFlight.append(InFlight(entry: entry, tenant: tenant, since: since, write: write))
         if case .feed(let seq, let change) = write {
             worker.journal.sent(feed: generator.scope.feed, seq: seq, change: change)
         }
@@ -321,7 +339,7 @@ final class LoadConnection: @unchecked Sendable {
 
     private func send(_ words: [String], entry: Int) {
         output.writeRESPCommand(words)
-        inFlight.append(InFlight(entry: entry, since: .now(), write: nil))
+        inFlight.append(InFlight(entry: entry, tenant: target.tenant.name, since: .now(), write: nil))
         flush()
     }
 

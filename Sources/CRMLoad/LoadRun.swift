@@ -32,6 +32,8 @@ public struct LoadPlan: Sendable {
     public var warmup: Duration = .zero
     public var requests: Int?
     public var keep = false
+    /// Each connection authenticates as a random one of all the run's tenants before every request.
+    public var switchTenants = false
 
     public init(mix: CommandMix) {
         self.mix = mix
@@ -96,8 +98,10 @@ public final class LoadRun: Sendable {
 
     // MARK: tenants
 
-    /// The tenants to load: created now (with an admin key), or read from a file.
-    public func prepareTenants() throws -> [TenantCredentials] {
+    /// The tenants to load: created now (with an admin key), or read from a file;
+    /// with how long the `TENANT.CREATE`s took, if it created them.
+    public func prepareTenants() throws -> (tenants: [TenantCredentials], creationSeconds: Double?) {
+        var creationSeconds: Double?
         var tenants: [TenantCredentials]
         switch plan.tenants {
         case .file(let path):
@@ -115,7 +119,10 @@ public final class LoadRun: Sendable {
             defer { admin.close() }
             let run = String(UInt32.random(in: 0...UInt32.max), radix: 36)
             let names = (0..<count).map { "load-\(run)-\($0)" }
+            let creating = ContinuousClock.now
             let created = try admin.pipeline(names.map { ["TENANT.CREATE", $0] })
+            let took = ContinuousClock.now - creating
+            creationSeconds = Double(took.components.seconds) + Double(took.components.attoseconds) / 1e18
             if let failed = created.first(where: { $0.errorMessage != nil }) {
                 throw LoadError("TENANT.CREATE: \(failed.errorMessage!)")
             }
@@ -126,7 +133,7 @@ public final class LoadRun: Sendable {
                 return TenantCredentials(name: name, keyID: id, secret: secret)
             }
         }
-        return tenants
+        return (tenants, creationSeconds)
     }
 
     /// Gives each tenant the company feeds report on, and `seed` contacts; returns the seeded ids by tenant.
@@ -169,11 +176,13 @@ public final class LoadRun: Sendable {
         let loops = Array(group.makeIterator())
         let workers = loops.map { LoadWorker(eventLoop: $0, entries: plan.mix.entries.count) }
         let control = RunControl(requests: plan.requests)
-        let total = tenants.count * plan.connectionsPerTenant
+        // Switching connections move between every tenant: --connections of them in all, not per tenant.
+        let connectingTenants = plan.switchTenants ? [tenants[0]] : tenants
+        let total = connectingTenants.count * plan.connectionsPerTenant
         let runID = String(UInt32.random(in: 0...UInt32.max), radix: 36)
         let interval = plan.rate.map { Int64(1e9 * Double(total) / $0) }
         var connections: [LoadConnection] = []
-        for (tenantIndex, tenant) in tenants.enumerated() {
+        for (tenantIndex, tenant) in connectingTenants.enumerated() {
             for slot in 0..<plan.connectionsPerTenant {
                 let number = tenantIndex * plan.connectionsPerTenant + slot
                 let scope = RequestGenerator.Scope(
@@ -182,7 +191,8 @@ public final class LoadRun: Sendable {
                     LoadConnection(
                         worker: workers[number % workers.count],
                         target: ConnectionTarget(
-                            host: plan.host, port: plan.port, tls: tls, serverName: serverName, tenant: tenant),
+                            host: plan.host, port: plan.port, tls: tls, serverName: serverName, tenant: tenant,
+                            switching: plan.switchTenants ? tenants : nil),
                         control: control, pipeline: plan.pipeline, mix: plan.mix,
                         generator: RequestGenerator(scope: scope, mix: plan.mix),
                         interval: interval, startOffset: (interval ?? 0) * Int64(number) / Int64(max(1, total))))

@@ -41,6 +41,8 @@ public struct LoadFigures: Sendable {
     /// By mix entry, in the mix's order.
     public var commands: [CommandFigures]
     public var reconnects = 0
+    /// `--switch`: AUTHs between requests that were refused.
+    public var switchFailures = 0
     /// Requests whose connection dropped before they were answered.
     public var dropped = 0
     /// Open loop only: how far the generator's timers fell behind their schedule (its own lateness, not the server's).
@@ -54,6 +56,7 @@ public struct LoadFigures: Sendable {
     mutating func add(_ other: LoadFigures) {
         for index in commands.indices { commands[index].add(other.commands[index]) }
         reconnects += other.reconnects
+        switchFailures += other.switchFailures
         dropped += other.dropped
         worstScheduleLagMicroseconds = max(worstScheduleLagMicroseconds, other.worstScheduleLagMicroseconds)
         lateSends += other.lateSends
@@ -121,6 +124,7 @@ public struct LoadReport: Sendable {
         return [
             "seconds": seconds, "open_loop": openLoop, "mix": mix.description, "commands": commands,
             "overall": figuresJSON(figures.overall), "reconnects": figures.reconnects, "dropped": figures.dropped,
+            "switch_failures": figures.switchFailures,
             "late_sends": figures.lateSends,
             "worst_schedule_lag_ms": Double(figures.worstScheduleLagMicroseconds) / 1000,
         ]

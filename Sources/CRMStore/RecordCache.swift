@@ -181,6 +181,14 @@ public final class RecordCache: Sendable {
         }
     }
 
+    /// Forgets every record (an idle tenant giving its memory back); reads dispatched before now store nothing.
+    func removeAll() {
+        state.withLock { state in
+            generation.wrappingAdd(1, ordering: .releasing)
+            state = State()
+        }
+    }
+
     /// Forgets `keys` (changed by a commit) and refuses stores from reads dispatched before now.
     func invalidate(_ keys: Set<Key>) {
         state.withLock { state in

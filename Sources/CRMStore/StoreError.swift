@@ -10,6 +10,9 @@ public enum StoreError: Error, Equatable, Sendable {
     case conflict(String)
     /// The tenant's database cannot grow: its size limit is reached or the disk is full.
     case full(String)
+    /// The tenant's database cannot be opened or created now (the process is
+    /// out of file descriptors, or a file operation failed); nothing changed.
+    case unavailable(String)
 
     /// `error` as a store error, when SQLite's result code says what went wrong.
     public static func classify(_ error: any Error) -> StoreError? {

@@ -1,6 +1,7 @@
 import CRMCore
 import Foundation
 import GRDB
+import Synchronization
 
 /// How hard a commit works to survive failures (issue: `durability = full | normal`).
 public enum Durability: String, Sendable, CaseIterable {
@@ -24,6 +25,10 @@ public final class TenantDatabase: Sendable {
     public let events: EventHub
     /// Records recently read by id, kept in step with every commit.
     public let recordCache: RecordCache
+    /// When a command last used the database (``ContinuousClock`` nanoseconds since start), and
+    /// whether its memory was given back since (``releaseMemoryIfIdle(since:)``).
+    private let lastUse = Atomic<Int64>(0)
+    private let released = Atomic<Bool>(false)
 
     /// Opens (creating if needed) the database file and runs pending migrations.
     /// Blocking: call it off the event loops.
@@ -53,11 +58,11 @@ public final class TenantDatabase: Sendable {
         self.name = name
         self.path = path
         database = try DatabasePool(path: path, configuration: configuration)
-        try TenantMigrations.migrator.migrate(database)
+        try TenantMigrations.migrate(database)
         checkpointer = WALCheckpointer(path: path, configuration: configuration)
         recordCache = RecordCache(capacity: recordCacheCapacity)
-        events = EventHub(
-            lastSeq: try database.read(EventLog.newestSeq))
+        // Read on the writer's connection: a reader connection (and its three descriptors) opens only when a read needs it.
+        events = EventHub(lastSeq: try database.writeWithoutTransaction(EventLog.newestSeq))
         writer = GroupCommitWriter(
             database: database, label: name.value, statistics: statistics, events: events
         ) { [recordCache, checkpointer] changes in
@@ -72,6 +77,7 @@ public final class TenantDatabase: Sendable {
         _ body: @escaping @Sendable (TenantTransaction) throws -> T,
         completion: @escaping @Sendable (Result<T, any Error>) -> Void
     ) {
+        used()
         // Taken before the snapshot begins, so a commit between the two keeps stale records out of the cache.
         let cacheFill = recordCache.fill()
         database.asyncRead { connection in
@@ -109,6 +115,7 @@ public final class TenantDatabase: Sendable {
         _ body: @escaping @Sendable (TenantTransaction) throws -> T,
         completion: @escaping @Sendable (Result<T, any Error>) -> Void
     ) {
+        used()
         writer.submit({ [writer] db in try body(TenantTransaction(db: db, writer: writer)) }, completion: completion)
     }
 
@@ -120,6 +127,7 @@ public final class TenantDatabase: Sendable {
         _ bodies: [@Sendable (TenantTransaction) throws -> T],
         completion: @escaping @Sendable (Result<[Result<T, any Error>], any Error>) -> Void
     ) {
+        used()
         writer.submitEach(
             bodies.map { [writer] body in { db in try body(TenantTransaction(db: db, writer: writer)) } },
             completion: completion)
@@ -137,6 +145,30 @@ public final class TenantDatabase: Sendable {
         try await withCheckedThrowingContinuation { continuation in
             write(body) { continuation.resume(with: $0) }
         }
+    }
+
+    private static let clockStart = ContinuousClock.now
+
+    private static func nanoseconds(_ instant: ContinuousClock.Instant) -> Int64 {
+        let elapsed = instant - clockStart
+        return elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
+    }
+
+    private func used() {
+        lastUse.store(Self.nanoseconds(.now), ordering: .relaxed)
+        if released.load(ordering: .relaxed) { released.store(false, ordering: .relaxed) }
+    }
+
+    /// If no command used the database since `cutoff`: closes its reader
+    /// connections (leaving the writer's three descriptors), lets SQLite free
+    /// its page caches and statements, and empties the record cache. The next
+    /// command opens what it needs again.
+    func releaseMemoryIfIdle(since cutoff: ContinuousClock.Instant) {
+        guard lastUse.load(ordering: .relaxed) < Self.nanoseconds(cutoff),
+            !released.exchange(true, ordering: .relaxed)
+        else { return }
+        recordCache.removeAll()
+        database.releaseMemoryEventually()
     }
 
     /// Waits for queued writes, then closes every connection.

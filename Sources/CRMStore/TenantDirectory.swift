@@ -1,6 +1,8 @@
 import CRMCore
 import Dispatch
 import Foundation
+import GRDB
+import GRDBSQLite
 import Synchronization
 
 /// The tenant databases under `DATA/tenants/`: opened lazily on first use,
@@ -24,6 +26,10 @@ public final class TenantDirectory: Sendable {
     /// Batch sizes, reorders and feed gaps, for metrics and `INFO`.
     public let metrics: StoreMetrics
     private let entries = Mutex<[String: Entry]>([:])
+    /// The empty database new tenants are copied from.
+    private let template: TenantTemplate
+    /// Databases opened since start (cold opens), for `INFO` and metrics.
+    private let opens = Atomic<Int>(0)
     /// Each tenant's own group-commit counters, kept across closes and reopens.
     private let tenantWrites = Mutex<[String: WriteStatistics]>([:])
     private let blockingQueue = DispatchQueue(label: "crmgate.tenant-open", attributes: .concurrent)
@@ -40,7 +46,14 @@ public final class TenantDirectory: Sendable {
         self.maxOpen = maxOpen
         self.recordCacheCapacity = recordCacheCapacity
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        template = try TenantTemplate(directory: root, durability: durability)
     }
+
+    /// Tenant databases opened since start.
+    public var openings: Int { opens.load(ordering: .relaxed) }
+
+    /// Bytes SQLite holds for every open tenant (page caches, schemas, statements).
+    public var sqliteMemory: Int { Int(sqlite3_memory_used()) }
 
     /// The database file of a tenant.
     public func path(of name: TenantName) -> String {
@@ -121,10 +134,25 @@ public final class TenantDirectory: Sendable {
         }
     }
 
-    /// Creates a tenant's database file now, so errors surface at `TENANT.CREATE`.
+    /// Creates a tenant's database file now, so errors surface at `TENANT.CREATE`:
+    /// a copy of the template, written whole or not at all.
     public func create(_ name: TenantName) async throws {
-        let database = try await acquire(name)
-        release(database)
+        let path = path(of: name)
+        try await onBlockingQueue { try self.template.instantiate(at: path) }
+    }
+
+    /// Lets databases nobody used for `idleTime` give back their memory and
+    /// their readers' descriptors (``TenantDatabase/releaseMemoryIfIdle(since:)``);
+    /// they stay open, and are warm again at the next command.
+    public func releaseIdle(olderThan idleTime: Duration) {
+        let open = entries.withLock { entries in
+            entries.values.compactMap { entry -> TenantDatabase? in
+                if case .open(let database, _, _) = entry { return database }
+                return nil
+            }
+        }
+        let cutoff = ContinuousClock.now - idleTime
+        for database in open { database.releaseMemoryIfIdle(since: cutoff) }
     }
 
     /// Closes and deletes a tenant's database files.
@@ -210,13 +238,32 @@ public final class TenantDirectory: Sendable {
         }
     }
 
+    /// Opens a tenant's database. Out of file descriptors, it closes the idle
+    /// tenants and tries once more; if it still cannot, the command gets
+    /// ``StoreError/unavailable(_:)`` (`-TRYAGAIN`) and nothing changed.
     private func openBlocking(_ name: TenantName) async throws -> TenantDatabase {
-        try await onBlockingQueue {
+        do {
+            return try await open(name)
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_CANTOPEN && errno == EMFILE {
+            await closeIdle(olderThan: .zero)
+        }
+        do {
+            return try await open(name)
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_CANTOPEN {
+            throw StoreError.unavailable(
+                "cannot open tenant \(name) now: the server is out of file descriptors; retry shortly")
+        }
+    }
+
+    private func open(_ name: TenantName) async throws -> TenantDatabase {
+        let database = try await onBlockingQueue {
             try TenantDatabase(
                 name: name, path: self.path(of: name), durability: self.durability,
                 recordCacheCapacity: self.recordCacheCapacity, maxBytes: self.maxDatabaseBytes,
                 statistics: [self.statistics, self.writeStatistics(of: name)], metrics: self.metrics)
         }
+        opens.add(1, ordering: .relaxed)
+        return database
     }
 
     /// Runs blocking SQLite work on a dispatch queue, never on an event loop or the cooperative pool.

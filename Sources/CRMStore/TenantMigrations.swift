@@ -3,6 +3,20 @@ import GRDB
 
 /// The versioned schema of a tenant database; migrations run at open.
 enum TenantMigrations {
+    /// The schema version a fully migrated database carries in `PRAGMA
+    /// user_version`: the number of migrations.
+    static let version = migrator.migrations.count
+
+    /// Brings the database up to ``version``. A database that already carries
+    /// it (every one after its first open) costs one pragma read, not the
+    /// migrator's look at its table of applied migrations.
+    static func migrate(_ writer: some DatabaseWriter) throws {
+        let stamped = try writer.writeWithoutTransaction { try Int.fetchOne($0, sql: "PRAGMA user_version") } ?? 0
+        guard stamped != version else { return }
+        try migrator.migrate(writer)
+        try writer.writeWithoutTransaction { try $0.execute(sql: "PRAGMA user_version = \(version)") }
+    }
+
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1-contacts-and-events") { db in

@@ -52,6 +52,11 @@ struct Run: ParsableCommand {
     @Option(help: "Seconds of load before measuring (not counted).") var warmup: Double = 0
     @Option(help: "Stop after this many requests (instead of --duration).") var requests: Int?
     @Flag(help: "Keep the tenants --setup created.") var keep = false
+    @Flag(
+        name: .customLong("switch"),
+        help: "Before every request, authenticate as a random one of the run's tenants (tenant switching, cold opens)."
+    )
+    var switchTenants = false
     @Flag(help: "After the run, read back every acknowledged write and report what is missing or wrong.")
     var verify = false
     @Option(help: "Write the report's figures as JSON to this file.") var json: String?
@@ -86,6 +91,7 @@ struct Run: ParsableCommand {
             plan.warmup = .milliseconds(Int(warmup * 1000))
             plan.requests = requests
             plan.keep = keep
+            plan.switchTenants = switchTenants
             try execute(plan)
         } catch let error as ExitCode {
             throw error
@@ -96,10 +102,21 @@ struct Run: ParsableCommand {
 
     private func execute(_ plan: LoadPlan) throws {
         let load = try LoadRun(plan: plan)
-        let tenants = try load.prepareTenants()
+        let (tenants, creationSeconds) = try load.prepareTenants()
+        let created = creationSeconds.map { Double(tenants.count) / max($0, 0.001) }
+        if let creationSeconds, let created {
+            print(
+                String(
+                    format: "crmgate-load: TENANT.CREATE x %d in %.2f s (%.0f/s), pipelined on one connection",
+                    tenants.count, creationSeconds, created))
+        }
         let seeded = try load.seed(tenants)
+        let shape =
+            plan.switchTenants
+            ? "\(plan.connectionsPerTenant) connections switching over \(tenants.count) tenants"
+            : "\(tenants.count) tenants x \(plan.connectionsPerTenant) connections"
         print(
-            "crmgate-load: \(tenants.count) tenants x \(plan.connectionsPerTenant) connections, pipeline \(plan.pipeline), "
+            "crmgate-load: \(shape), pipeline \(plan.pipeline), "
                 + (plan.rate.map { "open loop at \(Int($0)) req/s" } ?? "closed loop") + ", mix \(plan.mix)")
         // Ctrl-C ends the run early; the report covers what ran. (Unblocked: a parent may have blocked it.)
         signal(SIGINT) { _ in LoadRun.interrupted.store(true, ordering: .relaxed) }
@@ -116,7 +133,9 @@ struct Run: ParsableCommand {
         if let json {
             var document = report.json
             document["tenants"] = tenants.count
-            document["connections"] = tenants.count * plan.connectionsPerTenant
+            if let created { document["tenants_created_per_second"] = created }
+            document["connections"] =
+                plan.switchTenants ? plan.connectionsPerTenant : tenants.count * plan.connectionsPerTenant
             document["pipeline"] = plan.pipeline
             try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys])
                 .write(to: URL(fileURLWithPath: json))
