@@ -100,7 +100,7 @@ public enum ConfigurationFile {
             },
             show: { quoted($0.durability.rawValue) }),
         integer("max_clients", \.maxClients, in: 1...1_000_000),
-        integer("max_open_tenants", \.maxOpenTenants, in: 1...100_000),
+        integer("max_open_tenants", \.maxOpenTenants, in: 1...1_000_000),
         integer("record_cache_entries", \.recordCacheEntries, in: 0...100_000_000),
         optionalInteger("event_loop_threads", \.eventLoopThreads, in: 1...1024),
         Setting(

@@ -27,8 +27,9 @@ enum DescriptorLimit {
         max(1, min(configured, (limit - maxClients - reserved) / perOpenTenant))
     }
 
-    /// Descriptors the process has open now.
+    /// Descriptors the process has open now; `Int.max` if it cannot even open
+    /// `/proc/self/fd` to count them, which means it is out of them.
     static var inUse: Int {
-        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? 0
+        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? Int.max
     }
 }

@@ -120,6 +120,9 @@ public struct GatewayConfiguration: Sendable {
             if let limit, limit <= 0 { throw ConfigurationError("\(name) must be positive") }
         }
         guard recordCacheEntries >= 0 else { throw ConfigurationError("--record-cache-entries must not be negative") }
+        guard (1...1_000_000).contains(maxOpenTenants) else {
+            throw ConfigurationError("--max-open-tenants must be between 1 and 1,000,000")
+        }
     }
 
     /// Every port the server will listen on, with its host and the flag that sets it.

@@ -44,7 +44,8 @@ public final class GatewayMetrics: Sendable {
     func sampleTenants(_ tenants: TenantDirectory) {
         openTenants.set(tenants.openCount)
         sqliteMemory.set(tenants.sqliteMemory)
-        descriptors.set(DescriptorLimit.inUse)
+        let inUse = DescriptorLimit.inUse
+        if inUse < Int.max { descriptors.set(inUse) }
         let opened = tenants.openings
         let before = tenantOpensSampled.exchange(opened, ordering: .relaxed)
         if opened > before { tenantOpens.increment(by: opened - before) }

@@ -147,6 +147,8 @@ public final class GatewayServer: Service, Sendable {
                         services.memory.sample()
                         services.metrics.sampleTenants(services.tenants)
                         if second % 5 == 0 { services.tenants.releaseIdle(olderThan: .seconds(10)) }
+                        await services.tenants.relieveDescriptorPressure(
+                            inUse: DescriptorLimit.inUse, limit: services.descriptorLimit)
                     }
                 }
             }

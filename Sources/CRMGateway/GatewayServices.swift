@@ -20,6 +20,8 @@ public final class GatewayServices: Sendable {
     let commandTable: CommandTable
     let dispatcher: CommandDispatcher
     let logger: Logger
+    /// The file descriptor limit in force (raised at start to the hard limit).
+    let descriptorLimit = DescriptorLimit.raise()
     /// The TLS port actually bound (differs from the configured one when that is 0).
     let boundPorts: BoundPorts
 

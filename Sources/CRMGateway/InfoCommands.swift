@@ -173,6 +173,7 @@ enum InfoCommands {
                 ("tenant_opens", String(services.tenants.openings)),
                 ("tenant_sqlite_memory_bytes", String(services.tenants.sqliteMemory)),
                 ("open_file_descriptors", String(DescriptorLimit.inUse)),
+                ("max_file_descriptors", String(services.descriptorLimit)),
             ]
         default:
             return [

@@ -59,7 +59,8 @@ struct ConnectionTarget: Sendable {
     var tls: NIOSSLContext?
     var serverName: String?
     var tenant: TenantCredentials
-    /// `--switch`: before each request the connection authenticates as one of these, at random.
+    /// `--switch`: before each request the connection authenticates as the next of these, in
+    /// an order shuffled per connection, so a pass touches each tenant once.
     var switching: [TenantCredentials]?
 }
 
@@ -104,6 +105,9 @@ final class LoadConnection: @unchecked Sendable {
     private var dueTimer: Scheduled<Void>?
     private let finished: EventLoopPromise<Void>
     private var feedOpened = false
+    /// `--switch`: the connection's shuffled order of the tenants, and where it is in it.
+    private var switchOrder: [Int] = []
+    private var switchPosition = 0
 
     /// Completes when the connection has stopped and every reply it waited for arrived (or was given up).
     var done: EventLoopFuture<Void> { finished.futureResult }
@@ -325,7 +329,14 @@ final class LoadConnection: @unchecked Sendable {
     private func sendNext(since: NIODeadline) {
         var tenant = target.tenant.name
         if let switching = target.switching {
-            let next = switching[Int(generator.nextRandom() % UInt64(switching.count))]
+            if switchOrder.isEmpty {
+                switchOrder = Array(switching.indices)
+                for index in switchOrder.indices.reversed() {
+                    switchOrder.swapAt(index, Int(generator.nextRandom() % UInt64(index + 1)))
+                }
+            }
+            let next = switching[switchOrder[switchPosition]]
+            switchPosition = (switchPosition + 1) % switchOrder.count
             output.writeRESPCommand(["AUTH", next.keyID, next.secret])
             inFlight.append(InFlight(entry: Self.switchEntry, tenant: next.name, since: since, write: nil))
             tenant = next.name

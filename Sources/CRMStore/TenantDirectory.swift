@@ -141,6 +141,14 @@ public final class TenantDirectory: Sendable {
         try await onBlockingQueue { try self.template.instantiate(at: path) }
     }
 
+    /// Closes every tenant no session holds, when the process is short of
+    /// descriptors (more than `threshold` of `limit` in use): reads and opens
+    /// that need one would otherwise answer `-TRYAGAIN`.
+    public func relieveDescriptorPressure(inUse: Int, limit: Int, threshold: Double = 0.8) async {
+        guard Double(inUse) > Double(limit) * threshold else { return }
+        await closeIdle(olderThan: .zero)
+    }
+
     /// Lets databases nobody used for `idleTime` give back their memory and
     /// their readers' descriptors (``TenantDatabase/releaseMemoryIfIdle(since:)``);
     /// they stay open, and are warm again at the next command.

@@ -54,7 +54,8 @@ struct Run: ParsableCommand {
     @Flag(help: "Keep the tenants --setup created.") var keep = false
     @Flag(
         name: .customLong("switch"),
-        help: "Before every request, authenticate as a random one of the run's tenants (tenant switching, cold opens)."
+        help:
+            "Before every request, authenticate as the next of the run's tenants, in a shuffled order (tenant switching, cold opens)."
     )
     var switchTenants = false
     @Flag(help: "After the run, read back every acknowledged write and report what is missing or wrong.")

@@ -164,6 +164,9 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "full (default): commits survive power loss; normal: commits survive a process crash.")
     var durability: Durability?
 
+    @Option(help: "Tenant databases open at once (default 10000; lowered to fit the file descriptor limit).")
+    var maxOpenTenants: Int?
+
     @Option(help: "Records each open tenant keeps in memory for GETs (about 1 KiB each; default 100000; 0 off).")
     var recordCacheEntries: Int?
 
@@ -217,6 +220,7 @@ struct ServerOptions: ParsableArguments {
         if let maxClients { configuration.maxClients = maxClients }
         if let durability { configuration.durability = durability }
         if let recordCacheEntries { configuration.recordCacheEntries = recordCacheEntries }
+        if let maxOpenTenants { configuration.maxOpenTenants = maxOpenTenants }
         if let threads { configuration.eventLoopThreads = threads > 0 ? threads : nil }
         if let maxTenantSize { configuration.maxTenantBytes = maxTenantSize > 0 ? maxTenantSize << 20 : nil }
         if let tenantRate { configuration.tenantRateLimit = tenantRate > 0 ? tenantRate : nil }

@@ -16,10 +16,18 @@ final class ServerProcess {
     /// Everything the server has logged so far.
     var output: String { collected.text.withLock { $0 } }
 
-    /// Starts `crmgate --data-dir directory --port 0 arguments…` and waits until it accepts connections.
-    init(dataDirectory: String, arguments: [String] = []) throws {
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = ["--data-dir", dataDirectory, "--port", "0"] + arguments
+    /// Starts `crmgate --data-dir directory --port 0 arguments…` and waits until it accepts connections;
+    /// with `descriptorLimit`, under that `RLIMIT_NOFILE` (soft and hard).
+    init(dataDirectory: String, arguments: [String] = [], descriptorLimit: Int? = nil) throws {
+        let serverArguments = ["--data-dir", dataDirectory, "--port", "0"] + arguments
+        if let descriptorLimit {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments =
+                ["-c", "ulimit -n \(descriptorLimit) && exec \"$0\" \"$@\"", Self.binary] + serverArguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: Self.binary)
+            process.arguments = serverArguments
+        }
         process.standardError = log
         process.standardOutput = log
         let collected = self.collected

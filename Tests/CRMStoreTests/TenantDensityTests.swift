@@ -1,0 +1,66 @@
+import CRMCore
+import CRMStore
+import CRMTestSupport
+import Foundation
+import Testing
+
+/// Open tenants are cheap to hold: an idle one keeps only its writer's
+/// descriptors (and SQLite's one deferred close); created tenants are copies of a migrated template.
+@Suite struct TenantDensityTests {
+    /// Descriptors this process holds on `path` and its WAL and shared-memory files.
+    private func descriptors(on path: String) -> Int {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+        return entries.filter { entry in
+            let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(entry)")) ?? ""
+            return target == path || target == path + "-wal" || target == path + "-shm"
+        }.count
+    }
+
+    @Test func anIdleTenantGivesBackItsReadersAndCachesAndWarmsUpAgain() async throws {
+        let acme = try await AcmeTenant()
+        let database = acme.database
+        let changes = try RecordSchema.contact.validate([("email", "idle@example.com")])
+        let id = try await database.add(changes, actor: nil)
+        #expect(try await database.get(id: id)["email"] == "idle@example.com")
+        let busy = descriptors(on: database.path)
+        #expect(busy > 3, "a read opened a reader beside the writer (\(busy))")
+
+        acme.tenants.releaseIdle(olderThan: .zero)
+        // Readers close once their current work is done.
+        var idle = busy
+        for _ in 0..<100 where idle > 3 {
+            try await Task.sleep(for: .milliseconds(20))
+            idle = descriptors(on: database.path)
+        }
+        let held = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).compactMap {
+            try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\($0)")
+        }.filter { $0.hasPrefix(database.path) }
+        // The writer's database, WAL and shared memory, and SQLite's one deferred close: a closed
+        // reader's database descriptor stays until the last connection on the file closes, since
+        // closing it would drop the writer's POSIX locks (it is reused by the next reader).
+        #expect(idle <= 4, "an idle open tenant keeps its writer's descriptors only: \(held)")
+        #expect(held.filter { $0.hasSuffix("-wal") }.count == 1 && held.filter { $0.hasSuffix("-shm") }.count == 1)
+        #expect(database.recordCache.count == 0, "its record cache is empty")
+        #expect(try await database.get(id: id)["email"] == "idle@example.com", "the next read works as before")
+    }
+
+    @Test func createdTenantsAreTemplateCopiesThatOpenMigrated() async throws {
+        let directory = try TemporaryDirectory()
+        let tenants = try TenantDirectory(root: directory.path + "/tenants")
+        let names = try (0..<20).map { try TenantName("t\($0)") }
+        for name in names { try await tenants.create(name) }
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path + "/tenants")
+        #expect(files.filter { $0.hasSuffix(".creating") }.isEmpty)
+        #expect(files.contains { $0.hasPrefix(".template-v") })
+        let database = try await tenants.acquire(names[7])
+        let changes = try RecordSchema.contact.validate([("email", "copy@example.com")])
+        #expect(try await database.add(changes, actor: nil) == 1)
+        tenants.release(database)
+        // Leftovers of an interrupted create are cleared when the directory opens again.
+        #expect(
+            FileManager.default.createFile(
+                atPath: directory.path + "/tenants/t99.sqlite.creating", contents: Data([1, 2])))
+        _ = try TenantDirectory(root: directory.path + "/tenants")
+        #expect(!FileManager.default.fileExists(atPath: directory.path + "/tenants/t99.sqlite.creating"))
+    }
+}
