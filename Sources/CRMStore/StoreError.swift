@@ -22,7 +22,8 @@ public enum StoreError: Error, Equatable, Sendable {
             return .full("the tenant's database is full (its size limit or the disk); the command changed nothing")
         case .SQLITE_CANTOPEN:
             return .unavailable(
-                "the server cannot open another file now (out of file descriptors?); the command changed nothing: retry")
+                "the server cannot open another file now (out of file descriptors?); the command changed nothing: retry"
+            )
         default:
             return nil
         }
