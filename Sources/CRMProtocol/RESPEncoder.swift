@@ -71,9 +71,14 @@ extension ByteBuffer {
     /// reply has at least one such line, and a record one per field.
     private mutating func writeHeader(_ prefix: Unicode.Scalar, _ number: Int) {
         writeInteger(UInt8(ascii: prefix))
-        if number < 0 { writeInteger(UInt8(ascii: "-")) }
+        Self.withDecimal(Int64(number)) { _ = writeBytes($0) }
+        writeCRLF()
+    }
+
+    /// Hands `body` the decimal digits of `number` (with its sign), formatted on the stack.
+    private static func withDecimal(_ number: Int64, _ body: (UnsafeRawBufferPointer) -> Void) {
         var magnitude = number.magnitude
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // room for the 20 digits of any Int
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // room for the 20 digits and sign of any Int64
         let count = withUnsafeMutableBytes(of: &digits) { buffer in
             var index = buffer.count
             repeat {
@@ -81,10 +86,13 @@ extension ByteBuffer {
                 buffer[index] = UInt8(ascii: "0") + UInt8(magnitude % 10)
                 magnitude /= 10
             } while magnitude > 0
+            if number < 0 {
+                index -= 1
+                buffer[index] = UInt8(ascii: "-")
+            }
             return buffer.count - index
         }
-        _ = withUnsafeBytes(of: &digits) { writeBytes(UnsafeRawBufferPointer(rebasing: $0.suffix(count))) }
-        writeCRLF()
+        withUnsafeBytes(of: &digits) { body(UnsafeRawBufferPointer(rebasing: $0.suffix(count))) }
     }
 
     private mutating func writeCRLF() {
@@ -129,23 +137,10 @@ extension ByteBuffer {
 
     /// One word of a request: `number` in decimal, written without a `String`.
     public mutating func writeRESPBulk(decimal number: Int64) {
-        var magnitude = number.magnitude
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        let count = withUnsafeMutableBytes(of: &digits) { buffer in
-            var index = buffer.count
-            repeat {
-                index -= 1
-                buffer[index] = UInt8(ascii: "0") + UInt8(magnitude % 10)
-                magnitude /= 10
-            } while magnitude > 0
-            if number < 0 {
-                index -= 1
-                buffer[index] = UInt8(ascii: "-")
-            }
-            return buffer.count - index
+        Self.withDecimal(number) { digits in
+            writeHeader("$", digits.count)
+            writeBytes(digits)
+            writeCRLF()
         }
-        writeHeader("$", count)
-        _ = withUnsafeBytes(of: &digits) { writeBytes(UnsafeRawBufferPointer(rebasing: $0.suffix(count))) }
-        writeCRLF()
     }
 }

@@ -96,6 +96,20 @@ final class PseudoTerminal {
     static let binary = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent(".build/debug/crmgate-admin").path
 
+    /// The REPL with `gateway`'s admin key, `home` as its HOME and tenant keys in `keysFile`.
+    static func adminREPL(_ gateway: TestGateway, home: String, keysFile: String) throws -> PseudoTerminal {
+        try PseudoTerminal(
+            executable: binary,
+            arguments: [
+                "--port", String(gateway.port), "--cacert", gateway.caPath, "--key-id", gateway.adminKeyID,
+                "--keys-file", keysFile,
+            ],
+            environment: [
+                "HOME": home, "TERM": "xterm", "CRMGATE_KEY": gateway.adminSecret,
+                "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin",
+            ])
+    }
+
     @Test func anOperatorSessionCompletesRendersErrsAndKeepsSecretsOutOfHistory() async throws {
         let gateway = try await TestGateway.start()
         let key = try await gateway.createTenantKey("acme")
@@ -104,16 +118,7 @@ final class PseudoTerminal {
         try "acme \(key.id) \(key.secret)\n".write(toFile: keysFile, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: keysFile)
 
-        let terminal = try PseudoTerminal(
-            executable: Self.binary,
-            arguments: [
-                "--port", String(gateway.port), "--cacert", gateway.caPath, "--key-id", gateway.adminKeyID,
-                "--keys-file", keysFile,
-            ],
-            environment: [
-                "HOME": home.path, "TERM": "xterm", "CRMGATE_KEY": gateway.adminSecret,
-                "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin",
-            ])
+        let terminal = try Self.adminREPL(gateway, home: home.path, keysFile: keysFile)
         try await terminal.expect("connected to 127.0.0.1:\(gateway.port)")
         try await terminal.expect("127.0.0.1:\(gateway.port)> ")
 
@@ -208,16 +213,7 @@ final class PseudoTerminal {
         let gateway = try await TestGateway.start()
         let home = try TemporaryDirectory()
         let keysFile = home.path + "/keys"
-        let terminal = try PseudoTerminal(
-            executable: Self.binary,
-            arguments: [
-                "--port", String(gateway.port), "--cacert", gateway.caPath, "--key-id", gateway.adminKeyID,
-                "--keys-file", keysFile,
-            ],
-            environment: [
-                "HOME": home.path, "TERM": "xterm", "CRMGATE_KEY": gateway.adminSecret,
-                "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin",
-            ])
+        let terminal = try Self.adminREPL(gateway, home: home.path, keysFile: keysFile)
         try await terminal.expect("127.0.0.1:\(gateway.port)> ")
 
         // An admin key may not subscribe: the server's own refusal is shown.
