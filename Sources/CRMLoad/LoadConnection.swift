@@ -34,9 +34,6 @@ final class RunControl: Sendable {
 final class LoadWorker: @unchecked Sendable {
     let eventLoop: any EventLoop
     var figures: LoadFigures
-    /// Latencies and errors since the last progress line.
-    var interval = makeLatencies()
-    var intervalErrors = 0
     var journal = Journal()
 
     init(eventLoop: any EventLoop, entries: Int) {
@@ -47,8 +44,6 @@ final class LoadWorker: @unchecked Sendable {
     /// Forgets what was measured (the end of the warm-up); acknowledged writes are kept.
     func resetFigures() {
         figures = LoadFigures(entries: figures.commands.count)
-        interval.reset()
-        intervalErrors = 0
     }
 }
 
@@ -215,8 +210,6 @@ final class LoadConnection: @unchecked Sendable {
         if case .error(let code) = reply { errorCode = code }
         let microseconds = UInt64(max(0, (now - request.since).nanoseconds / 1000))
         worker.figures.commands[request.entry].record(microseconds: microseconds, error: errorCode)
-        _ = worker.interval.record(max(1, microseconds))
-        if errorCode != nil { worker.intervalErrors += 1 }
         if let write = request.write, errorCode == nil {
             acknowledged(write, reply: reply, tenant: request.tenant)
         }

@@ -204,12 +204,14 @@ public final class LoadRun: Sendable {
         var measuredFrom = started
         var warming = plan.warmup > .zero
         var tick = 1
+        var previous = CommandFigures()
         while !control.stopped.load(ordering: .relaxed), !Self.interrupted.load(ordering: .relaxed) {
             let now = ContinuousClock.now
             if warming, now - started >= plan.warmup {
                 warming = false
                 measuredFrom = now
                 try forEach(workers) { $0.resetFigures() }
+                previous = CommandFigures()
             }
             if !warming, let duration = plan.duration, now - measuredFrom >= duration { break }
             let next = started + .seconds(tick)
@@ -218,7 +220,7 @@ public final class LoadRun: Sendable {
             }
             guard ContinuousClock.now >= next else { continue }
             tick += 1
-            progress(try progressLine(workers, second: tick - 1, warming: warming))
+            progress(try progressLine(workers, second: tick - 1, warming: warming, previous: &previous))
         }
         control.stopped.store(true, ordering: .relaxed)
         let measured = ContinuousClock.now - measuredFrom
@@ -248,24 +250,20 @@ public final class LoadRun: Sendable {
         for worker in workers { try worker.eventLoop.submit { body(worker) }.wait() }
     }
 
-    /// `  3 s   12,345 req/s  errors 0  p50 1.20 ms  p99 3.40 ms`, from each loop's interval figures.
-    private func progressLine(_ workers: [LoadWorker], second: Int, warming: Bool) throws -> String {
-        var latencies = makeLatencies()
-        var errors = 0
+    /// `  3 s   12,345 req/s  errors 0  p50 1.20 ms  p99 3.40 ms`: the second since `previous`, the
+    /// difference of the loops' running figures (each reply is recorded once, in its command's histogram).
+    private func progressLine(_ workers: [LoadWorker], second: Int, warming: Bool, previous: inout CommandFigures)
+        throws -> String
+    {
+        var current = CommandFigures()
         for worker in workers {
-            let (interval, intervalErrors) = try worker.eventLoop.submit {
-                let taken = (worker.interval, worker.intervalErrors)
-                worker.interval.reset()
-                worker.intervalErrors = 0
-                return taken
-            }.wait()
-            latencies.add(interval)
-            errors += intervalErrors
+            current.add(try worker.eventLoop.submit { worker.figures.overall }.wait())
         }
+        let interval = current.since(previous)
+        previous = current
         return String(
-            format: "%4d s %10d req/s  errors %d  p50 %.2f ms  p99 %.2f ms%@", second, Int(latencies.totalCount),
-            errors,
-            Double(latencies.valueAtPercentile(50)) / 1000, Double(latencies.valueAtPercentile(99)) / 1000,
+            format: "%4d s %10d req/s  errors %d  p50 %.2f ms  p99 %.2f ms%@", second, interval.answered,
+            interval.errorCount, interval.milliseconds(at: 50), interval.milliseconds(at: 99),
             (warming ? "  (warm-up)" : "") as NSString)
     }
 

@@ -28,6 +28,20 @@ public struct CommandFigures: Sendable {
 
     public var errorCount: Int { errors.values.reduce(0, +) }
 
+    /// What was recorded after `earlier`, a snapshot of these same running figures.
+    func since(_ earlier: CommandFigures) -> CommandFigures {
+        var difference = CommandFigures()
+        difference.answered = answered - earlier.answered
+        difference.errors = errors.merging(earlier.errors.mapValues { -$0 }, uniquingKeysWith: +).filter {
+            $0.value > 0
+        }
+        for bucket in latencies.recordedValues() {
+            let count = bucket.count - min(bucket.count, earlier.latencies.countForValue(bucket.value))
+            if count > 0 { _ = difference.latencies.record(bucket.value, count: count) }
+        }
+        return difference
+    }
+
     /// Milliseconds at a percentile.
     public func milliseconds(at percentile: Double) -> Double {
         Double(latencies.valueAtPercentile(percentile)) / 1000
