@@ -127,6 +127,10 @@ final class LoadConnection: @unchecked Sendable {
         phase = .connecting
         let bootstrap = ClientBootstrap(group: worker.eventLoop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            // Pipelined replies arrive in bursts: reading them in larger pieces crosses the pipeline fewer times.
+            .channelOption(
+                .recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 16384, maximum: 65536)
+            )
             .connectTimeout(.seconds(5))
             .channelInitializer { [target] channel in
                 channel.eventLoop.makeCompletedFuture {
