@@ -50,6 +50,8 @@ public struct CommandMix: Sendable, CustomStringConvertible {
 
     /// Whether any command uses the connection's ERP feed (SEQ numbers).
     var usesFeed: Bool { entries.contains { ["INV.ADJ", "INV.SET"].contains($0.name) } }
+    /// Whether any command names the tenant's load company (`load-co`).
+    var usesCompany: Bool { entries.contains { $0.name.hasPrefix("INV.") || $0.name == "COMPANY.GET" } }
     /// Whether any command needs a deal of the connection's own.
     var usesDeal: Bool { entries.contains { $0.name.hasPrefix("DEAL.") && $0.name != "DEAL.ADD" } }
 }

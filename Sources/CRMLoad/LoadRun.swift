@@ -139,6 +139,8 @@ public final class LoadRun: Sendable {
     /// Gives each tenant the company feeds report on, and `seed` contacts; returns the seeded ids by tenant.
     public func seed(_ tenants: [TenantCredentials]) throws -> [String: [Int64]] {
         var seeded: [String: [Int64]] = [:]
+        // Only a mix that names the company needs it, and only --seed the contacts.
+        guard plan.mix.usesCompany || plan.seed > 0 else { return seeded }
         for tenant in tenants {
             let client = try client(as: tenant)
             defer { client.close() }
