@@ -224,7 +224,9 @@ final class PseudoTerminal {
         terminal.type("TENANT.CREATE acme\r")
         try await terminal.expect("OK")
         terminal.type("KEY.CREATE acme owner\r")
-        try await terminal.expect("[y/N]")
+        let submitted = try await terminal.expect("[y/N]")
+        // The hint still showing ([LABEL text]) is erased from the submitted line: back up, erase to its end.
+        #expect(submitted.contains("\u{1B}[A\u{1B}[") && submitted.contains("\u{1B}[K\r\u{1B}[B"))
         terminal.type("y\r")
         try await terminal.expect("stored the key")
         let stored = try String(contentsOfFile: keysFile, encoding: .utf8).split(separator: " ")

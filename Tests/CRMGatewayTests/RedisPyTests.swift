@@ -15,7 +15,7 @@ import Testing
             "/usr/bin/env", ["python3", Self.script, String(gateway.port), gateway.caPath, key.id, key.secret])
         #expect(status == 0, "\(output)")
         #expect(!output.contains("FAIL"), "\(output)")
-        #expect(output.split(separator: "\n").filter { $0.hasPrefix("ok ") }.count == 17, "\(output)")
+        #expect(output.split(separator: "\n").filter { $0.hasPrefix("ok ") }.count == 20, "\(output)")
         await gateway.stop()
     }
 }

@@ -31,6 +31,8 @@ check("lib-name stored from CLIENT SETINFO", info.get("lib-name") == "redis-py",
 check("lib-ver stored", info.get("lib-ver") == redis.__version__, str(info))
 check("CLIENT LIST TYPE pubsub filters", client.client_list(_type="pubsub") == [])
 check("CLIENT LIST TYPE normal lists both", len(client.client_list(_type="normal")) == 2)
+help_lines = client.execute_command("CLIENT", "HELP")
+check("CLIENT HELP lists SETINFO", any(str(line).startswith("SETINFO") for line in help_lines), str(help_lines))
 
 try:
     redis.Redis.from_url(url[: -len("/0")] + "/1", ssl_ca_certs=ca).ping()
@@ -85,10 +87,11 @@ memory = client.info("memory")
 check("INFO memory", "used_memory" in memory and "maxmemory" in memory, str(memory))
 keyspace = client.info("keyspace")
 check("INFO keyspace", keyspace.get("db0", {}).get("keys") == 2, str(keyspace))
-try:
-    client.execute_command("KEYS", "*")
-    check("KEYS refused with advice", False, "answered")
-except redis.ResponseError as error:
-    check("KEYS refused with advice", "FIND" in str(error), str(error))
+for command, advice in [(("KEYS", "*"), "FIND"), (("SCAN", "0"), "CURSOR"), (("MONITOR",), "SUBSCRIBE events")]:
+    try:
+        client.execute_command(*command)
+        check(f"{command[0]} refused with advice", False, "answered")
+    except redis.ResponseError as error:
+        check(f"{command[0]} refused with advice", advice in str(error), str(error))
 
 sys.exit(1 if failures else 0)
