@@ -8,6 +8,8 @@ import Logging
 struct DataDirectory {
     /// This server's hold on the directory: nothing else is touched before it is taken.
     let lock: DataDirectoryLock
+    /// The file descriptor limit in force, raised to the hard limit while preparing.
+    let descriptorLimit: Int
     let catalog: Catalog
     let tenants: TenantDirectory
     let certificatePath: String
@@ -70,6 +72,7 @@ struct DataDirectory {
             recordCacheCapacity: configuration.recordCacheEntries, maxDatabaseBytes: configuration.maxTenantBytes,
             metrics: metrics)
         return DataDirectory(
-            lock: lock, catalog: catalog, tenants: tenants, certificatePath: certificatePath, keyPath: keyPath)
+            lock: lock, descriptorLimit: descriptors, catalog: catalog, tenants: tenants,
+            certificatePath: certificatePath, keyPath: keyPath)
     }
 }

@@ -68,7 +68,8 @@ public final class GatewayServer: Service, Sendable {
         self.group = group
         services = GatewayServices(
             configuration: configuration, catalog: data.catalog, tenants: data.tenants, logger: logger,
-            startedAtUnixSeconds: Int(Date().timeIntervalSince1970), metrics: metrics)
+            startedAtUnixSeconds: Int(Date().timeIntervalSince1970), metrics: metrics,
+            descriptorLimit: data.descriptorLimit)
     }
 
     /// The ports bound by ``start()``.

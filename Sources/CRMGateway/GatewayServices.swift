@@ -20,16 +20,17 @@ public final class GatewayServices: Sendable {
     let commandTable: CommandTable
     let dispatcher: CommandDispatcher
     let logger: Logger
-    /// The file descriptor limit in force (raised at start to the hard limit).
-    let descriptorLimit = DescriptorLimit.raise()
+    /// The file descriptor limit in force (raised at start to the hard limit by ``DataDirectory``).
+    let descriptorLimit: Int
     /// The TLS port actually bound (differs from the configured one when that is 0).
     let boundPorts: BoundPorts
 
     init(
         configuration: GatewayConfiguration, catalog: Catalog, tenants: TenantDirectory, logger: Logger,
-        startedAtUnixSeconds: Int, metrics: GatewayMetrics
+        startedAtUnixSeconds: Int, metrics: GatewayMetrics, descriptorLimit: Int
     ) {
         self.metrics = metrics
+        self.descriptorLimit = descriptorLimit
         self.configuration = configuration
         self.catalog = catalog
         self.tenants = tenants

@@ -569,6 +569,8 @@ final class SessionHandler: ChannelDuplexHandler {
                 if let previous = session.tenant { services.tenants.release(previous) }
                 session.tenant = tenant
                 session.key = key
+                // Watched records name the previous tenant's data.
+                session.watched = []
                 session.activity?.connectedClients.subtract(1, ordering: .relaxed)
                 session.activity = key.tenant.map(services.tenantActivity.counters(for:))
                 session.activity?.connectedClients.add(1, ordering: .relaxed)

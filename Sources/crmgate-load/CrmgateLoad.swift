@@ -102,6 +102,13 @@ struct Run: ParsableCommand {
     }
 
     private func execute(_ plan: LoadPlan) throws {
+        // Ctrl-C, from the start (even during set-up), ends the run early; the report covers what ran.
+        // Unblocked: a parent may have started this process with SIGINT blocked.
+        signal(SIGINT) { _ in LoadRun.interrupted.store(true, ordering: .relaxed) }
+        var interrupt = sigset_t()
+        sigemptyset(&interrupt)
+        sigaddset(&interrupt, SIGINT)
+        pthread_sigmask(SIG_UNBLOCK, &interrupt, nil)
         let load = try LoadRun(plan: plan)
         let (tenants, creationSeconds) = try load.prepareTenants()
         let created = creationSeconds.map { Double(tenants.count) / max($0, 0.001) }
@@ -119,12 +126,6 @@ struct Run: ParsableCommand {
         print(
             "crmgate-load: \(shape), pipeline \(plan.pipeline), "
                 + (plan.rate.map { "open loop at \(Int($0)) req/s" } ?? "closed loop") + ", mix \(plan.mix)")
-        // Ctrl-C ends the run early; the report covers what ran. (Unblocked: a parent may have blocked it.)
-        signal(SIGINT) { _ in LoadRun.interrupted.store(true, ordering: .relaxed) }
-        var interrupt = sigset_t()
-        sigemptyset(&interrupt)
-        sigaddset(&interrupt, SIGINT)
-        pthread_sigmask(SIG_UNBLOCK, &interrupt, nil)
         let (report, journal) = try load.run(tenants: tenants, seeded: seeded) { line in
             print(line)
             fflush(nil)

@@ -1,5 +1,6 @@
 import CRMTestSupport
 import Foundation
+import Synchronization
 import Testing
 
 /// `crmgate-load` against real servers: mixes, open-loop latency that shows
@@ -115,20 +116,18 @@ import Testing
 
     @Test func ctrlCEndsTheRunWithTheReportSoFar() async throws {
         let gateway = try await TestGateway.start()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = [
-            "--port", String(gateway.port), "--cacert", gateway.caPath, "--admin-key",
-            gateway.directory.path + "/admin.key", "--duration", "60", "--mix", "PING",
-        ]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
+        let child = Atomic<Int32>(0)
+        // Awaited, not waited for: the in-process server answers the tool on the same threads.
+        async let run = ChildProcess.run(
+            Self.binary,
+            [
+                "--port", String(gateway.port), "--cacert", gateway.caPath, "--admin-key",
+                gateway.directory.path + "/admin.key", "--duration", "60", "--mix", "PING",
+            ], includingStandardError: false, started: { child.store($0, ordering: .relaxed) })
         try await Task.sleep(for: .milliseconds(2500))
-        kill(process.processIdentifier, SIGINT)
-        let text = String(decoding: try output.fileHandleForReading.readToEnd() ?? Data(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "\(text)")
+        kill(child.load(ordering: .relaxed), SIGINT)
+        let (status, text) = try await run
+        #expect(status == 0, "\(text)")
         #expect(text.contains("ALL "), "the report is printed: \(text)")
         #expect(!text.contains("  60 s"), "the run ended early")
         await gateway.stop()

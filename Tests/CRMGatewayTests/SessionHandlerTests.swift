@@ -17,7 +17,8 @@ import Testing
             configuration: configuration, catalog: try Catalog(directory: directory.path),
             tenants: try TenantDirectory(root: directory.path + "/tenants"), logger: Logger(label: "test"),
             startedAtUnixSeconds: 0,
-            metrics: GatewayMetrics(table: .standard, slowLog: SlowLog(thresholdMicroseconds: 10_000, maxLength: 128)))
+            metrics: GatewayMetrics(table: .standard, slowLog: SlowLog(thresholdMicroseconds: 10_000, maxLength: 128)),
+            descriptorLimit: 1024)
         let channel = EmbeddedChannel()
         try channel.pipeline.syncOperations.addHandler(SessionHandler(services: services))
         try channel.connect(to: .init(ipAddress: "127.0.0.1", port: 1)).wait()

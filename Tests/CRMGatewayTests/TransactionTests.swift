@@ -108,4 +108,19 @@ import Testing
         await client.close()
         await gateway.stop()
     }
+
+    /// WATCH belongs to the tenant it was made in: authenticating as another tenant forgets it.
+    @Test func watchesDoNotFollowAConnectionToAnotherTenant() async throws {
+        let gateway = try await TestGateway.start()
+        let client = try await gateway.connect(tenant: "acme")
+        try await client.send("CONTACT.ADD", "email", "watched@acme.example")
+        #expect(try await client.send("WATCH", "contact:1") == .ok)
+        let globex = try await gateway.createTenantKey("globex")
+        #expect(try await client.send("AUTH", globex.id, globex.secret) == .ok)
+        #expect(try await client.send("MULTI") == .ok)
+        try await client.send("CONTACT.ADD", "email", "g@globex.example")
+        #expect(try await client.send("EXEC") == .array([.integer(1)]), "acme's watch does not judge globex's EXEC")
+        await client.close()
+        await gateway.stop()
+    }
 }

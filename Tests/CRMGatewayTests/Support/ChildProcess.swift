@@ -5,9 +5,10 @@ import Synchronization
 /// tests await it while the in-process server (which needs those threads)
 /// answers the program. Output is collected as it is written.
 enum ChildProcess {
+    /// `started` is told the child's process id once it runs (to signal it).
     static func run(
         _ executable: String, _ arguments: [String], environment: [String: String]? = nil, stdin: String? = nil,
-        includingStandardError: Bool = true
+        includingStandardError: Bool = true, started: @Sendable (Int32) -> Void = { _ in }
     ) async throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
@@ -31,6 +32,7 @@ enum ChildProcess {
                 continuation.resume(throwing: error)
                 return
             }
+            started(process.processIdentifier)
             input.fileHandleForWriting.write(Data((stdin ?? "").utf8))
             try? input.fileHandleForWriting.close()
         }
