@@ -117,13 +117,13 @@ import Testing
     @Test func ctrlCEndsTheRunWithTheReportSoFar() async throws {
         let gateway = try await TestGateway.start()
         let child = Atomic<Int32>(0)
+        let arguments = [
+            "--port", String(gateway.port), "--cacert", gateway.caPath, "--admin-key",
+            gateway.directory.path + "/admin.key", "--duration", "60", "--mix", "PING",
+        ]
         // Awaited, not waited for: the in-process server answers the tool on the same threads.
         async let run = ChildProcess.run(
-            Self.binary,
-            [
-                "--port", String(gateway.port), "--cacert", gateway.caPath, "--admin-key",
-                gateway.directory.path + "/admin.key", "--duration", "60", "--mix", "PING",
-            ], includingStandardError: false, started: { child.store($0, ordering: .relaxed) })
+            Self.binary, arguments, includingStandardError: false, started: { child.store($0, ordering: .relaxed) })
         try await Task.sleep(for: .milliseconds(2500))
         kill(child.load(ordering: .relaxed), SIGINT)
         let (status, text) = try await run
