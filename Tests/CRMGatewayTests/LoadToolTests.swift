@@ -125,6 +125,8 @@ import Testing
         async let run = ChildProcess.run(
             Self.binary, arguments, includingStandardError: false, started: { child.store($0, ordering: .relaxed) })
         try await Task.sleep(for: .milliseconds(2500))
+        // Never kill(0, …): that would signal the whole process group, the test runner included.
+        while child.load(ordering: .relaxed) <= 0 { try await Task.sleep(for: .milliseconds(50)) }
         kill(child.load(ordering: .relaxed), SIGINT)
         let (status, text) = try await run
         #expect(status == 0, "\(text)")
