@@ -41,10 +41,9 @@ public final class GatewayMetrics: Sendable {
     }
 
     /// Open tenants, tenant opens, the memory SQLite holds for them and the descriptors in use, for `/metrics`.
-    func sampleTenants(_ tenants: TenantDirectory) {
+    func sampleTenants(_ tenants: TenantDirectory, descriptorsInUse inUse: Int) {
         openTenants.set(tenants.openCount)
         sqliteMemory.set(tenants.sqliteMemory)
-        let inUse = DescriptorLimit.inUse
         if inUse < Int.max { descriptors.set(inUse) }
         let opened = tenants.openings
         let before = tenantOpensSampled.exchange(opened, ordering: .relaxed)

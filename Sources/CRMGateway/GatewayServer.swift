@@ -146,10 +146,12 @@ public final class GatewayServer: Service, Sendable {
                         try await Task.sleep(for: .seconds(1))
                         second += 1
                         services.memory.sample()
-                        services.metrics.sampleTenants(services.tenants)
+                        // One count of the descriptors a second, for the metrics and the pressure check.
+                        let descriptors = DescriptorLimit.inUse
+                        services.metrics.sampleTenants(services.tenants, descriptorsInUse: descriptors)
                         if second % 5 == 0 { services.tenants.releaseIdle(olderThan: .seconds(10)) }
                         await services.tenants.relieveDescriptorPressure(
-                            inUse: DescriptorLimit.inUse, limit: services.descriptorLimit)
+                            inUse: descriptors, limit: services.descriptorLimit)
                     }
                 }
             }
