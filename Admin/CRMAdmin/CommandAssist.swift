@@ -95,7 +95,7 @@ public struct CommandAssist: Sendable {
         case .unknown: return []
         case .container(let subcommands): return subcommands
         case .command(let spec, let typed):
-            return ArgumentWalk(spec: spec, schema: TimelineSubject(rawValue: spec.group)?.schema).next(after: typed)
+            return ArgumentWalk(spec: spec, schema: RecordKind(rawValue: spec.group)?.schema).next(after: typed)
         }
     }
 

@@ -4,59 +4,95 @@ import GRDB
 /// Who the valuable customers are (DESIGN.md §1, differential treatment):
 /// revenue from won deals, cost to serve from tickets and activities, value
 /// tiers, and the probability-weighted forecast. Everything is aggregated in
-/// SQL over the last ``windowDays`` days; amounts are summed in minor units
+/// SQL over the last ``CustomerValue/windowDays`` days; amounts are summed in minor units
 /// as stored, so a tenant is expected to report in one currency.
-public struct Analytics {
+public struct Analytics<Access: StorageAccess> {
     let db: Database
 
-    public static let windowDays: Int64 = 365
-
-    /// What a company is worth to the tenant.
-    public struct CompanyValue: Sendable, Equatable {
-        public var company: Int64
-        public var name: String?
-        public var tier: String?
-        public var revenue: Int64
-        public var cost: Int64
-        public var margin: Int64 { revenue - cost }
-    }
-
-    /// How ANALYTICS.TOP ranks companies.
-    public enum Measure: String, CaseIterable, Sendable {
-        case revenue, cost, margin
-    }
-
-    /// What cost-to-serve charges per item, in minor units.
-    public enum CostItem: String, CaseIterable, Sendable {
-        case ticket, activity
-    }
-
-    /// One month of the forecast.
-    public struct ForecastMonth: Sendable, Equatable {
-        public var month: String
-        public var deals: Int64
-        public var amount: Int64
-        public var weighted: Int64
-    }
-
-    /// How many companies landed in each tier.
-    public struct TierCounts: Sendable, Equatable {
-        public var a: Int64
-        public var b: Int64
-        public var c: Int64
-        public var revenue: Int64
-    }
+    public typealias CompanyValue = CustomerValue.CompanyValue
+    public typealias Measure = CustomerValue.Measure
+    public typealias CostItem = CustomerValue.CostItem
+    public typealias ForecastMonth = CustomerValue.ForecastMonth
+    public typealias TierCounts = CustomerValue.TierCounts
 
     private var since: String {
-        Timestamp.iso8601(milliseconds: WallClock.milliseconds() - Self.windowDays * 86_400_000)
+        Timestamp.iso8601(milliseconds: WallClock.milliseconds() - CustomerValue.windowDays * 86_400_000)
     }
 
-    private static let revenueCTE = """
+    private static var revenueCTE: String {
+        """
         revenue AS (
             SELECT company, SUM(amount) AS value FROM deals
             WHERE status = 'won' AND closed_at >= :since AND company IS NOT NULL GROUP BY company)
         """
+    }
 
+    /// Companies ranked by a measure, highest first unless `ascending`.
+    public func top(by measure: Measure, limit: Int, ascending: Bool) throws -> [CompanyValue] {
+        let rates = try costRates()
+        let order = ascending ? "ASC" : "DESC"
+        let rows = try Row.fetchAll(
+            db,
+            sql: """
+                WITH \(Self.revenueCTE),
+                ticket_counts AS (
+                    SELECT company, COUNT(*) AS n FROM tickets
+                    WHERE created_at >= :since AND company IS NOT NULL GROUP BY company),
+                activity_counts AS (
+                    SELECT company, COUNT(*) AS n FROM activities
+                    WHERE occurred_at >= :since AND company IS NOT NULL GROUP BY company),
+                valued AS (
+                    SELECT c.id, c.name, c.tier, COALESCE(r.value, 0) AS revenue,
+                        COALESCE(t.n, 0) * :ticket + COALESCE(a.n, 0) * :activity AS cost
+                    FROM companies c
+                    LEFT JOIN revenue r ON r.company = c.id
+                    LEFT JOIN ticket_counts t ON t.company = c.id
+                    LEFT JOIN activity_counts a ON a.company = c.id)
+                SELECT id, name, tier, revenue, cost, revenue - cost AS margin FROM valued
+                ORDER BY \(measure.rawValue) \(order), id LIMIT :limit
+                """,
+            arguments: [
+                "since": since, "ticket": rates[.ticket] ?? 0, "activity": rates[.activity] ?? 0, "limit": limit,
+            ])
+        return rows.map { CompanyValue(company: $0[0], name: $0[1], tier: $0[2], revenue: $0[3], cost: $0[4]) }
+    }
+
+    /// Probability-weighted open-deal amounts by close month, from this month on.
+    public func forecast(pipeline: String?, months: Int) throws -> [ForecastMonth] {
+        if let pipeline { _ = try Pipelines<ReadAccess>(db: db).load(pipeline) }
+        let today = CalendarDate(String(WallClock.now().prefix(10)))!
+        let monthNames = (0..<months).map(today.monthText(adding:))
+        let rows = try Row.fetchAll(
+            db,
+            sql: """
+                SELECT substr(d.close_date, 1, 7) AS month, COUNT(*), SUM(COALESCE(d.amount, 0)),
+                    (SUM(COALESCE(d.amount, 0) * p.probability) + 50) / 100
+                FROM deals d JOIN pipeline_stages p ON p.pipeline = d.pipeline AND p.stage = d.stage
+                WHERE d.status = 'open' AND d.close_date >= :from AND d.close_date < :until
+                    AND (:pipeline IS NULL OR d.pipeline = :pipeline)
+                GROUP BY month
+                """,
+            arguments: [
+                "from": monthNames[0] + "-01", "until": today.monthText(adding: months) + "-01",
+                "pipeline": pipeline,
+            ])
+        let byMonth = Dictionary(uniqueKeysWithValues: rows.map { ($0[0] as String, $0) })
+        return monthNames.map { month in
+            guard let row = byMonth[month] else { return ForecastMonth(month: month, deals: 0, amount: 0, weighted: 0) }
+            return ForecastMonth(month: month, deals: row[1], amount: row[2], weighted: row[3])
+        }
+    }
+
+    public func costRates() throws -> [CostItem: Int64] {
+        var rates: [CostItem: Int64] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT item, amount FROM cost_rates") {
+            if let item = CostItem(rawValue: row[0]) { rates[item] = row[1] }
+        }
+        return rates
+    }
+}
+
+extension Analytics where Access == WriteAccess {
     /// Assigns every company a tier: A is the smallest set of companies (ties
     /// share the better tier) making 80% of won-deal revenue, B the next 15%,
     /// C the rest, including every company without revenue.
@@ -100,70 +136,6 @@ public struct Analytics {
         return result
     }
 
-    /// Companies ranked by a measure, highest first unless `ascending`.
-    public func top(by measure: Measure, limit: Int, ascending: Bool) throws -> [CompanyValue] {
-        let rates = try costRates()
-        let order = ascending ? "ASC" : "DESC"
-        let rows = try Row.fetchAll(
-            db,
-            sql: """
-                WITH \(Self.revenueCTE),
-                ticket_counts AS (
-                    SELECT company, COUNT(*) AS n FROM tickets
-                    WHERE created_at >= :since AND company IS NOT NULL GROUP BY company),
-                activity_counts AS (
-                    SELECT company, COUNT(*) AS n FROM activities
-                    WHERE occurred_at >= :since AND company IS NOT NULL GROUP BY company),
-                valued AS (
-                    SELECT c.id, c.name, c.tier, COALESCE(r.value, 0) AS revenue,
-                        COALESCE(t.n, 0) * :ticket + COALESCE(a.n, 0) * :activity AS cost
-                    FROM companies c
-                    LEFT JOIN revenue r ON r.company = c.id
-                    LEFT JOIN ticket_counts t ON t.company = c.id
-                    LEFT JOIN activity_counts a ON a.company = c.id)
-                SELECT id, name, tier, revenue, cost, revenue - cost AS margin FROM valued
-                ORDER BY \(measure.rawValue) \(order), id LIMIT :limit
-                """,
-            arguments: [
-                "since": since, "ticket": rates[.ticket] ?? 0, "activity": rates[.activity] ?? 0, "limit": limit,
-            ])
-        return rows.map { CompanyValue(company: $0[0], name: $0[1], tier: $0[2], revenue: $0[3], cost: $0[4]) }
-    }
-
-    /// Probability-weighted open-deal amounts by close month, from this month on.
-    public func forecast(pipeline: String?, months: Int) throws -> [ForecastMonth] {
-        if let pipeline { _ = try Pipelines(db: db).load(pipeline) }
-        let today = CalendarDate(String(WallClock.now().prefix(10)))!
-        let monthNames = (0..<months).map(today.monthText(adding:))
-        let rows = try Row.fetchAll(
-            db,
-            sql: """
-                SELECT substr(d.close_date, 1, 7) AS month, COUNT(*), SUM(COALESCE(d.amount, 0)),
-                    (SUM(COALESCE(d.amount, 0) * p.probability) + 50) / 100
-                FROM deals d JOIN pipeline_stages p ON p.pipeline = d.pipeline AND p.stage = d.stage
-                WHERE d.status = 'open' AND d.close_date >= :from AND d.close_date < :until
-                    AND (:pipeline IS NULL OR d.pipeline = :pipeline)
-                GROUP BY month
-                """,
-            arguments: [
-                "from": monthNames[0] + "-01", "until": today.monthText(adding: months) + "-01",
-                "pipeline": pipeline,
-            ])
-        let byMonth = Dictionary(uniqueKeysWithValues: rows.map { ($0[0] as String, $0) })
-        return monthNames.map { month in
-            guard let row = byMonth[month] else { return ForecastMonth(month: month, deals: 0, amount: 0, weighted: 0) }
-            return ForecastMonth(month: month, deals: row[1], amount: row[2], weighted: row[3])
-        }
-    }
-
-    public func costRates() throws -> [CostItem: Int64] {
-        var rates: [CostItem: Int64] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT item, amount FROM cost_rates") {
-            if let item = CostItem(rawValue: row[0]) { rates[item] = row[1] }
-        }
-        return rates
-    }
-
     public func setCostRates(_ rates: [(CostItem, Int64)], actor: String?) throws {
         var fields = FieldChanges()
         for (item, amount) in rates {
@@ -175,5 +147,47 @@ public struct Analytics {
         }
         try EventLog.append(
             db, type: "cost.set", recordType: "cost", recordID: 0, changes: fields, actor: actor, at: WallClock.now())
+    }
+}
+
+/// The figures ``Analytics`` answers with.
+public enum CustomerValue {
+    /// The days of won deals, tickets and activities the figures cover.
+    public static let windowDays: Int64 = 365
+
+    /// What a company is worth to the tenant.
+    public struct CompanyValue: Sendable, Equatable {
+        public var company: Int64
+        public var name: String?
+        public var tier: String?
+        public var revenue: Int64
+        public var cost: Int64
+        public var margin: Int64 { revenue - cost }
+    }
+
+    /// How ANALYTICS.TOP ranks companies.
+    public enum Measure: String, CaseIterable, Sendable {
+        case revenue, cost, margin
+    }
+
+    /// What cost-to-serve charges per item, in minor units.
+    public enum CostItem: String, CaseIterable, Sendable {
+        case ticket, activity
+    }
+
+    /// One month of the forecast.
+    public struct ForecastMonth: Sendable, Equatable {
+        public var month: String
+        public var deals: Int64
+        public var amount: Int64
+        public var weighted: Int64
+    }
+
+    /// How many companies landed in each tier.
+    public struct TierCounts: Sendable, Equatable {
+        public var a: Int64
+        public var b: Int64
+        public var c: Int64
+        public var revenue: Int64
     }
 }

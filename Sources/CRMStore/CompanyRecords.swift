@@ -4,8 +4,6 @@ import GRDB
 /// Companies: a relationship stage that moves only through COMPANY.STAGE,
 /// with every move kept in the stage history.
 struct CompanyRules: RecordRules {
-    var table: RecordTable { .companies }
-
     func prepareInsert(_ db: Database, _ changes: inout FieldChanges, now: String) throws {
         if changes["stage"] == nil || changes["stage"] == .some(nil) {
             changes.set("stage", RelationshipStage.transaction.rawValue)
@@ -13,7 +11,7 @@ struct CompanyRules: RecordRules {
     }
 
     func didInsert(_ db: Database, id: Int64, _ changes: FieldChanges, actor: String?, now: String) throws {
-        try CompanyRelations.recordMove(
+        try CompanyRelations<WriteAccess>.recordMove(
             db, company: id, from: nil, to: changes["stage"]! ?? "transaction", reason: "created", actor: actor,
             at: now)
     }
@@ -47,29 +45,9 @@ public struct StageSuggestion: Sendable, Equatable {
 }
 
 /// Relationship-stage operations on companies.
-public struct CompanyRelations {
+public struct CompanyRelations<Access: StorageAccess> {
     let db: Database
-    private var companies: RecordCollection { RecordCollection(db: db, rules: CompanyRules()) }
-
-    /// Moves a company to `stage` if the relationship rules allow it; returns the stage it left.
-    public func move(company id: Int64, to stage: RelationshipStage, reason: String, actor: String?) throws -> String {
-        let current = try companies.stored(id: id)
-        let from = current["stage"].flatMap(RelationshipStage.init) ?? .transaction
-        try from.checkMove(to: stage)
-        let reason = try Reason.validated(reason)
-        var changes = FieldChanges()
-        changes.set("stage", stage.rawValue)
-        let now = WallClock.now()
-        var event = changes
-        event.set("from_stage", from.rawValue)
-        event.set("reason", reason)
-        _ = try RecordTable.companies.update(
-            db, current, changes, actor: actor, now: now, event: "company.stage", eventFields: event)
-        try Self.recordMove(
-            db, company: id, from: from.rawValue, to: stage.rawValue, reason: reason, actor: actor, at: now)
-        try ReorderEngine(db: db).stageChanged(company: id, to: stage, actor: actor, now: now)
-        return from.rawValue
-    }
+    private var companies: RecordCollection<Access> { RecordCollection(db: db, kind: .company) }
 
     /// The company's stage moves, oldest first.
     public func history(company id: Int64) throws -> [StageMove] {
@@ -102,5 +80,27 @@ public struct CompanyRelations {
             sql:
                 "INSERT INTO company_stages (company_id, from_stage, to_stage, reason, key_id, at) VALUES (?, ?, ?, ?, ?, ?)",
             arguments: [company, from, to, reason, actor, at])
+    }
+}
+
+extension CompanyRelations where Access == WriteAccess {
+    /// Moves a company to `stage` if the relationship rules allow it; returns the stage it left.
+    public func move(company id: Int64, to stage: RelationshipStage, reason: String, actor: String?) throws -> String {
+        let current = try companies.stored(id: id)
+        let from = current["stage"].flatMap(RelationshipStage.init) ?? .transaction
+        try from.checkMove(to: stage)
+        let reason = try Reason.validated(reason)
+        var changes = FieldChanges()
+        changes.set("stage", stage.rawValue)
+        let now = WallClock.now()
+        var event = changes
+        event.set("from_stage", from.rawValue)
+        event.set("reason", reason)
+        _ = try RecordTable.companies.update(
+            db, current, changes, actor: actor, now: now, event: "company.stage", eventFields: event)
+        try Self.recordMove(
+            db, company: id, from: from.rawValue, to: stage.rawValue, reason: reason, actor: actor, at: now)
+        try ReorderEngine(db: db).stageChanged(company: id, to: stage, actor: actor, now: now)
+        return from.rawValue
     }
 }

@@ -3,8 +3,6 @@ import GRDB
 
 /// Contacts: the lifecycle moves forward only unless forced.
 struct ContactRules: RecordRules {
-    var table: RecordTable { .contacts }
-
     func prepareUpdate(
         _ db: Database, _ current: StoredRecord, _ changes: inout FieldChanges, force: Bool, now: String
     ) throws {

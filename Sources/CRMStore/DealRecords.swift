@@ -4,11 +4,9 @@ import GRDB
 /// Deals: the stage must belong to the deal's pipeline, the status follows
 /// the stage, and a deal is lost only through DEAL.LOSE, with a reason.
 struct DealRules: RecordRules {
-    var table: RecordTable { .deals }
-
     func prepareInsert(_ db: Database, _ changes: inout FieldChanges, now: String) throws {
         let pipelineName = (changes["pipeline"] ?? nil) ?? Pipeline.standard.name
-        let pipeline = try Pipelines(db: db).load(pipelineName)
+        let pipeline = try Pipelines<ReadAccess>(db: db).load(pipelineName)
         changes.set("pipeline", pipeline.name)
         let stage = (changes["stage"] ?? nil) ?? pipeline.stages[0].name
         try apply(stage: stage, of: pipeline, wasStatus: nil, to: &changes, now: now)
@@ -22,7 +20,7 @@ struct DealRules: RecordRules {
         guard pipelineChange != nil || stageChange != nil else { return }
         if pipelineChange == .some(nil) { throw InvalidField("pipeline", "a deal always belongs to a pipeline") }
         if stageChange == .some(nil) { throw InvalidField("stage", "a deal always has a stage") }
-        let pipeline = try Pipelines(db: db).load((pipelineChange ?? nil) ?? current["pipeline"]!)
+        let pipeline = try Pipelines<ReadAccess>(db: db).load((pipelineChange ?? nil) ?? current["pipeline"]!)
         let movedPipeline = pipeline.name != current["pipeline"]
         let stage = (stageChange ?? nil) ?? (movedPipeline ? pipeline.stages[0].name : current["stage"]!)
         try apply(
@@ -51,7 +49,7 @@ struct DealRules: RecordRules {
 }
 
 /// The tenant's sales pipelines.
-public struct Pipelines {
+public struct Pipelines<Access: StorageAccess> {
     let db: Database
 
     public func load(_ name: String) throws -> Pipeline {
@@ -73,7 +71,9 @@ public struct Pipelines {
     public func list() throws -> [Pipeline] {
         try String.fetchAll(db, sql: "SELECT DISTINCT pipeline FROM pipeline_stages ORDER BY pipeline").compactMap(get)
     }
+}
 
+extension Pipelines where Access == WriteAccess {
     /// Creates or redefines a pipeline. Stages that deals are in must remain;
     /// deals' statuses follow the new definition.
     public func set(_ pipeline: Pipeline, actor: String?) throws {
@@ -111,7 +111,7 @@ public struct Pipelines {
 /// Moving deals through their pipeline.
 public struct DealFlow {
     let db: Database
-    private var deals: RecordCollection { RecordCollection(db: db, rules: DealRules()) }
+    private var deals: RecordCollection<WriteAccess> { RecordCollection(db: db, kind: .deal) }
 
     /// Moves a deal to another open stage (or the won stage); returns its new version.
     public func move(deal id: Int64, to stage: String, actor: String?) throws -> Int64 {
@@ -122,7 +122,7 @@ public struct DealFlow {
 
     public func win(deal id: Int64, actor: String?) throws -> Int64 {
         let current = try deals.stored(id: id)
-        let pipeline = try Pipelines(db: db).load(current["pipeline"]!)
+        let pipeline = try Pipelines<ReadAccess>(db: db).load(current["pipeline"]!)
         guard current["status"] != DealStatus.won.rawValue else {
             throw InvalidField("status", "the deal is already won")
         }
@@ -137,7 +137,7 @@ public struct DealFlow {
         guard current["status"] != DealStatus.lost.rawValue else {
             throw InvalidField("status", "the deal is already lost")
         }
-        let pipeline = try Pipelines(db: db).load(current["pipeline"]!)
+        let pipeline = try Pipelines<ReadAccess>(db: db).load(current["pipeline"]!)
         let now = WallClock.now()
         let changes = FieldChanges([
             "stage": pipeline.lostStage, "status": DealStatus.lost.rawValue, "lost_reason": reason, "closed_at": now,

@@ -16,19 +16,8 @@ public struct FeedInfo: Sendable, Equatable {
 /// carries a sequence number, and the feed's position is stored in the same
 /// transaction as the change it acknowledges, so a crash or a replay can
 /// neither lose nor double an update.
-public struct Feeds {
+public struct Feeds<Access: StorageAccess> {
     let db: Database
-
-    public static let maxGapsShown = 100
-
-    /// Opens (creating if new) a feed; returns the last applied sequence number.
-    public func open(_ name: String) throws -> Int64 {
-        try db.cachedStatement(
-            sql: "INSERT INTO feeds (name, updated_at) VALUES (?, ?) ON CONFLICT DO NOTHING"
-        ).execute(arguments: [name, WallClock.now()])
-        return try Int64.fetchOne(
-            db.cachedStatement(sql: "SELECT last_seq FROM feeds WHERE name = ?"), arguments: [name]) ?? 0
-    }
 
     public func info(_ name: String) throws -> FeedInfo {
         guard
@@ -40,10 +29,21 @@ public struct Feeds {
         let gaps = try Row.fetchAll(
             db.cachedStatement(
                 sql: "SELECT from_seq, to_seq FROM feed_gaps WHERE feed = ? ORDER BY from_seq LIMIT ?"),
-            arguments: [name, Self.maxGapsShown]
+            arguments: [name, StoreLimits.maxFeedGapsShown]
         ).map { ($0[0] as Int64)...($0[1] as Int64) }
         return FeedInfo(
             name: name, lastSeq: row[0], applied: row[1], duplicates: row[2], gaps: gaps, updatedAt: row[3])
+    }
+}
+
+extension Feeds where Access == WriteAccess {
+    /// Opens (creating if new) a feed; returns the last applied sequence number.
+    public func open(_ name: String) throws -> Int64 {
+        try db.cachedStatement(
+            sql: "INSERT INTO feeds (name, updated_at) VALUES (?, ?) ON CONFLICT DO NOTHING"
+        ).execute(arguments: [name, WallClock.now()])
+        return try Int64.fetchOne(
+            db.cachedStatement(sql: "SELECT last_seq FROM feeds WHERE name = ?"), arguments: [name]) ?? 0
     }
 
     /// Records `seq` as applied and returns true, or returns false for a
@@ -52,16 +52,17 @@ public struct Feeds {
         let now = WallClock.now()
         let last = try Int64.fetchOne(
             db.cachedStatement(sql: "SELECT last_seq FROM feeds WHERE name = ?"), arguments: [name])
-        if let last, seq <= last {
+        switch FeedAdmission(seq: seq, lastApplied: last) {
+        case .duplicate:
             try db.cachedStatement(
                 sql: "UPDATE feeds SET duplicates = duplicates + 1, updated_at = ? WHERE name = ?"
             ).execute(arguments: [now, name])
             return false
-        }
-        let expected = (last ?? 0) + 1
-        if seq > expected {
+        case .apply(let skipped?):
             try db.cachedStatement(sql: "INSERT INTO feed_gaps (feed, from_seq, to_seq) VALUES (?, ?, ?)")
-                .execute(arguments: [name, expected, seq - 1])
+                .execute(arguments: [name, skipped.lowerBound, skipped.upperBound])
+        case .apply(nil):
+            break
         }
         if last == nil {
             // The feed's first update opens it, at this seq.

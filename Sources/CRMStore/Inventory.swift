@@ -21,10 +21,9 @@ public struct StockLevel: Sendable, Equatable {
 
 /// Partners' stock levels, kept by their ERP feeds. Every change re-evaluates
 /// the reorder rule in the same transaction (``ReorderEngine``).
-public struct Inventory {
+public struct Inventory<Access: StorageAccess> {
     let db: Database
 
-    public static let maxPage = 1000
 
     /// A company by `ext` (an ERP's own customer number), or else by id.
     public func company(_ reference: String) throws -> Int64 {
@@ -37,48 +36,6 @@ public struct Inventory {
             return id
         }
         throw StoreError.notFound("no such company")
-    }
-
-    public func setRule(company reference: String, sku: String, rule: ReorderRule, actor: String?) throws {
-        let company = try company(reference)
-        let now = WallClock.now()
-        try ensureRow(company, sku, now)
-        try db.cachedStatement(
-            sql: """
-                UPDATE inventory SET min = ?, max = ?, multiple = ?, lead_days = ?, updated_at = ?
-                WHERE company = ? AND sku = ?
-                """
-        ).execute(arguments: [rule.minimum, rule.maximum, rule.multiple, rule.leadDays, now, company, sku])
-        try record(
-            "inventory.rule", company, sku, now, actor,
-            [
-                "min": String(rule.minimum), "max": String(rule.maximum), "multiple": String(rule.multiple),
-                "lead_days": String(rule.leadDays),
-            ])
-        try ReorderEngine(db: db).evaluate(company: company, sku: sku, actor: actor, now: now)
-    }
-
-    /// Sets on_hand (a stock count); returns the new level.
-    public func set(company reference: String, sku: String, quantity: Int64, actor: String?) throws -> Int64 {
-        try change(reference, sku, actor: actor, event: "inventory.set") { _ in quantity }
-    }
-
-    /// Adds `delta` (negative for consumption) to on_hand; returns the new level.
-    public func adjust(company reference: String, sku: String, delta: Int64, actor: String?) throws -> Int64 {
-        try change(reference, sku, actor: actor, event: "inventory.adjusted") { $0 + delta }
-    }
-
-    /// The unit price reorders of this SKU are valued at (their deals' amount).
-    public func setPrice(company reference: String, sku: String, amount: Int64, currency: String, actor: String?)
-        throws
-    {
-        let company = try company(reference)
-        let now = WallClock.now()
-        try ensureRow(company, sku, now)
-        try db.cachedStatement(
-            sql: "UPDATE inventory SET unit_price = ?, currency = ?, updated_at = ? WHERE company = ? AND sku = ?"
-        ).execute(arguments: [amount, currency, now, company, sku])
-        try record("inventory.price", company, sku, now, actor, ["unit_price": String(amount), "currency": currency])
     }
 
     public func level(company reference: String, sku: String) throws -> StockLevel {
@@ -103,8 +60,9 @@ public struct Inventory {
         return (levels, next)
     }
 
-    static let columns =
+    static var columns: String {
         "company, sku, on_hand, on_order, min, max, multiple, lead_days, unit_price, currency, updated_at, reported"
+    }
 
     static func level(_ db: Database, company: Int64, sku: String) throws -> StockLevel? {
         try Row.fetchOne(
@@ -161,5 +119,49 @@ public struct Inventory {
         let changes = FieldChanges(fields.merging(["sku": sku]) { _, sku in sku })
         try EventLog.append(
             db, type: type, recordType: "company", recordID: company, changes: changes, actor: actor, at: now)
+    }
+}
+
+extension Inventory where Access == WriteAccess {
+    public func setRule(company reference: String, sku: String, rule: ReorderRule, actor: String?) throws {
+        let company = try company(reference)
+        let now = WallClock.now()
+        try ensureRow(company, sku, now)
+        try db.cachedStatement(
+            sql: """
+                UPDATE inventory SET min = ?, max = ?, multiple = ?, lead_days = ?, updated_at = ?
+                WHERE company = ? AND sku = ?
+                """
+        ).execute(arguments: [rule.minimum, rule.maximum, rule.multiple, rule.leadDays, now, company, sku])
+        try record(
+            "inventory.rule", company, sku, now, actor,
+            [
+                "min": String(rule.minimum), "max": String(rule.maximum), "multiple": String(rule.multiple),
+                "lead_days": String(rule.leadDays),
+            ])
+        try ReorderEngine(db: db).evaluate(company: company, sku: sku, actor: actor, now: now)
+    }
+
+    /// Sets on_hand (a stock count); returns the new level.
+    public func set(company reference: String, sku: String, quantity: Int64, actor: String?) throws -> Int64 {
+        try change(reference, sku, actor: actor, event: "inventory.set") { _ in quantity }
+    }
+
+    /// Adds `delta` (negative for consumption) to on_hand; returns the new level.
+    public func adjust(company reference: String, sku: String, delta: Int64, actor: String?) throws -> Int64 {
+        try change(reference, sku, actor: actor, event: "inventory.adjusted") { $0 + delta }
+    }
+
+    /// The unit price reorders of this SKU are valued at (their deals' amount).
+    public func setPrice(company reference: String, sku: String, amount: Int64, currency: String, actor: String?)
+        throws
+    {
+        let company = try company(reference)
+        let now = WallClock.now()
+        try ensureRow(company, sku, now)
+        try db.cachedStatement(
+            sql: "UPDATE inventory SET unit_price = ?, currency = ?, updated_at = ? WHERE company = ? AND sku = ?"
+        ).execute(arguments: [amount, currency, now, company, sku])
+        try record("inventory.price", company, sku, now, actor, ["unit_price": String(amount), "currency": currency])
     }
 }

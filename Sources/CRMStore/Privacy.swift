@@ -4,7 +4,7 @@ import GRDB
 
 /// Data-subject requests (DESIGN.md §1): export everything held about a
 /// contact, and erase it while keeping de-identified aggregates.
-public struct Privacy {
+public struct Privacy<Access: StorageAccess> {
     let db: Database
     /// The writer whose commit holds an erasure, told to scrub the WAL after it.
     let writer: GroupCommitWriter?
@@ -39,7 +39,7 @@ public struct Privacy {
                 JOIN events e ON e.seq = l.seq WHERE l.record_type = 'contact' AND l.record_id = ? ORDER BY e.seq
                 """,
             arguments: [id]
-        ).map(Engagement.entry).map { entry -> [String: Any] in
+        ).map(Engagement<ReadAccess>.entry).map { entry -> [String: Any] in
             [
                 "seq": entry.seq, "type": entry.type, "record": "\(entry.recordType):\(entry.recordID)",
                 "at": entry.at,
@@ -56,6 +56,19 @@ public struct Privacy {
         return String(decoding: data, as: UTF8.self)
     }
 
+    private static func linked(to contact: Int64) -> FindQuery {
+        var query = FindQuery()
+        query.conditions = [FindQuery.Condition(field: "contact", op: .equal, value: String(contact))]
+        query.limit = Int(Int32.max) - 1
+        return query
+    }
+
+    private static func object(_ record: StoredRecord) -> [String: String] {
+        Dictionary(record.allFields.map { ($0.name, $0.value) }, uniquingKeysWith: { $1 })
+    }
+}
+
+extension Privacy where Access == WriteAccess {
     /// Erases the contact's personal data: the record and its search index
     /// entries, consent history, subjects and bodies of its activities and
     /// tickets, and the payloads of every event about it. Deals, tickets and
@@ -88,16 +101,5 @@ public struct Privacy {
         try EventLog.append(
             db, type: "contact.forgotten", recordType: "contact", recordID: id, changes: FieldChanges(), actor: actor,
             at: WallClock.now())
-    }
-
-    private static func linked(to contact: Int64) -> FindQuery {
-        var query = FindQuery()
-        query.conditions = [FindQuery.Condition(field: "contact", op: .equal, value: String(contact))]
-        query.limit = Int(Int32.max) - 1
-        return query
-    }
-
-    private static func object(_ record: StoredRecord) -> [String: String] {
-        Dictionary(record.allFields.map { ($0.name, $0.value) }, uniquingKeysWith: { $1 })
     }
 }

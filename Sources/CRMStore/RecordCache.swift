@@ -12,12 +12,12 @@ import Synchronization
 /// Full, it forgets its oldest entries first.
 public final class RecordCache: Sendable {
     struct Key: Hashable, Sendable {
-        let type: TimelineSubject
+        let type: RecordKind
         let id: Int64
     }
 
     private struct ExtKey: Hashable {
-        let type: TimelineSubject
+        let type: RecordKind
         let ext: String
     }
 
@@ -82,7 +82,7 @@ public final class RecordCache: Sendable {
             if let ext = entry.record["ext"] { exts[ExtKey(type: key.type, ext: ext)] = entry }
         }
 
-        func entry(_ type: TimelineSubject, _ reference: RecordReference) -> Entry? {
+        func entry(_ type: RecordKind, _ reference: RecordReference) -> Entry? {
             switch reference {
             case .id(let id): records[Key(type: type, id: id)]
             case .ext(let ext): exts[ExtKey(type: type, ext: ext)]
@@ -95,7 +95,7 @@ public final class RecordCache: Sendable {
         let cache: RecordCache
         let generation: UInt64
 
-        func store(_ record: StoredRecord, type: TimelineSubject) {
+        func store(_ record: StoredRecord, type: RecordKind) {
             cache.store(record, key: Key(type: type, id: record.id), ifGeneration: generation)
         }
     }
@@ -111,7 +111,7 @@ public final class RecordCache: Sendable {
     }
 
     /// The stored record `reference` names, if it is cached.
-    func record(_ type: TimelineSubject, _ reference: RecordReference) -> StoredRecord? {
+    func record(_ type: RecordKind, _ reference: RecordReference) -> StoredRecord? {
         guard capacity > 0 else { return nil }
         return state.withLock { state in state.entry(type, reference)?.record }
     }
@@ -123,7 +123,7 @@ public final class RecordCache: Sendable {
     /// the common case copies the bytes once. Only for records whose reply
     /// depends on nothing but their stored fields.
     func reply(
-        _ type: TimelineSubject, _ reference: RecordReference, format: Int, encode: (StoredRecord) -> [UInt8],
+        _ type: RecordKind, _ reference: RecordReference, format: Int, encode: (StoredRecord) -> [UInt8],
         write: (UnsafeRawBufferPointer) -> Void
     ) -> Bool {
         guard capacity > 0 else { return false }

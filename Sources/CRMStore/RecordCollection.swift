@@ -5,7 +5,6 @@ import GRDB
 /// conventions: defaults and derived fields on create, rules on change,
 /// and fields computed when a record is read.
 protocol RecordRules: Sendable {
-    var table: RecordTable { get }
     func prepareInsert(_ db: Database, _ changes: inout FieldChanges, now: String) throws
     func prepareUpdate(
         _ db: Database, _ current: StoredRecord, _ changes: inout FieldChanges, force: Bool, now: String
@@ -29,25 +28,29 @@ extension RecordRules {
 
 /// The records of one type in a tenant transaction, with the conventions
 /// every type shares: server ids, `ext` for idempotent upserts, versions for
-/// `IFVERSION`, events for every change.
-public struct RecordCollection {
+/// `IFVERSION`, events for every change. Only a ``TenantWriter``'s collections change records.
+public struct RecordCollection<Access: StorageAccess> {
     let db: Database
+    let table: RecordTable
     let rules: any RecordRules
-    /// Set on read snapshots: records read by id are remembered for later `GET`s.
-    var cacheFill: RecordCache.Fill? = nil
+    /// Set for the record kinds the cache holds, on read snapshots: records read by id are remembered.
+    var cacheFill: (RecordCache.Fill, RecordKind)? = nil
+
+    init(db: Database, kind: RecordKind, cacheFill: RecordCache.Fill? = nil) {
+        self.db = db
+        table = kind.table
+        rules = kind.rules
+        self.cacheFill = cacheFill.map { ($0, kind) }
+    }
+
+    init(db: Database, table: RecordTable, rules: any RecordRules) {
+        self.db = db
+        self.table = table
+        self.rules = rules
+    }
 
     /// The record type, e.g. `company`.
-    public var type: String { rules.table.schema.type }
-
-    /// Creates a record and returns its id.
-    public func add(_ changes: FieldChanges, actor: String?) throws -> Int64 {
-        let now = WallClock.now()
-        var changes = changes
-        try rules.prepareInsert(db, &changes, now: now)
-        let id = try rules.table.insert(db, changes, actor: actor, now: now)
-        try rules.didInsert(db, id: id, changes, actor: actor, now: now)
-        return id
-    }
+    public var type: String { table.schema.type }
 
     /// The record `reference` names, with computed fields.
     public func get(_ reference: RecordReference) throws -> StoredRecord {
@@ -55,13 +58,36 @@ public struct RecordCollection {
         switch reference {
         case .id(let id): record = try stored(id: id)
         case .ext(let ext):
-            guard let found = try rules.table.fetch(db, ext: ext) else { throw StoreError.notFound("no such \(type)") }
+            guard let found = try table.fetch(db, ext: ext) else { throw StoreError.notFound("no such \(type)") }
             record = found
         }
-        if let cacheFill, let subject = TimelineSubject(rawValue: type) {
-            cacheFill.store(record, type: subject)
-        }
+        if let (fill, kind) = cacheFill { fill.store(record, type: kind) }
         return rules.present(record, now: WallClock.now())
+    }
+
+    public func find(_ query: FindQuery) throws -> RecordPage {
+        var page = try table.find(db, query)
+        let now = WallClock.now()
+        page.records = page.records.map { rules.present($0, now: now) }
+        return page
+    }
+
+    /// The record as stored, without computed fields.
+    func stored(id: Int64) throws -> StoredRecord {
+        guard let record = try table.fetch(db, id: id) else { throw StoreError.notFound("no such \(type)") }
+        return record
+    }
+}
+
+extension RecordCollection where Access == WriteAccess {
+    /// Creates a record and returns its id.
+    public func add(_ changes: FieldChanges, actor: String?) throws -> Int64 {
+        let now = WallClock.now()
+        var changes = changes
+        try rules.prepareInsert(db, &changes, now: now)
+        let id = try table.insert(db, changes, actor: actor, now: now)
+        try rules.didInsert(db, id: id, changes, actor: actor, now: now)
+        return id
     }
 
     /// Changes a record and returns its new version.
@@ -74,13 +100,13 @@ public struct RecordCollection {
     public func upsert(ext rawExt: String, _ changes: FieldChanges, ifVersion: Int64?, force: Bool, actor: String?)
         throws -> Int64
     {
-        let ext = try RecordSchema.normalize(rawExt, for: rules.table.schema.field(named: "ext")!)
+        let ext = try RecordSchema.normalize(rawExt, for: table.schema.field(named: "ext")!)
         if case .some(.some(let other)) = changes["ext"], other != ext {
             throw InvalidField("ext", "differs from the UPSERT key")
         }
         var changes = changes
         changes.set("ext", ext)
-        if let current = try rules.table.fetch(db, ext: ext) {
+        if let current = try table.fetch(db, ext: ext) {
             _ = try update(current, changes, ifVersion: ifVersion, force: force, actor: actor)
             return current.id
         }
@@ -91,20 +117,7 @@ public struct RecordCollection {
     }
 
     public func delete(id: Int64, actor: String?) throws {
-        try rules.table.delete(db, id: id, actor: actor, now: WallClock.now())
-    }
-
-    public func find(_ query: FindQuery) throws -> RecordPage {
-        var page = try rules.table.find(db, query)
-        let now = WallClock.now()
-        page.records = page.records.map { rules.present($0, now: now) }
-        return page
-    }
-
-    /// The record as stored, without computed fields.
-    func stored(id: Int64) throws -> StoredRecord {
-        guard let record = try rules.table.fetch(db, id: id) else { throw StoreError.notFound("no such \(type)") }
-        return record
+        try table.delete(db, id: id, actor: actor, now: WallClock.now())
     }
 
     /// Applies checked changes; `event` names the change in the event log.
@@ -118,6 +131,6 @@ public struct RecordCollection {
         let now = WallClock.now()
         var changes = changes
         try rules.prepareUpdate(db, current, &changes, force: force, now: now)
-        return try rules.table.update(db, current, changes, actor: actor, now: now, event: event)
+        return try table.update(db, current, changes, actor: actor, now: now, event: event)
     }
 }

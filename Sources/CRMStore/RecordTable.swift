@@ -29,18 +29,6 @@ struct RecordTable: Sendable {
     static let tickets = RecordTable(schema: .ticket, table: "tickets", searchTable: "tickets_fts")
     static let activities = RecordTable(schema: .activity, table: "activities", searchTable: nil)
 
-    /// The table that holds records of `type`.
-    static func named(_ type: String) -> RecordTable? {
-        switch type {
-        case "contact": contacts
-        case "company": companies
-        case "deal": deals
-        case "ticket": tickets
-        case "activity": activities
-        default: nil
-        }
-    }
-
     func fetch(_ db: Database, id: Int64) throws -> StoredRecord? {
         try Row.fetchOne(db.cachedStatement(sql: selectByID), arguments: [id])
             .map(record)
@@ -246,7 +234,7 @@ struct RecordTable: Sendable {
     private func checkReferences(_ db: Database, _ changes: FieldChanges) throws {
         for field in schema.fields {
             guard case .reference(let type) = field.kind, case .some(.some(let value)) = changes[field.name],
-                let id = Int64(value), let target = Self.named(type)
+                let id = Int64(value), let target = RecordKind(rawValue: type)?.table
             else { continue }
             guard try target.exists(db, id: id) else {
                 throw InvalidField(field.name, "no such \(type) \(id)")

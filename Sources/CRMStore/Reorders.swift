@@ -27,7 +27,7 @@ struct ReorderEngine {
     /// SKU's level as the caller just wrote it, if it has it at hand.
     func evaluate(company: Int64, sku: String, actor: String?, now: String, level known: StockLevel? = nil) throws {
         // The cheap test first: most changes leave the position at or above MIN.
-        guard let level = try known ?? Inventory.level(db, company: company, sku: sku), let rule = level.rule,
+        guard let level = try known ?? Inventory<ReadAccess>.level(db, company: company, sku: sku), let rule = level.rule,
             let quantity = rule.quantity(onHand: level.reportedOnHand, onOrder: level.onOrder),
             try String.fetchOne(
                 db.cachedStatement(sql: "SELECT stage FROM companies WHERE id = ?"), arguments: [company])
@@ -48,7 +48,7 @@ struct ReorderEngine {
             if !overflow { deal.set("amount", String(amount)) }
             deal.set("currency", currency)
         }
-        let dealID = try RecordCollection(db: db, rules: DealRules()).add(deal, actor: actor)
+        let dealID = try RecordCollection<WriteAccess>(db: db, kind: .deal).add(deal, actor: actor)
         try db.cachedStatement(
             sql: """
                 INSERT INTO reorders (company, sku, quantity, status, deal, created_at, updated_at)
@@ -113,7 +113,7 @@ struct ReorderEngine {
 }
 
 /// Reorder commands: list, confirm, receive, cancel.
-public struct Reorders {
+public struct Reorders<Access: StorageAccess> {
     let db: Database
 
     public func get(id: Int64) throws -> Reorder {
@@ -142,6 +142,42 @@ public struct Reorders {
         return (reorders, next)
     }
 
+    /// The reorder's deal if it is still open (sales may have closed it by hand).
+    private func openDeal(of reorder: Reorder) throws -> Int64? {
+        guard let deal = reorder.deal, let record = try RecordTable.deals.fetch(db, id: deal),
+            record["status"] == DealStatus.open.rawValue
+        else { return nil }
+        return deal
+    }
+
+    private func update(
+        _ reorder: Reorder, to status: ReorderStatus, received: Int64?, reason: String?, actor: String?
+    ) throws -> Reorder {
+        let now = WallClock.now()
+        try db.cachedStatement(
+            sql:
+                "UPDATE reorders SET status = ?, received = COALESCE(?, received), reason = COALESCE(?, reason), updated_at = ? WHERE id = ?"
+        ).execute(arguments: [status.rawValue, received, reason, now, reorder.id])
+        var fields = ["status": status.rawValue]
+        if let received { fields["received"] = String(received) }
+        if let reason { fields["reason"] = reason }
+        try ReorderEngine(db: db).append(
+            "reorder.\(status.rawValue)", id: reorder.id, company: reorder.company, deal: reorder.deal, actor: actor,
+            now: now, fields)
+        return try get(id: reorder.id)
+    }
+
+    static var columns: String { "id, company, sku, quantity, received, status, deal, reason, created_at, updated_at" }
+
+    static func reorder(_ row: Row) -> Reorder {
+        Reorder(
+            id: row[0], company: row[1], sku: row[2], quantity: row[3], received: row[4],
+            status: ReorderStatus(rawValue: row[5]) ?? .proposed, deal: row[6], reason: row[7], createdAt: row[8],
+            updatedAt: row[9])
+    }
+}
+
+extension Reorders where Access == WriteAccess {
     public func confirm(id: Int64, actor: String?) throws -> Reorder {
         let reorder = try get(id: id)
         guard reorder.status == .proposed else {
@@ -188,39 +224,5 @@ public struct Reorders {
             _ = try DealFlow(db: db).lose(deal: deal, reason: reason, actor: actor)
         }
         return updated
-    }
-
-    /// The reorder's deal if it is still open (sales may have closed it by hand).
-    private func openDeal(of reorder: Reorder) throws -> Int64? {
-        guard let deal = reorder.deal, let record = try RecordTable.deals.fetch(db, id: deal),
-            record["status"] == DealStatus.open.rawValue
-        else { return nil }
-        return deal
-    }
-
-    private func update(
-        _ reorder: Reorder, to status: ReorderStatus, received: Int64?, reason: String?, actor: String?
-    ) throws -> Reorder {
-        let now = WallClock.now()
-        try db.cachedStatement(
-            sql:
-                "UPDATE reorders SET status = ?, received = COALESCE(?, received), reason = COALESCE(?, reason), updated_at = ? WHERE id = ?"
-        ).execute(arguments: [status.rawValue, received, reason, now, reorder.id])
-        var fields = ["status": status.rawValue]
-        if let received { fields["received"] = String(received) }
-        if let reason { fields["reason"] = reason }
-        try ReorderEngine(db: db).append(
-            "reorder.\(status.rawValue)", id: reorder.id, company: reorder.company, deal: reorder.deal, actor: actor,
-            now: now, fields)
-        return try get(id: reorder.id)
-    }
-
-    static let columns = "id, company, sku, quantity, received, status, deal, reason, created_at, updated_at"
-
-    static func reorder(_ row: Row) -> Reorder {
-        Reorder(
-            id: row[0], company: row[1], sku: row[2], quantity: row[3], received: row[4],
-            status: ReorderStatus(rawValue: row[5]) ?? .proposed, deal: row[6], reason: row[7], createdAt: row[8],
-            updatedAt: row[9])
     }
 }

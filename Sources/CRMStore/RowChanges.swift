@@ -28,7 +28,7 @@ final class RowChanges: Sendable {
 
     /// What a changed row of a watched table means.
     private enum Watch {
-        case record(TimelineSubject)
+        case record(RecordKind)
         case reorder
         case feedGap
     }
@@ -36,7 +36,7 @@ final class RowChanges: Sendable {
     /// The watched tables. Most changed rows are in others (events, links, search index), so a row's
     /// table name is compared as SQLite gives it, without making a String of it.
     private static let watched: [(table: String, watch: Watch)] =
-        TimelineSubject.allCases.map { (TenantTransaction.rules($0).table.table, .record($0)) }
+        RecordKind.allCases.map { ($0.table.table, .record($0)) }
         + [("reorders", .reorder), ("feed_gaps", .feedGap)]
     private let state = Mutex(Summary())
 

@@ -74,22 +74,22 @@ public final class TenantDatabase: Sendable {
 
     /// Runs `body` against a consistent snapshot on a reader thread, then calls `completion` there.
     public func read<T: Sendable>(
-        _ body: @escaping @Sendable (TenantTransaction) throws -> T,
+        _ body: @escaping @Sendable (TenantReader) throws -> T,
         completion: @escaping @Sendable (Result<T, any Error>) -> Void
     ) {
         used()
         // Taken before the snapshot begins, so a commit between the two keeps stale records out of the cache.
         let cacheFill = recordCache.fill()
         database.asyncRead { connection in
-            completion(Result { try body(TenantTransaction(db: connection.get(), cacheFill: cacheFill)) })
+            completion(Result { try body(TenantReader(db: connection.get(), cacheFill: cacheFill)) })
         }
     }
 
     /// The record `reference` names if the cache holds it: as fresh as a read
     /// snapshot taken now, without touching SQLite. Safe on an event loop.
-    public func cachedRecord(_ type: TimelineSubject, _ reference: RecordReference) -> StoredRecord? {
+    public func cachedRecord(_ type: RecordKind, _ reference: RecordReference) -> StoredRecord? {
         guard let stored = recordCache.record(type, reference) else { return nil }
-        return TenantTransaction.rules(type).present(stored, now: WallClock.now())
+        return type.rules.present(stored, now: WallClock.now())
     }
 
     /// Hands `write` the reply `encode` makes of the record `reference` names,
@@ -98,10 +98,10 @@ public final class TenantDatabase: Sendable {
     /// protocol version), until the record changes, unless the record shows
     /// fields computed at read time.
     public func cachedReply(
-        _ type: TimelineSubject, _ reference: RecordReference, format: Int, encode: (StoredRecord) -> [UInt8],
+        _ type: RecordKind, _ reference: RecordReference, format: Int, encode: (StoredRecord) -> [UInt8],
         write: (UnsafeRawBufferPointer) -> Void
     ) -> Bool {
-        guard TenantTransaction.rules(type).presentsStoredFieldsOnly else {
+        guard type.rules.presentsStoredFieldsOnly else {
             guard let record = cachedRecord(type, reference) else { return false }
             encode(record).withUnsafeBytes(write)
             return true
@@ -112,11 +112,11 @@ public final class TenantDatabase: Sendable {
     /// Runs `body` in the next group commit, then calls `completion` once that commit is durable.
     /// A thrown error undoes `body`'s changes only.
     public func write<T: Sendable>(
-        _ body: @escaping @Sendable (TenantTransaction) throws -> T,
+        _ body: @escaping @Sendable (TenantWriter) throws -> T,
         completion: @escaping @Sendable (Result<T, any Error>) -> Void
     ) {
         used()
-        writer.submit({ [writer] db in try body(TenantTransaction(db: db, writer: writer)) }, completion: completion)
+        writer.submit({ [writer] db in try body(TenantWriter(db: db, writer: writer)) }, completion: completion)
     }
 
     /// Runs each of `bodies` in the next group commit, each in its own
@@ -124,24 +124,24 @@ public final class TenantDatabase: Sendable {
     /// its result. `completion` gets every result once the commit is durable,
     /// or the error that failed the whole commit.
     public func writeEach<T: Sendable>(
-        _ bodies: [@Sendable (TenantTransaction) throws -> T],
+        _ bodies: [@Sendable (TenantWriter) throws -> T],
         completion: @escaping @Sendable (Result<[Result<T, any Error>], any Error>) -> Void
     ) {
         used()
         writer.submitEach(
-            bodies.map { [writer] body in { db in try body(TenantTransaction(db: db, writer: writer)) } },
+            bodies.map { [writer] body in { db in try body(TenantWriter(db: db, writer: writer)) } },
             completion: completion)
     }
 
     /// ``read(_:completion:)`` for async callers.
-    public func read<T: Sendable>(_ body: @escaping @Sendable (TenantTransaction) throws -> T) async throws -> T {
+    public func read<T: Sendable>(_ body: @escaping @Sendable (TenantReader) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             read(body) { continuation.resume(with: $0) }
         }
     }
 
     /// ``write(_:completion:)`` for async callers.
-    public func write<T: Sendable>(_ body: @escaping @Sendable (TenantTransaction) throws -> T) async throws -> T {
+    public func write<T: Sendable>(_ body: @escaping @Sendable (TenantWriter) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             write(body) { continuation.resume(with: $0) }
         }

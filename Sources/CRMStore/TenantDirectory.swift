@@ -78,7 +78,12 @@ public final class TenantDirectory: Sendable {
         }
     }
 
-    /// Opens a tenant's database for a session; call ``release(_:)`` when the session ends.
+    /// Opens a tenant's database for a session, held until the lease is released.
+    public func lease(_ name: TenantName) async throws -> TenantLease {
+        TenantLease(database: try await acquire(name), directory: self)
+    }
+
+    /// Opens a tenant's database; call ``release(_:)`` when done with it.
     public func acquire(_ name: TenantName) async throws -> TenantDatabase {
         enum Lookup {
             case ready(TenantDatabase)
@@ -281,5 +286,23 @@ public final class TenantDirectory: Sendable {
                 continuation.resume(with: Result { try work() })
             }
         }
+    }
+}
+
+/// A session's hold on an open tenant database: while any lease is held the
+/// directory does not close the database. Releasing a lease twice releases it once.
+public final class TenantLease: Sendable {
+    public let database: TenantDatabase
+    private let directory: TenantDirectory
+    private let released = Atomic<Bool>(false)
+
+    init(database: TenantDatabase, directory: TenantDirectory) {
+        self.database = database
+        self.directory = directory
+    }
+
+    public func release() {
+        guard !released.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        directory.release(database)
     }
 }

@@ -1,46 +1,35 @@
 import CRMCore
 import GRDB
 
-/// One transaction on a tenant's database, in which one or more commands run.
-/// It is the storage interface the gateway sees: typed operations, no SQL.
-public struct TenantTransaction {
+/// One transaction on a tenant's database, in which one or more commands
+/// run: a ``TenantReader`` (a snapshot) or a ``TenantWriter`` (a group
+/// commit). It is the storage interface the gateway sees: typed operations, no SQL.
+public struct TenantTransaction<Access: StorageAccess> {
     let db: Database
     /// Set on read snapshots: where records read by id are remembered.
     var cacheFill: RecordCache.Fill? = nil
     /// Set on writes: what to ask of the writer once the commit is done.
     var writer: GroupCommitWriter? = nil
 
-    public var contacts: RecordCollection { records(.contact) }
-    public var companies: RecordCollection { records(.company) }
-    public var deals: RecordCollection { records(.deal) }
-    public var tickets: RecordCollection { records(.ticket) }
+    public var contacts: RecordCollection<Access> { records(.contact) }
+    public var companies: RecordCollection<Access> { records(.company) }
+    public var deals: RecordCollection<Access> { records(.deal) }
+    public var tickets: RecordCollection<Access> { records(.ticket) }
 
-    /// The records of a type, by the name commands use.
-    public func records(_ type: TimelineSubject) -> RecordCollection {
-        RecordCollection(db: db, rules: Self.rules(type), cacheFill: cacheFill)
+    /// The records of a kind.
+    public func records(_ kind: RecordKind) -> RecordCollection<Access> {
+        RecordCollection(db: db, kind: kind, cacheFill: cacheFill)
     }
 
-    /// The rules records of `type` follow.
-    static func rules(_ type: TimelineSubject) -> any RecordRules {
-        switch type {
-        case .contact: ContactRules()
-        case .company: CompanyRules()
-        case .deal: DealRules()
-        case .ticket: TicketRules()
-        }
-    }
-
-    public var relations: CompanyRelations { CompanyRelations(db: db) }
-    public var pipelines: Pipelines { Pipelines(db: db) }
-    public var dealFlow: DealFlow { DealFlow(db: db) }
-    public var ticketDesk: TicketDesk { TicketDesk(db: db) }
-    public var serviceLevels: ServiceLevels { ServiceLevels(db: db) }
-    public var engagement: Engagement { Engagement(db: db) }
-    public var privacy: Privacy { Privacy(db: db, writer: writer) }
-    public var analytics: Analytics { Analytics(db: db) }
-    public var inventory: Inventory { Inventory(db: db) }
-    public var reorders: Reorders { Reorders(db: db) }
-    public var feeds: Feeds { Feeds(db: db) }
+    public var relations: CompanyRelations<Access> { CompanyRelations(db: db) }
+    public var pipelines: Pipelines<Access> { Pipelines(db: db) }
+    public var serviceLevels: ServiceLevels<Access> { ServiceLevels(db: db) }
+    public var engagement: Engagement<Access> { Engagement(db: db) }
+    public var privacy: Privacy<Access> { Privacy(db: db, writer: writer) }
+    public var analytics: Analytics<Access> { Analytics(db: db) }
+    public var inventory: Inventory<Access> { Inventory(db: db) }
+    public var reorders: Reorders<Access> { Reorders(db: db) }
+    public var feeds: Feeds<Access> { Feeds(db: db) }
 
     /// Up to `limit` events after `seq` in order, only of `types` when given
     /// (`reorder.*` matches by prefix).
@@ -48,11 +37,11 @@ public struct TenantTransaction {
         try EventLog.read(db, after: seq, limit: limit, types: types)
     }
 
-    /// How many records of each type the tenant holds (`DBSIZE`, `INFO keyspace`).
+    /// How many records of each kind the tenant holds (`DBSIZE`, `INFO keyspace`).
     /// Each count is named by its table (`contacts`, `companies`, …).
     public func recordCounts() throws -> [(table: String, count: Int)] {
-        try TimelineSubject.allCases.map { type in
-            let table = Self.rules(type).table.table
+        try RecordKind.allCases.map { kind in
+            let table = kind.table.table
             return (table, try Int.fetchOne(db, sql: "SELECT count(*) FROM \(table)") ?? 0)
         }
     }
@@ -61,4 +50,12 @@ public struct TenantTransaction {
     public func newestEventSeq() throws -> Int64 {
         try EventLog.newestSeq(db)
     }
+}
+
+extension TenantTransaction where Access == WriteAccess {
+    /// The same transaction, for work that only reads (checks before writes).
+    public var reader: TenantReader { TenantReader(db: db) }
+
+    public var dealFlow: DealFlow { DealFlow(db: db) }
+    public var ticketDesk: TicketDesk { TicketDesk(db: db) }
 }

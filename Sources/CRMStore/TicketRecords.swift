@@ -4,8 +4,6 @@ import GRDB
 /// Tickets: due times from the tenant's SLA policy, the first-response and
 /// resolution times the status records, and a breach flag computed on read.
 struct TicketRules: RecordRules {
-    var table: RecordTable { .tickets }
-
     func prepareInsert(_ db: Database, _ changes: inout FieldChanges, now: String) throws {
         let status = (changes["status"] ?? nil).flatMap(TicketStatus.init) ?? .new
         let priority = (changes["priority"] ?? nil).flatMap(TicketPriority.init) ?? .normal
@@ -50,7 +48,7 @@ struct TicketRules: RecordRules {
     private func setDueTimes(
         _ db: Database, priority: TicketPriority, from start: String, _ changes: inout FieldChanges
     ) throws {
-        let level = try ServiceLevels(db: db).level(for: priority)
+        let level = try ServiceLevels<ReadAccess>(db: db).level(for: priority)
         changes.set("first_response_due", Timestamp.adding(minutes: level.firstResponseMinutes, to: start))
         changes.set("resolve_due", Timestamp.adding(minutes: level.resolveMinutes, to: start))
     }
@@ -67,7 +65,7 @@ struct TicketRules: RecordRules {
 }
 
 /// The tenant's SLA policy: response and resolution targets per priority.
-public struct ServiceLevels {
+public struct ServiceLevels<Access: StorageAccess> {
     let db: Database
 
     public func level(for priority: TicketPriority) throws -> ServiceLevel {
@@ -82,7 +80,9 @@ public struct ServiceLevels {
     public func all() throws -> [(priority: TicketPriority, level: ServiceLevel)] {
         try TicketPriority.allCases.map { ($0, try level(for: $0)) }
     }
+}
 
+extension ServiceLevels where Access == WriteAccess {
     /// Sets one priority's targets; tickets created or re-prioritised afterwards use them.
     public func set(_ priority: TicketPriority, _ level: ServiceLevel, actor: String?) throws {
         try db.execute(
@@ -104,7 +104,7 @@ public struct ServiceLevels {
 /// Ticket workflow beyond field changes.
 public struct TicketDesk {
     let db: Database
-    private var tickets: RecordCollection { RecordCollection(db: db, rules: TicketRules()) }
+    private var tickets: RecordCollection<WriteAccess> { RecordCollection(db: db, kind: .ticket) }
 
     /// Moves a ticket to `status`; returns its new version.
     public func setStatus(ticket id: Int64, to status: TicketStatus, actor: String?) throws -> Int64 {

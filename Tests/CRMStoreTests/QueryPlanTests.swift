@@ -8,7 +8,7 @@ import Testing
 /// FIND must reach its rows through an index, whatever the table's size:
 /// these are SQLite's own plans for the statements FIND runs.
 @Suite struct QueryPlanTests {
-    static let indexedFinds: [(TimelineSubject, String, String)] = [
+    static let indexedFinds: [(RecordKind, String, String)] = [
         (.contact, "WHERE lifecycle = lead LIMIT 10", "USING INDEX contacts_lifecycle"),
         (.contact, "WHERE owner = ana", "USING INDEX contacts_owner"),
         (.contact, "WHERE company = 7", "USING INDEX contacts_company"),
@@ -22,7 +22,7 @@ import Testing
     ]
 
     @Test(arguments: indexedFinds)
-    func findUsesAnIndex(type: TimelineSubject, find: String, expected: String) async throws {
+    func findUsesAnIndex(type: RecordKind, find: String, expected: String) async throws {
         let directory = try TemporaryDirectory()
         let tenants = try TenantDirectory(root: directory.path + "/tenants")
         let database = try await tenants.acquire(TenantName("acme"))

@@ -191,7 +191,7 @@ private final class Counter {
 extension TenantDatabase {
     /// The bytes ``cachedReply(_:_:format:encode:write:)`` writes, or nil if it finds nothing.
     fileprivate func cachedReply(
-        _ type: TimelineSubject, _ reference: RecordReference, format: Int, encode: (StoredRecord) -> [UInt8]
+        _ type: RecordKind, _ reference: RecordReference, format: Int, encode: (StoredRecord) -> [UInt8]
     ) -> [UInt8]? {
         var written: [UInt8]?
         let found = cachedReply(type, reference, format: format, encode: encode) { written = Array($0) }

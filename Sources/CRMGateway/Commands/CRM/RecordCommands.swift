@@ -7,7 +7,7 @@ import CRMStore
 enum RecordCommands {
     static let handlers: [String: CommandHandler] = {
         var handlers: [String: CommandHandler] = [:]
-        for type in TimelineSubject.allCases {
+        for type in RecordKind.allCases {
             let prefix = type.rawValue.uppercased()
             handlers["\(prefix).ADD"] = { try add($0, type) }
             handlers["\(prefix).GET"] = { try get($0, type) }
@@ -21,20 +21,20 @@ enum RecordCommands {
         return handlers
     }()
 
-    static func add(_ invocation: CommandInvocation, _ type: TimelineSubject) throws -> CommandOutcome {
+    static func add(_ invocation: CommandInvocation, _ type: RecordKind) throws -> CommandOutcome {
         let parsed = try FieldArguments(invocation, from: 1, allowsOptions: false, schema: type.schema)
         let actor = invocation.session.key?.id
         return try invocation.write { .integer(Int(try $0.records(type).add(parsed.changes, actor: actor))) }
     }
 
-    static func get(_ invocation: CommandInvocation, _ type: TimelineSubject) throws -> CommandOutcome {
+    static func get(_ invocation: CommandInvocation, _ type: RecordKind) throws -> CommandOutcome {
         let reference = RecordReference(try invocation.text(1))
         return try invocation.read(cachedRecord: (type, reference)) {
             RecordReply.record(try $0.records(type).get(reference))
         }
     }
 
-    static func set(_ invocation: CommandInvocation, _ type: TimelineSubject) throws -> CommandOutcome {
+    static func set(_ invocation: CommandInvocation, _ type: RecordKind) throws -> CommandOutcome {
         let id = try recordID(invocation, 1)
         let parsed = try FieldArguments(invocation, from: 2, allowsOptions: true, schema: type.schema)
         let actor = invocation.session.key?.id
@@ -45,7 +45,7 @@ enum RecordCommands {
         }
     }
 
-    static func upsert(_ invocation: CommandInvocation, _ type: TimelineSubject) throws -> CommandOutcome {
+    static func upsert(_ invocation: CommandInvocation, _ type: RecordKind) throws -> CommandOutcome {
         let ext = try invocation.text(1)
         let parsed = try FieldArguments(invocation, from: 2, allowsOptions: true, schema: type.schema)
         let actor = invocation.session.key?.id
@@ -56,7 +56,7 @@ enum RecordCommands {
         }
     }
 
-    static func delete(_ invocation: CommandInvocation, _ type: TimelineSubject) throws -> CommandOutcome {
+    static func delete(_ invocation: CommandInvocation, _ type: RecordKind) throws -> CommandOutcome {
         let id = try recordID(invocation, 1)
         let actor = invocation.session.key?.id
         return try invocation.write { transaction in
@@ -65,7 +65,7 @@ enum RecordCommands {
         }
     }
 
-    static func find(_ invocation: CommandInvocation, _ type: TimelineSubject) throws -> CommandOutcome {
+    static func find(_ invocation: CommandInvocation, _ type: RecordKind) throws -> CommandOutcome {
         let query = try FindQuery.parse(invocation.texts(from: 1), schema: type.schema)
         return try invocation.read { RecordReply.page(try $0.records(type).find(query)) }
     }
@@ -87,5 +87,13 @@ enum RecordCommands {
             throw InvalidField(name, "must be one of \(T.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         return value
+    }
+
+    /// `REASON text` at `index`.
+    static func reasonArgument(_ invocation: CommandInvocation, at index: Int) throws -> String {
+        guard try invocation.text(index).uppercased() == "REASON", invocation.arguments.count == index + 2 else {
+            throw CommandError.syntax("syntax error: expected REASON text")
+        }
+        return try invocation.text(index + 1)
     }
 }

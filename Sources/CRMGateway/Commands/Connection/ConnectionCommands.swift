@@ -119,7 +119,7 @@ enum ConnectionCommands {
     /// a correct secret for a key that has not failed is never refused.
     static func authenticate(
         _ invocation: CommandInvocation, keyID: String, secret: String,
-        onSuccess: @escaping @Sendable (KeyInfo, TenantDatabase?) -> CommandResult
+        onSuccess: @escaping @Sendable (KeyInfo, TenantLease?) -> CommandResult
     ) throws -> CommandOutcome {
         let services = invocation.services
         let logger = invocation.logger
@@ -157,11 +157,11 @@ enum ConnectionCommands {
                 throw CommandError(
                     .noperm, "erp keys need a client certificate from the configured CA naming their tenant")
             }
-            var tenant: TenantDatabase?
+            var lease: TenantLease?
             if let name = key.tenant {
-                tenant = try await services.tenants.acquire(TenantName(name))
+                lease = try await services.tenants.lease(TenantName(name))
             }
-            return onSuccess(key, tenant)
+            return onSuccess(key, lease)
         }
     }
 

@@ -136,7 +136,7 @@ public final class ClientRegistry: Sendable {
     func closeAllGracefully() -> [EventLoopFuture<Void>] {
         all().map { client in
             let promise = client.channel.eventLoop.makePromise(of: Void.self)
-            client.channel.triggerUserOutboundEvent(SessionHandler.GracefulClose(), promise: nil)
+            client.channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
             client.channel.closeFuture.cascade(to: promise)
             return promise.futureResult
         }

@@ -3,7 +3,7 @@ import CRMProtocol
 import CRMStore
 
 /// Ticket workflow and the SLA policy.
-enum ServiceCommands {
+enum TicketCommands {
     static let handlers: [String: CommandHandler] = [
         "TICKET.STATUS": status, "SLA.SET": setLevel, "SLA.GET": levels,
     ]

@@ -43,8 +43,8 @@ struct CommandDispatcher: Sendable {
         var handlers: [String: CommandHandler] = [:]
         for group in [
             ConnectionCommands.handlers, ClientCommands.handlers, ServerCommands.handlers, TenantCommands.handlers,
-            KeyCommands.handlers, RecordCommands.handlers, AccountCommands.handlers,
-            ServiceCommands.handlers, EngagementCommands.handlers, InsightCommands.handlers,
+            KeyCommands.handlers, RecordCommands.handlers, CompanyStageCommands.handlers, DealCommands.handlers,
+            TicketCommands.handlers, EngagementCommands.handlers, PrivacyCommands.handlers, AnalyticsCommands.handlers,
             TransactionCommands.handlers, InventoryCommands.handlers, EventCommands.handlers, BackupCommands.handlers,
             InfoCommands.handlers,
         ] {
@@ -130,11 +130,11 @@ struct CommandDispatcher: Sendable {
             case .pending(let future):
                 return .pending(
                     future.recover { error in
-                        CommandResult(reply: Self.reply(for: error, command: commandName, logger: invocation.logger))
+                        CommandResult(reply: CommandError.reply(for: error, command: commandName, logger: invocation.logger))
                     })
             }
         } catch {
-            return .reply(Self.reply(for: error, command: commandName, logger: invocation.logger))
+            return .reply(CommandError.reply(for: error, command: commandName, logger: invocation.logger))
         }
     }
 
@@ -143,12 +143,6 @@ struct CommandDispatcher: Sendable {
     /// such as FEED.OPEN, must finish before the next command is dispatched).
     func isTenantOperation(_ command: RESPCommand) -> Bool {
         routes[command.name]?.isTenantOperation ?? false
-    }
-
-    static func reply(for error: any Error, command: String, logger: Logger) -> RESPValue {
-        if let reply = CommandError.reply(for: error) { return reply }
-        logger.error("command failed", metadata: ["command": "\(command)", "error": "\(error)"])
-        return CommandError(.err, "internal error while running \(command); see the server log").reply
     }
 
     /// A name shown back in an error, cut short and without control characters.

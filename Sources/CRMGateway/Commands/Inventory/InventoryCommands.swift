@@ -45,7 +45,7 @@ enum InventoryCommands {
 
     private static func feedCommand(
         _ invocation: CommandInvocation,
-        _ apply: @escaping @Sendable (TenantTransaction, String, String, Int64, String?) throws -> Int64
+        _ apply: @escaping @Sendable (TenantWriter, String, String, Int64, String?) throws -> Int64
     ) throws -> CommandOutcome {
         let company = try invocation.text(1)
         let sku = try SKU.validated(invocation.text(2))
@@ -87,7 +87,7 @@ enum InventoryCommands {
     static func list(_ invocation: CommandInvocation) throws -> CommandOutcome {
         let company = try invocation.text(1)
         let options = try OptionArguments(invocation.texts(from: 2), tokens: ["LIMIT": 1, "CURSOR": 1])
-        let limit = try options.integer("LIMIT", in: 1...Inventory.maxPage, default: 100)
+        let limit = try options.integer("LIMIT", in: 1...StoreLimits.maxInventoryPage, default: 100)
         let after = try options.value("CURSOR").flatMap { cursor throws(InvalidField) -> String? in
             guard cursor != "0" else { return nil }
             guard cursor.utf8.count <= 256, let bytes = ASCIIText.bytes(fromHex: cursor) else {
@@ -208,7 +208,7 @@ enum InventoryCommands {
     /// `REORDER.CANCEL id REASON text`
     static func cancel(_ invocation: CommandInvocation) throws -> CommandOutcome {
         let id = try RecordCommands.recordID(invocation, 1)
-        let reason = try AccountCommands.reasonArgument(invocation, at: 2)
+        let reason = try RecordCommands.reasonArgument(invocation, at: 2)
         let actor = invocation.session.key?.id
         return try invocation.write { reply(try $0.reorders.cancel(id: id, reason: reason, actor: actor)) }
     }

@@ -17,7 +17,7 @@ enum TransactionCommands {
     /// `WATCH type:id | type:ext:EXT ...`: notes each record's version now, for EXEC to compare.
     static func watch(_ invocation: CommandInvocation) throws -> CommandOutcome {
         let database = try invocation.tenantDatabase()
-        var names: [(type: TimelineSubject, reference: RecordReference)] = []
+        var names: [(type: RecordKind, reference: RecordReference)] = []
         for index in 1..<invocation.arguments.count {
             names.append(try WatchedRecord.parse(invocation.text(index)))
         }
@@ -38,7 +38,7 @@ enum TransactionCommands {
 /// A record a session watches: EXEC applies nothing if its version moved
 /// (or it appeared or vanished) since `WATCH`.
 struct WatchedRecord: Sendable {
-    let type: TimelineSubject
+    let type: RecordKind
     let reference: RecordReference
     /// Its version at `WATCH`; nil if it did not exist.
     let version: Int64?
@@ -47,9 +47,9 @@ struct WatchedRecord: Sendable {
     struct Changed: Error {}
 
     /// `contact:42`, `deal:7`, `company:ext:C-100`.
-    static func parse(_ key: String) throws(CommandError) -> (type: TimelineSubject, reference: RecordReference) {
+    static func parse(_ key: String) throws(CommandError) -> (type: RecordKind, reference: RecordReference) {
         let parts = key.split(separator: ":", maxSplits: 1).map(String.init)
-        guard parts.count == 2, let type = TimelineSubject(rawValue: parts[0].lowercased()), !parts[1].isEmpty else {
+        guard parts.count == 2, let type = RecordKind(rawValue: parts[0].lowercased()), !parts[1].isEmpty else {
             throw CommandError(
                 .invalid, "WATCH key: must be contact:ID, company:ID, deal:ID or ticket:ID (or type:ext:EXT)")
         }
@@ -60,7 +60,7 @@ struct WatchedRecord: Sendable {
         return (type, .id(id))
     }
 
-    static func version(of type: TimelineSubject, _ reference: RecordReference, in transaction: TenantTransaction)
+    static func version(of type: RecordKind, _ reference: RecordReference, in transaction: TenantReader)
         throws -> Int64?
     {
         do {
@@ -71,7 +71,7 @@ struct WatchedRecord: Sendable {
     }
 
     /// Whether every watched record still has the version it had at `WATCH`.
-    static func unchanged(_ records: [WatchedRecord], in transaction: TenantTransaction) throws -> Bool {
+    static func unchanged(_ records: [WatchedRecord], in transaction: TenantReader) throws -> Bool {
         try records.allSatisfy { try version(of: $0.type, $0.reference, in: transaction) == $0.version }
     }
 }
@@ -100,20 +100,27 @@ struct TransactionQueue {
     /// Tenant commands that change the connection, so they can neither wait in a queue nor join a batch.
     static let connectionChanging: Set<String> = ["FEED.OPEN"]
 
-    /// Queues `command` if the dispatcher accepts it for a transaction; returns the reply to send now.
-    mutating func enqueue(_ command: RESPCommand, session: Session, dispatcher: CommandDispatcher) -> RESPValue {
-        let rejection: RESPValue?
+    /// Why `command` may not be queued: its gate error (``CommandDispatcher/gateError(_:session:)``),
+    /// or that only tenant operations, PING and ECHO run inside MULTI.
+    static func refusal(of command: RESPCommand, session: Session, dispatcher: CommandDispatcher) -> RESPValue? {
+        if command.name == "MULTI" { return nil }
+        if let error = dispatcher.gateError(command, session: session) { return error }
+        guard dispatcher.isTenantOperation(command) || ["PING", "ECHO"].contains(command.name) else {
+            return CommandError(.err, "\(command.name) is not allowed inside MULTI").reply
+        }
+        return nil
+    }
+
+    /// Queues `command` unless `refusal` says no or the queue is full; returns the reply to send now.
+    /// A nested MULTI is answered with an error and fails nothing.
+    mutating func enqueue(_ command: RESPCommand, refusal: RESPValue?) -> RESPValue {
         if command.name == "MULTI" {
             return CommandError(.err, "MULTI calls can not be nested").reply
-        } else if let error = dispatcher.gateError(command, session: session) {
-            rejection = error
-        } else if !dispatcher.isTenantOperation(command), !["PING", "ECHO"].contains(command.name) {
-            rejection = CommandError(.err, "\(command.name) is not allowed inside MULTI").reply
-        } else if commands.count >= Self.maxCommands {
-            rejection = CommandError(.limit, "at most \(Self.maxCommands) commands in a transaction").reply
-        } else {
-            rejection = nil
         }
+        let rejection =
+            refusal
+            ?? (commands.count >= Self.maxCommands
+                ? CommandError(.limit, "at most \(Self.maxCommands) commands in a transaction").reply : nil)
         if let rejection {
             failed = true
             return rejection

@@ -11,7 +11,8 @@ struct Session: Sendable {
     var client: ClientInfo
     var protocolVersion = RESPVersion.resp2
     var key: KeyInfo?
-    var tenant: TenantDatabase?
+    /// The hold on the tenant's database; ``hold(_:)`` is the one place it is released.
+    private(set) var lease: TenantLease?
     /// The tenant's own figures (commands, errors, connections) this session adds to.
     var activity: TenantActivity.Counters?
     var name: String?
@@ -26,11 +27,52 @@ struct Session: Sendable {
     var inSubscribeMode: Bool { subscriptionCount > 0 && protocolVersion == .resp2 }
 
     var role: Role? { key?.role }
+
+    /// The session's tenant database; admin sessions have none.
+    var tenant: TenantDatabase? { lease?.database }
+
+    /// Holds `lease` (nil: no tenant) and releases the one held before.
+    mutating func hold(_ lease: TenantLease?) {
+        self.lease?.release()
+        self.lease = lease
+    }
+
+    /// AUTH or HELLO succeeded: the session now acts as `key`, on `lease`'s
+    /// tenant, and counts toward `activity`. Records watched in a previous
+    /// tenant are forgotten: they name that tenant's data.
+    mutating func authenticate(_ key: KeyInfo, lease: TenantLease?, activity: TenantActivity.Counters?) {
+        hold(lease)
+        self.key = key
+        watched = []
+        self.activity?.connectedClients.subtract(1, ordering: .relaxed)
+        self.activity = activity
+        activity?.connectedClients.add(1, ordering: .relaxed)
+        activity?.connectionsReceived.add(1, ordering: .relaxed)
+        client.details.withLock { details in
+            details.keyID = key.id
+            details.tenant = key.tenant
+            details.role = key.role
+        }
+    }
+
+    /// RESET: back to a fresh, unauthenticated connection.
+    mutating func reset() {
+        hold(nil)
+        activity?.connectedClients.subtract(1, ordering: .relaxed)
+        self = Session(client: client)
+        client.details.withLock { details in
+            details.name = nil
+            details.keyID = nil
+            details.tenant = nil
+            details.role = nil
+            details.protocolVersion = 2
+        }
+    }
 }
 
 /// A change a command makes to its connection, applied on the connection's event loop.
 enum SessionEffect: Sendable {
-    case authenticated(KeyInfo, TenantDatabase?)
+    case authenticated(KeyInfo, TenantLease?)
     case setName(String?)
     case switchProtocol(RESPVersion)
     case reset
@@ -62,16 +104,37 @@ struct CommandResult: Sendable {
 /// operations of a pipeline in one transaction: reads on a snapshot, writes in
 /// one group commit, each write in its own savepoint.
 struct TenantOperation: Sendable {
+    /// What the operation does: only a write body gets a ``TenantWriter``.
+    enum Body: Sendable {
+        case read(@Sendable (TenantReader) throws -> RESPValue)
+        case write(@Sendable (TenantWriter) throws -> RESPValue)
+
+        /// The body as a read, or nil if it writes.
+        var readOnly: (@Sendable (TenantReader) throws -> RESPValue)? {
+            if case .read(let read) = self { return read }
+            return nil
+        }
+
+        /// The body run inside a write transaction; a read sees the transaction's changes so far.
+        var inWrite: @Sendable (TenantWriter) throws -> RESPValue {
+            switch self {
+            case .read(let read): { writer in try read(writer.reader) }
+            case .write(let write): write
+            }
+        }
+    }
+
     let database: TenantDatabase
-    let writes: Bool
-    let run: @Sendable (TenantTransaction) throws -> RESPValue
+    let body: Body
     /// The command-table name, for the log when the operation fails unexpectedly.
     var command = ""
     /// Connection id and command number, for the log.
     var requestID = RequestID(client: 0, command: 0)
     /// The record this operation reads (by id or ext), if the tenant's record
     /// cache may answer instead of `run`.
-    var cachedRecord: (type: TimelineSubject, reference: RecordReference)?
+    var cachedRecord: (type: RecordKind, reference: RecordReference)?
+
+    var writes: Bool { body.readOnly == nil }
 
     /// Writes the reply from the record cache, encoded for `version`, into
     /// `output` if this operation is a cached record's read; false if not.
@@ -159,18 +222,17 @@ struct CommandInvocation: Sendable {
     /// Reads from the session's tenant database; `cachedRecord` names the record
     /// `body` reads if the record cache may answer instead.
     func read(
-        cachedRecord: (type: TimelineSubject, reference: RecordReference)? = nil,
-        _ body: @escaping @Sendable (TenantTransaction) throws -> RESPValue
+        cachedRecord: (type: RecordKind, reference: RecordReference)? = nil,
+        _ body: @escaping @Sendable (TenantReader) throws -> RESPValue
     ) throws(CommandError) -> CommandOutcome {
-        .tenant(
-            TenantOperation(database: try tenantDatabase(), writes: false, run: body, cachedRecord: cachedRecord))
+        .tenant(TenantOperation(database: try tenantDatabase(), body: .read(body), cachedRecord: cachedRecord))
     }
 
     /// Writes to the session's tenant database; the reply waits for the commit.
-    func write(_ body: @escaping @Sendable (TenantTransaction) throws -> RESPValue) throws(CommandError)
+    func write(_ body: @escaping @Sendable (TenantWriter) throws -> RESPValue) throws(CommandError)
         -> CommandOutcome
     {
-        .tenant(TenantOperation(database: try tenantDatabase(), writes: true, run: body))
+        .tenant(TenantOperation(database: try tenantDatabase(), body: .write(body)))
     }
 
     /// Runs catalog work off the event loop and replies with its result.

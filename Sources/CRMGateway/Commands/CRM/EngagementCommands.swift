@@ -15,7 +15,7 @@ enum EngagementCommands {
         guard try invocation.text(2).uppercased() == "ON" else {
             throw CommandError.syntax("syntax error: expected ON type id")
         }
-        let subject = try RecordCommands.choice(invocation, 3, "type", as: TimelineSubject.self)
+        let subject = try RecordCommands.choice(invocation, 3, "type", as: RecordKind.self)
         let id = try RecordCommands.recordID(invocation, 4, type: subject.rawValue)
         let changes =
             invocation.arguments.count > 5
@@ -30,10 +30,10 @@ enum EngagementCommands {
 
     /// `TIMELINE type id [LIMIT n] [CURSOR c]`: `[next-cursor, [event ...]]`, newest first.
     static func timeline(_ invocation: CommandInvocation) throws -> CommandOutcome {
-        let subject = try RecordCommands.choice(invocation, 1, "type", as: TimelineSubject.self)
+        let subject = try RecordCommands.choice(invocation, 1, "type", as: RecordKind.self)
         let id = try RecordCommands.recordID(invocation, 2, type: subject.rawValue)
         let options = try OptionArguments(invocation.texts(from: 3), tokens: ["LIMIT": 1, "CURSOR": 1])
-        let limit = try options.integer("LIMIT", in: 1...Engagement.maxTimelinePage, default: 20)
+        let limit = try options.integer("LIMIT", in: 1...StoreLimits.maxTimelinePage, default: 20)
         let before = try options.numberCursor()
         return try invocation.read { transaction in
             let page = try transaction.engagement.timeline(of: subject, id: id, limit: limit, before: before)

@@ -2,30 +2,12 @@ import CRMCore
 import CRMProtocol
 import CRMStore
 
-/// Data-subject requests, value analytics and cost rates.
-enum InsightCommands {
+/// Value analytics (tiers, top companies, forecasts) and the cost rates they use.
+enum AnalyticsCommands {
     static let handlers: [String: CommandHandler] = [
-        "CONTACT.EXPORT": export, "CONTACT.FORGET": forget, "ANALYTICS.TIERS": tiers, "ANALYTICS.TOP": top,
-        "ANALYTICS.FORECAST": forecast, "COST.SET": setCosts, "COST.GET": costs,
+        "ANALYTICS.TIERS": tiers, "ANALYTICS.TOP": top, "ANALYTICS.FORECAST": forecast, "COST.SET": setCosts,
+        "COST.GET": costs,
     ]
-
-    static func export(_ invocation: CommandInvocation) throws -> CommandOutcome {
-        let id = try RecordCommands.recordID(invocation, 1)
-        return try invocation.read { .bulk(try $0.privacy.export(contact: id)) }
-    }
-
-    /// `CONTACT.FORGET id CONFIRM id`: the id is repeated so a slip cannot erase someone.
-    static func forget(_ invocation: CommandInvocation) throws -> CommandOutcome {
-        let id = try RecordCommands.recordID(invocation, 1)
-        guard try invocation.text(2).uppercased() == "CONFIRM", try invocation.text(3) == String(id) else {
-            throw CommandError.syntax("syntax error: repeat the id as CONTACT.FORGET \(id) CONFIRM \(id)")
-        }
-        let actor = invocation.session.key?.id
-        return try invocation.write { transaction in
-            try transaction.privacy.forget(contact: id, actor: actor)
-            return .ok
-        }
-    }
 
     static func tiers(_ invocation: CommandInvocation) throws -> CommandOutcome {
         let actor = invocation.session.key?.id
@@ -34,7 +16,7 @@ enum InsightCommands {
             return .map([
                 (.bulk("A"), .integer(Int(counts.a))), (.bulk("B"), .integer(Int(counts.b))),
                 (.bulk("C"), .integer(Int(counts.c))), (.bulk("revenue"), .integer(Int(counts.revenue))),
-                (.bulk("window_days"), .integer(Int(Analytics.windowDays))),
+                (.bulk("window_days"), .integer(Int(CustomerValue.windowDays))),
             ])
         }
     }
@@ -44,7 +26,7 @@ enum InsightCommands {
         guard try invocation.text(1).lowercased() == "companies", try invocation.text(2).uppercased() == "BY" else {
             throw CommandError.syntax("syntax error: expected ANALYTICS.TOP companies BY revenue|cost|margin")
         }
-        let measure = try RecordCommands.choice(invocation, 3, "BY", as: Analytics.Measure.self)
+        let measure = try RecordCommands.choice(invocation, 3, "BY", as: CustomerValue.Measure.self)
         let options = try OptionArguments(invocation.texts(from: 4), tokens: ["LIMIT": 1, "ASC": 0, "DESC": 0])
         let limit = try options.integer("LIMIT", in: 1...1000, default: 10)
         let ascending = options.has("ASC")
@@ -84,7 +66,7 @@ enum InsightCommands {
         let words = try invocation.texts(from: 1)
         guard words.count.isMultiple(of: 2) else { throw InvalidField("COST.SET", "give item amount pairs") }
         let rates = try stride(from: 0, to: words.count, by: 2).map { index throws(InvalidField) in
-            guard let item = Analytics.CostItem(rawValue: words[index].lowercased()) else {
+            guard let item = CustomerValue.CostItem(rawValue: words[index].lowercased()) else {
                 throw InvalidField(words[index], "must be one of ticket, activity")
             }
             guard let amount = Int64(words[index + 1]), (0...1_000_000_000).contains(amount) else {
@@ -102,7 +84,7 @@ enum InsightCommands {
     static func costs(_ invocation: CommandInvocation) throws -> CommandOutcome {
         try invocation.read { transaction in
             let rates = try transaction.analytics.costRates()
-            return .map(Analytics.CostItem.allCases.map { (.bulk($0.rawValue), .integer(Int(rates[$0] ?? 0))) })
+            return .map(CustomerValue.CostItem.allCases.map { (.bulk($0.rawValue), .integer(Int(rates[$0] ?? 0))) })
         }
     }
 }

@@ -4,8 +4,6 @@ import GRDB
 
 /// Activities get their kind and the record they are about from ACTIVITY.ADD.
 struct ActivityRules: RecordRules {
-    var table: RecordTable { .activities }
-
     func prepareInsert(_ db: Database, _ changes: inout FieldChanges, now: String) throws {
         if changes["occurred_at"] == nil || changes["occurred_at"] == .some(nil) {
             changes.set("occurred_at", now)
@@ -44,31 +42,13 @@ public struct Reachability: Sendable, Equatable {
 }
 
 /// The shared memory: activities, timelines and the channels contacts choose.
-public struct Engagement {
+public struct Engagement<Access: StorageAccess> {
     let db: Database
 
-    public static let maxTimelinePage = 1000
-    public static let maxSourceLength = 256
-
-    /// Records an activity on a record; it is linked to that record's contact and company too.
-    public func addActivity(
-        kind: ActivityKind, on subject: TimelineSubject, id: Int64, _ changes: FieldChanges, actor: String?
-    ) throws -> Int64 {
-        guard let target = RecordTable.named(subject.rawValue), let record = try target.fetch(db, id: id) else {
-            throw StoreError.notFound("no such \(subject.rawValue)")
-        }
-        var changes = changes
-        changes.set("kind", kind.rawValue)
-        changes.set(subject.rawValue, String(id))
-        for link in ["contact", "company"] where link != subject.rawValue {
-            if let value = record[link] { changes.set(link, value) }
-        }
-        return try RecordCollection(db: db, rules: ActivityRules()).add(changes, actor: actor)
-    }
 
     /// Everything that touched a record, newest first; a company's timeline includes its contacts'.
-    public func timeline(of subject: TimelineSubject, id: Int64, limit: Int, before: Int64?) throws -> TimelinePage {
-        guard let table = RecordTable.named(subject.rawValue), try table.exists(db, id: id) else {
+    public func timeline(of subject: RecordKind, id: Int64, limit: Int, before: Int64?) throws -> TimelinePage {
+        guard try subject.table.exists(db, id: id) else {
             throw StoreError.notFound("no such \(subject.rawValue)")
         }
         var sources = "SELECT seq FROM event_links WHERE record_type = ? AND record_id = ?"
@@ -91,36 +71,6 @@ public struct Engagement {
         var entries = rows.map(Self.entry)
         let next = entries.trimToPage(limit)?.seq
         return TimelinePage(entries: entries, next: next)
-    }
-
-    /// Records a contact's choice for a channel; returns the contact's new version.
-    public func setConsent(
-        contact id: Int64, channel: ContactChannel, state: ConsentState, maxPerMonth: Int64?, source: String?,
-        actor: String?
-    ) throws -> Int64 {
-        guard let current = try RecordTable.contacts.fetch(db, id: id) else {
-            throw StoreError.notFound("no such contact")
-        }
-        if let source { try RecordSchema.checkText(source, field: "SOURCE", maxLength: Self.maxSourceLength) }
-        if let maxPerMonth, !ContactChannel.monthlyCapRange.contains(maxPerMonth) {
-            throw InvalidField("MAXPERMONTH", "must be an integer from 0 to 10000")
-        }
-        var changes = FieldChanges()
-        changes.set(channel.consentField, state.rawValue)
-        if let maxPerMonth { changes.set(channel.capField, String(maxPerMonth)) }
-        var event = changes
-        event.set("channel", channel.rawValue)
-        event.set("source", source)
-        let now = WallClock.now()
-        let version = try RecordTable.contacts.update(
-            db, current, changes, actor: actor, now: now, event: "contact.consent", eventFields: event)
-        try db.execute(
-            sql: """
-                INSERT INTO consent_changes (contact_id, channel, state, max_per_month, source, key_id, at)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
-                """,
-            arguments: [id, channel.rawValue, state.rawValue, maxPerMonth, source, actor, now])
-        return version
     }
 
     /// Opted in on the channel, and under its monthly cap counting the channel's activities of the last 30 days.
@@ -157,5 +107,53 @@ public struct Engagement {
         let fields = object.keys.sorted().map { ($0, object[$0] as? String) }
         return TimelineEntry(
             seq: row[0], type: row[1], recordType: row[2], recordID: row[3], fields: fields, keyID: row[5], at: row[6])
+    }
+}
+
+extension Engagement where Access == WriteAccess {
+    /// Records an activity on a record; it is linked to that record's contact and company too.
+    public func addActivity(
+        kind: ActivityKind, on subject: RecordKind, id: Int64, _ changes: FieldChanges, actor: String?
+    ) throws -> Int64 {
+        guard let record = try subject.table.fetch(db, id: id) else {
+            throw StoreError.notFound("no such \(subject.rawValue)")
+        }
+        var changes = changes
+        changes.set("kind", kind.rawValue)
+        changes.set(subject.rawValue, String(id))
+        for link in ["contact", "company"] where link != subject.rawValue {
+            if let value = record[link] { changes.set(link, value) }
+        }
+        return try RecordCollection<WriteAccess>(db: db, table: .activities, rules: ActivityRules()).add(changes, actor: actor)
+    }
+
+    /// Records a contact's choice for a channel; returns the contact's new version.
+    public func setConsent(
+        contact id: Int64, channel: ContactChannel, state: ConsentState, maxPerMonth: Int64?, source: String?,
+        actor: String?
+    ) throws -> Int64 {
+        guard let current = try RecordTable.contacts.fetch(db, id: id) else {
+            throw StoreError.notFound("no such contact")
+        }
+        if let source { try RecordSchema.checkText(source, field: "SOURCE", maxLength: StoreLimits.maxConsentSourceLength) }
+        if let maxPerMonth, !ContactChannel.monthlyCapRange.contains(maxPerMonth) {
+            throw InvalidField("MAXPERMONTH", "must be an integer from 0 to 10000")
+        }
+        var changes = FieldChanges()
+        changes.set(channel.consentField, state.rawValue)
+        if let maxPerMonth { changes.set(channel.capField, String(maxPerMonth)) }
+        var event = changes
+        event.set("channel", channel.rawValue)
+        event.set("source", source)
+        let now = WallClock.now()
+        let version = try RecordTable.contacts.update(
+            db, current, changes, actor: actor, now: now, event: "contact.consent", eventFields: event)
+        try db.execute(
+            sql: """
+                INSERT INTO consent_changes (contact_id, channel, state, max_per_month, source, key_id, at)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [id, channel.rawValue, state.rawValue, maxPerMonth, source, actor, now])
+        return version
     }
 }
