@@ -72,6 +72,29 @@ public struct Pipeline: Sendable, Equatable {
         stage == wonStage ? .won : stage == lostStage ? .lost : .open
     }
 
+    /// Moves a deal whose status was `wasStatus` (nil for a new deal) to
+    /// `stage` in `changes`: the stage must be one of this pipeline's, the
+    /// status follows the stage, a status change sets or clears the close
+    /// time, and reopening clears the lost reason. Only DEAL.LOSE (which
+    /// passes `wasStatus: .lost`) may reach the lost stage.
+    public func move(
+        to stage: String, wasStatus: DealStatus?, now: String, into changes: inout FieldChanges
+    ) throws(InvalidField) {
+        guard self.stage(named: stage) != nil else {
+            throw InvalidField(
+                "stage", "not a stage of pipeline \(name) (\(stages.map(\.name).joined(separator: ", ")))")
+        }
+        let status = status(at: stage)
+        if status == .lost, wasStatus != .lost {
+            throw InvalidField("stage", "a deal is lost with DEAL.LOSE id REASON text")
+        }
+        changes.set("stage", stage)
+        guard status != wasStatus else { return }
+        changes.set("status", status.rawValue)
+        changes.set("closed_at", status == .open ? nil : now)
+        if status == .open, wasStatus != nil { changes.set("lost_reason", nil) }
+    }
+
     public static func isValidName(_ name: String) -> Bool {
         (1...64).contains(name.utf8.count)
             && name.utf8.allSatisfy {

@@ -46,6 +46,23 @@ public struct ReorderRule: Sendable, Equatable {
     }
 }
 
+/// When a change to a partner's stock opens an automatic reorder (DESIGN.md §6).
+public enum ReorderTrigger {
+    /// The quantity to reorder, or nil: only for a SKU with a rule whose
+    /// reported position calls for one (``ReorderRule/quantity(onHand:onOrder:)``),
+    /// of a company at the `partner` stage, with no reorder of the SKU open.
+    /// The cheap test runs first: `stage` and `hasOpenReorder` are asked only when it passes.
+    public static func quantity(
+        rule: ReorderRule?, onHand: Int64?, onOrder: Int64, stage: () throws -> RelationshipStage?,
+        hasOpenReorder: () throws -> Bool
+    ) rethrows -> Int64? {
+        guard let quantity = rule?.quantity(onHand: onHand, onOrder: onOrder), try stage() == .partner,
+            try !hasOpenReorder()
+        else { return nil }
+        return quantity
+    }
+}
+
 /// Where a reorder stands: `proposed → confirmed → received`, or
 /// `cancelled`; `held` while the company is in conflict.
 public enum ReorderStatus: String, CaseIterable, Sendable {

@@ -3,6 +3,18 @@ public enum TicketStatus: String, CaseIterable, Sendable {
     case new, open, pending, resolved, closed
 
     public var isSettled: Bool { self == .resolved || self == .closed }
+
+    /// The timestamps a move to this status sets in `changes`, at `now`:
+    /// leaving `new` is the first response, reaching resolved or closed
+    /// resolves, and reopening clears the resolution. `responded` and
+    /// `resolved` are the ticket's stamps so far; `previous` its status (nil for a new ticket).
+    public func stamp(
+        from previous: TicketStatus?, responded: String?, resolved: String?, now: String, into changes: inout FieldChanges
+    ) {
+        if self != .new, responded == nil { changes.set("first_response_at", now) }
+        if isSettled, resolved == nil { changes.set("resolved_at", now) }
+        if !isSettled, previous?.isSettled == true { changes.set("resolved_at", nil) }
+    }
 }
 
 /// A ticket's priority, which picks its SLA targets.

@@ -9,7 +9,7 @@ struct DealRules: RecordRules {
         let pipeline = try Pipelines<ReadAccess>(db: db).load(pipelineName)
         changes.set("pipeline", pipeline.name)
         let stage = (changes["stage"] ?? nil) ?? pipeline.stages[0].name
-        try apply(stage: stage, of: pipeline, wasStatus: nil, to: &changes, now: now)
+        try pipeline.move(to: stage, wasStatus: nil, now: now, into: &changes)
     }
 
     func prepareUpdate(
@@ -23,28 +23,8 @@ struct DealRules: RecordRules {
         let pipeline = try Pipelines<ReadAccess>(db: db).load((pipelineChange ?? nil) ?? current["pipeline"]!)
         let movedPipeline = pipeline.name != current["pipeline"]
         let stage = (stageChange ?? nil) ?? (movedPipeline ? pipeline.stages[0].name : current["stage"]!)
-        try apply(
-            stage: stage, of: pipeline, wasStatus: current["status"].flatMap(DealStatus.init), to: &changes, now: now)
-    }
-
-    /// Sets the stage, the status it implies and the close time.
-    private func apply(
-        stage: String, of pipeline: Pipeline, wasStatus: DealStatus?, to changes: inout FieldChanges, now: String
-    ) throws {
-        guard pipeline.stage(named: stage) != nil else {
-            throw InvalidField(
-                "stage",
-                "not a stage of pipeline \(pipeline.name) (\(pipeline.stages.map(\.name).joined(separator: ", ")))")
-        }
-        let status = pipeline.status(at: stage)
-        if status == .lost, wasStatus != .lost {
-            throw InvalidField("stage", "a deal is lost with DEAL.LOSE id REASON text")
-        }
-        changes.set("stage", stage)
-        guard status != wasStatus else { return }
-        changes.set("status", status.rawValue)
-        changes.set("closed_at", status == .open ? nil : now)
-        if status == .open, wasStatus != nil { changes.set("lost_reason", nil) }
+        try pipeline.move(
+            to: stage, wasStatus: current["status"].flatMap(DealStatus.init), now: now, into: &changes)
     }
 }
 

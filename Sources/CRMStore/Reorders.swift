@@ -21,23 +21,26 @@ public struct Reorder: Sendable, Equatable {
 struct ReorderEngine {
     let db: Database
 
-    /// Creates a reorder if the company is a partner, the SKU has a rule, the
-    /// ERP has reported its stock, its position is below MIN, and no reorder
-    /// of it is open. `level` is the
+    /// Creates a reorder when ``ReorderTrigger`` calls for one. `level` is the
     /// SKU's level as the caller just wrote it, if it has it at hand.
     func evaluate(company: Int64, sku: String, actor: String?, now: String, level known: StockLevel? = nil) throws {
         // The cheap test first: most changes leave the position at or above MIN.
-        guard let level = try known ?? Inventory<ReadAccess>.level(db, company: company, sku: sku), let rule = level.rule,
-            let quantity = rule.quantity(onHand: level.reportedOnHand, onOrder: level.onOrder),
-            try String.fetchOne(
-                db.cachedStatement(sql: "SELECT stage FROM companies WHERE id = ?"), arguments: [company])
-                == RelationshipStage.partner.rawValue,
-            try Int64.fetchOne(
-                db.cachedStatement(
-                    sql:
-                        "SELECT id FROM reorders WHERE company = ? AND sku = ? AND status IN ('proposed', 'confirmed', 'held')"
-                ),
-                arguments: [company, sku]) == nil
+        guard let level = try known ?? Inventory<ReadAccess>.level(db, company: company, sku: sku),
+            let quantity = try ReorderTrigger.quantity(
+                rule: level.rule, onHand: level.reportedOnHand, onOrder: level.onOrder,
+                stage: {
+                    try String.fetchOne(
+                        db.cachedStatement(sql: "SELECT stage FROM companies WHERE id = ?"), arguments: [company]
+                    ).flatMap(RelationshipStage.init)
+                },
+                hasOpenReorder: {
+                    try Int64.fetchOne(
+                        db.cachedStatement(
+                            sql:
+                                "SELECT id FROM reorders WHERE company = ? AND sku = ? AND status IN ('proposed', 'confirmed', 'held')"
+                        ),
+                        arguments: [company, sku]) != nil
+                })
         else { return }
         var deal = FieldChanges()
         deal.set("title", "Auto-reorder \(quantity) x \(sku)")

@@ -10,7 +10,7 @@ struct TicketRules: RecordRules {
         changes.set("status", status.rawValue)
         changes.set("priority", priority.rawValue)
         try setDueTimes(db, priority: priority, from: now, &changes)
-        record(status: status, previous: nil, stamps: (nil, nil), now: now, &changes)
+        status.stamp(from: nil, responded: nil, resolved: nil, now: now, into: &changes)
     }
 
     func prepareUpdate(
@@ -24,9 +24,9 @@ struct TicketRules: RecordRules {
             try setDueTimes(db, priority: priority, from: current.createdAt, &changes)
         }
         if let status = (changes["status"] ?? nil).flatMap(TicketStatus.init), status.rawValue != current["status"] {
-            record(
-                status: status, previous: current["status"].flatMap(TicketStatus.init),
-                stamps: (current["first_response_at"], current["resolved_at"]), now: now, &changes)
+            status.stamp(
+                from: current["status"].flatMap(TicketStatus.init), responded: current["first_response_at"],
+                resolved: current["resolved_at"], now: now, into: &changes)
         }
     }
 
@@ -51,16 +51,6 @@ struct TicketRules: RecordRules {
         let level = try ServiceLevels<ReadAccess>(db: db).level(for: priority)
         changes.set("first_response_due", Timestamp.adding(minutes: level.firstResponseMinutes, to: start))
         changes.set("resolve_due", Timestamp.adding(minutes: level.resolveMinutes, to: start))
-    }
-
-    /// Leaving `new` is the first response; reaching resolved or closed resolves; reopening clears the resolution.
-    private func record(
-        status: TicketStatus, previous: TicketStatus?, stamps: (responded: String?, resolved: String?), now: String,
-        _ changes: inout FieldChanges
-    ) {
-        if status != .new, stamps.responded == nil { changes.set("first_response_at", now) }
-        if status.isSettled, stamps.resolved == nil { changes.set("resolved_at", now) }
-        if !status.isSettled, previous?.isSettled == true { changes.set("resolved_at", nil) }
     }
 }
 

@@ -29,12 +29,12 @@ import Testing
         let words = find.split(separator: " ").map(String.init)
         let query = try FindQuery.parse(words, schema: type.schema)
         let plan = try await database.read { transaction in
-            let (sql, arguments) = try TenantTransaction.rules(type).table.findStatement(query)
+            let (sql, arguments) = try type.table.findStatement(query)
             return try Row.fetchAll(transaction.db, sql: "EXPLAIN QUERY PLAN " + sql, arguments: arguments)
                 .map { $0["detail"] as String }
         }
         #expect(plan.contains { $0.contains(expected) }, "plan for FIND \(find): \(plan)")
-        let table = TenantTransaction.rules(type).table.table
+        let table = type.table.table
         #expect(!plan.contains("SCAN \(table)"), "a full scan of \(table) for FIND \(find): \(plan)")
         if !find.contains("PREFIX") {
             // A prefix range is read through its index and then put in id order: only the matches are sorted.

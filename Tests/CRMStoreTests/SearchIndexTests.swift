@@ -18,7 +18,7 @@ import Testing
         try RecordSchema.contact.validate(pairs.map { ($0.key, $0.value) })
     }
 
-    private static func search(_ words: String, in transaction: TenantTransaction) throws -> [String?] {
+    private static func search(_ words: String, in transaction: TenantReader) throws -> [String?] {
         try transaction.contacts.find(FindQuery.parse(["SEARCH", words], schema: .contact)).records.map {
             $0["first_name"]
         }
@@ -47,7 +47,7 @@ import Testing
         return (pending, failures)
     }
 
-    private func writeEach(_ bodies: [@Sendable (TenantTransaction) throws -> String]) async throws -> [Result<
+    private func writeEach(_ bodies: [@Sendable (TenantWriter) throws -> String]) async throws -> [Result<
         String, any Error
     >] {
         try await withCheckedThrowingContinuation { continuation in
@@ -87,8 +87,8 @@ import Testing
             { try String($0.contacts.set(id: kept, renamed, ifVersion: nil, force: false, actor: nil)) },
             // A search behind the writes in the same transaction sees them.
             {
-                try Self.search("rosa", in: $0).compactMap { $0 }.joined() + "|"
-                    + Self.search("quen", in: $0).compactMap { $0 }.joined()
+                try Self.search("rosa", in: $0.reader).compactMap { $0 }.joined() + "|"
+                    + Self.search("quen", in: $0.reader).compactMap { $0 }.joined()
             },
         ])
         #expect(throws: InvalidField.self) { try results[1].get() }
