@@ -9,7 +9,8 @@ public enum TicketStatus: String, CaseIterable, Sendable {
     /// resolves, and reopening clears the resolution. `responded` and
     /// `resolved` are the ticket's stamps so far; `previous` its status (nil for a new ticket).
     public func stamp(
-        from previous: TicketStatus?, responded: String?, resolved: String?, now: String, into changes: inout FieldChanges
+        from previous: TicketStatus?, responded: String?, resolved: String?, now: String,
+        into changes: inout FieldChanges
     ) {
         if self != .new, responded == nil { changes.set("first_response_at", now) }
         if isSettled, resolved == nil { changes.set("resolved_at", now) }

@@ -242,7 +242,6 @@ public final class Catalog: Sendable {
             createdAt: row["created_at"], revokedAt: row["revoked_at"])
     }
 
-    /// Closes the catalog database.
     /// Copies the catalog, from one consistent snapshot, to `destination`.
     public func backup(to destination: String) async throws {
         try await database.read { db in
@@ -253,6 +252,7 @@ public final class Catalog: Sendable {
         }
     }
 
+    /// Closes the catalog database.
     public func close() throws {
         try database.close()
     }

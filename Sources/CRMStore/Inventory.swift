@@ -24,7 +24,6 @@ public struct StockLevel: Sendable, Equatable {
 public struct Inventory<Access: StorageAccess> {
     let db: Database
 
-
     /// A company by `ext` (an ERP's own customer number), or else by id.
     public func company(_ reference: String) throws -> Int64 {
         if let id = try Int64.fetchOne(

@@ -1,3 +1,4 @@
+import CRMCore
 import Crypto
 
 /// API key ids and secrets. Secrets are 256 random bits shown once; only their
@@ -6,12 +7,12 @@ import Crypto
 public enum KeySecret {
     /// A new key id: `k_` and 12 lower-case hex digits.
     public static func makeID() -> String {
-        "k_" + hex(randomBytes(6))
+        "k_" + ASCIIText.hex(randomBytes(6))
     }
 
     /// A new secret: 64 lower-case hex digits (256 bits).
     public static func makeSecret() -> String {
-        hex(randomBytes(32))
+        ASCIIText.hex(randomBytes(32))
     }
 
     /// The digest stored for `secret`.
@@ -35,14 +36,4 @@ public enum KeySecret {
         return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
     }
 
-    private static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count * 2)
-        for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0xF)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
 }

@@ -1,8 +1,8 @@
 import CRMCore
-import Dispatch
 import Foundation
 import GRDB
 import GRDBSQLite
+import NIOPosix
 import Synchronization
 
 /// The tenant databases under `DATA/tenants/`: opened lazily on first use,
@@ -32,7 +32,6 @@ public final class TenantDirectory: Sendable {
     private let opens = Atomic<Int>(0)
     /// Each tenant's own group-commit counters, kept across closes and reopens.
     private let tenantWrites = Mutex<[String: WriteStatistics]>([:])
-    private let blockingQueue = DispatchQueue(label: "crmgate.tenant-open", attributes: .concurrent)
 
     public init(
         root: String, durability: Durability = .full, maxOpen: Int = 256, recordCacheCapacity: Int = 0,
@@ -143,7 +142,7 @@ public final class TenantDirectory: Sendable {
     /// a copy of the template, written whole or not at all.
     public func create(_ name: TenantName) async throws {
         let path = path(of: name)
-        try await onBlockingQueue { try self.template.instantiate(at: path) }
+        try await onBlockingThread { try self.template.instantiate(at: path) }
     }
 
     /// Closes every tenant no session holds, when the process is short of
@@ -173,9 +172,9 @@ public final class TenantDirectory: Sendable {
         let entry = entries.withLock { $0.removeValue(forKey: name.value) }
         _ = tenantWrites.withLock { $0.removeValue(forKey: name.value) }
         if case .open(let database, _, _) = entry {
-            try await onBlockingQueue { try database.close() }
+            try await onBlockingThread { try database.close() }
         } else if case .opening(let task) = entry, let database = try? await task.value {
-            try await onBlockingQueue { try database.close() }
+            try await onBlockingThread { try database.close() }
         }
         let path = path(of: name)
         for file in [path, path + "-wal", path + "-shm"] where FileManager.default.fileExists(atPath: file) {
@@ -186,7 +185,7 @@ public final class TenantDirectory: Sendable {
     /// Copies a tenant's database, from one consistent snapshot, to `destination`.
     public func backup(_ name: TenantName, to destination: String) async throws {
         let source = path(of: name)
-        try await onBlockingQueue { try DatabaseCopy.copy(from: source, to: destination) }
+        try await onBlockingThread { try DatabaseCopy.copy(from: source, to: destination) }
     }
 
     /// Replaces a tenant's database with the copy at `source` (see ``backup(_:to:)``).
@@ -197,7 +196,7 @@ public final class TenantDirectory: Sendable {
         }
         try await remove(name)
         let destination = path(of: name)
-        try await onBlockingQueue { try DatabaseCopy.copy(from: source, to: destination) }
+        try await onBlockingThread { try DatabaseCopy.copy(from: source, to: destination) }
     }
 
     /// Closes databases no session has used for `idleTime`.
@@ -247,7 +246,7 @@ public final class TenantDirectory: Sendable {
 
     private func close(_ databases: [TenantDatabase]) async {
         for database in databases {
-            try? await onBlockingQueue { try database.close() }
+            try? await onBlockingThread { try database.close() }
         }
     }
 
@@ -269,7 +268,7 @@ public final class TenantDirectory: Sendable {
     }
 
     private func open(_ name: TenantName) async throws -> TenantDatabase {
-        let database = try await onBlockingQueue {
+        let database = try await onBlockingThread {
             try TenantDatabase(
                 name: name, path: self.path(of: name), durability: self.durability,
                 recordCacheCapacity: self.recordCacheCapacity, maxBytes: self.maxDatabaseBytes,
@@ -279,13 +278,11 @@ public final class TenantDirectory: Sendable {
         return database
     }
 
-    /// Runs blocking SQLite work on a dispatch queue, never on an event loop or the cooperative pool.
-    private func onBlockingQueue<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            blockingQueue.async {
-                continuation.resume(with: Result { try work() })
-            }
-        }
+    /// Runs blocking file and SQLite work (opens, closes, copies) on NIO's
+    /// shared thread pool, bounded by the machine's cores: never on an event
+    /// loop or the cooperative pool, and never a thread per waiting tenant.
+    private func onBlockingThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await NIOThreadPool.singleton.runIfActive(work)
     }
 }
 

@@ -111,7 +111,7 @@ struct Serve: AsyncParsableCommand {
             let server = try GatewayServer(configuration: configuration, logger: logger, group: eventLoops)
             let group = ServiceGroup(
                 configuration: ServiceGroupConfiguration(
-                    services: [.init(service: server)],
+                    services: [.init(service: server), .init(service: server.housekeeping)],
                     gracefulShutdownSignals: [.sigterm, .sigint],
                     logger: logger
                 )

@@ -6,6 +6,12 @@ import Testing
 
 /// Per-event-loop command counting: each loop's shard is its own, readers see the sum.
 @Suite struct CommandMetersTests {
+    @Test func theHistogramHasABucketPerBoundInAscendingOrder() {
+        #expect(CommandMeters.Tally().buckets.count == CommandMeters.bucketBounds.count)
+        let bounds = CommandMeters.bucketBounds.indices.map { CommandMeters.bucketBounds[$0] }
+        #expect(bounds == bounds.sorted() && Set(bounds).count == bounds.count, "bounds ascend")
+    }
+
     @Test func shardsOfTwoEventLoopsAddUpInCommandStatsAndTheExposition() throws {
         let meters = CommandMeters(names: ["CONTACT.GET", "CLIENT LIST"])
         let first = EmbeddedEventLoop()

@@ -130,7 +130,8 @@ struct CommandDispatcher: Sendable {
             case .pending(let future):
                 return .pending(
                     future.recover { error in
-                        CommandResult(reply: CommandError.reply(for: error, command: commandName, logger: invocation.logger))
+                        CommandResult(
+                            reply: CommandError.reply(for: error, command: commandName, logger: invocation.logger))
                     })
             }
         } catch {

@@ -333,7 +333,8 @@ final class SessionHandler: ChannelDuplexHandler {
                 // Subscriptions belong to the tenant they were made in.
                 dropSubscriptions(context: context)
                 session.subscriptionCount = 0
-                session.authenticate(key, lease: lease, activity: key.tenant.map(services.tenantActivity.counters(for:)))
+                session.authenticate(
+                    key, lease: lease, activity: key.tenant.map(services.tenantActivity.counters(for:)))
                 context.triggerUserOutboundEvent(SessionActivity.authenticated(true), promise: nil)
             case .setName(let name):
                 session.name = name

@@ -110,7 +110,8 @@ struct TenantWork {
         let checkWatched: @Sendable (TenantReader) throws -> Void = { reader in
             guard try WatchedRecord.unchanged(watched, in: reader) else { throw WatchedRecord.Changed() }
         }
-        let run: @Sendable (Int, TenantOperation, () throws -> RESPValue) throws -> RESPValue = { slot, operation, body in
+        let run: @Sendable (Int, TenantOperation, () throws -> RESPValue) throws -> RESPValue = {
+            slot, operation, body in
             do {
                 return try body()
             } catch {

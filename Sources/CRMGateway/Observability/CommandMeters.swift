@@ -14,8 +14,12 @@ import Synchronization
 /// recording, so these two families are written here, in the same text format,
 /// after the registry's.)
 final class CommandMeters: Sendable {
+    /// One value per bounded duration bucket. The bounds and each tally's
+    /// counts share this one size, so a bound added without its count does not compile.
+    typealias PerBucket<Element: ~Copyable> = InlineArray<12, Element>
+
     /// Upper bounds of the duration histogram's buckets, in microseconds.
-    static let bucketBounds = [
+    static let bucketBounds: PerBucket<Int> = [
         100, 250, 500, 1_000, 2_000, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000,
     ]
 
@@ -24,16 +28,18 @@ final class CommandMeters: Sendable {
         let calls = Atomic<Int>(0)
         let failed = Atomic<Int>(0)
         let microseconds = Atomic<Int>(0)
-        /// Calls by duration: index `i` counts those over bound `i - 1` and up to bound `i`;
-        /// the last, those over every bound (so one more than ``bucketBounds``).
-        let buckets: InlineArray<13, Atomic<Int>> = InlineArray { _ in Atomic(0) }
+        /// Calls by duration: index `i` counts those over bound `i - 1` and up to bound `i`.
+        /// Calls over every bound are the rest of ``calls``.
+        let buckets: PerBucket<Atomic<Int>> = InlineArray { _ in Atomic(0) }
 
         func add(microseconds elapsed: Int, failed hasFailed: Bool) {
             calls.add(1, ordering: .relaxed)
             if hasFailed { failed.add(1, ordering: .relaxed) }
             microseconds.add(elapsed, ordering: .relaxed)
-            let bucket = CommandMeters.bucketBounds.firstIndex { elapsed <= $0 } ?? CommandMeters.bucketBounds.count
-            buckets[bucket].add(1, ordering: .relaxed)
+            for index in CommandMeters.bucketBounds.indices where elapsed <= CommandMeters.bucketBounds[index] {
+                buckets[index].add(1, ordering: .relaxed)
+                return
+            }
         }
     }
 
@@ -85,6 +91,7 @@ final class CommandMeters: Sendable {
         var calls = 0
         var failed = 0
         var microseconds = 0
+        /// Calls by duration bucket, as ``Tally/buckets``, then those over every bound.
         var buckets = [Int](repeating: 0, count: CommandMeters.bucketBounds.count + 1)
     }
 
@@ -98,10 +105,11 @@ final class CommandMeters: Sendable {
                 totals.calls += tally.calls.load(ordering: .relaxed)
                 totals.failed += tally.failed.load(ordering: .relaxed)
                 totals.microseconds += tally.microseconds.load(ordering: .relaxed)
-                for bucket in totals.buckets.indices {
+                for bucket in tally.buckets.indices {
                     totals.buckets[bucket] += tally.buckets[bucket].load(ordering: .relaxed)
                 }
             }
+            totals.buckets[Self.bucketBounds.count] = totals.calls - totals.buckets.reduce(0, +)
             return totals.calls > 0 ? (names[slot], totals) : nil
         }
     }
@@ -124,10 +132,10 @@ final class CommandMeters: Sendable {
         for (name, totals) in ran {
             let command = name.lowercased()
             var cumulative = 0
-            for (bound, count) in zip(Self.bucketBounds, totals.buckets) {
-                cumulative += count
+            for bucket in Self.bucketBounds.indices {
+                cumulative += totals.buckets[bucket]
                 text +=
-                    "crmgate_command_duration_seconds_bucket{command=\"\(command)\",le=\"\(Self.seconds(bound))\"} \(cumulative)\n"
+                    "crmgate_command_duration_seconds_bucket{command=\"\(command)\",le=\"\(Self.seconds(Self.bucketBounds[bucket]))\"} \(cumulative)\n"
             }
             text += "crmgate_command_duration_seconds_bucket{command=\"\(command)\",le=\"+Inf\"} \(totals.calls)\n"
             text +=

@@ -122,42 +122,20 @@ public final class GatewayServer: Service, Sendable {
     }
 
     /// Runs until graceful shutdown (SIGTERM/SIGINT through the `ServiceGroup`),
-    /// closing idle tenant databases every half minute, letting tenants idle
-    /// for ten seconds give back their memory, sampling memory and tenant
-    /// figures each second and reloading the certificate on SIGHUP meanwhile.
+    /// reloading the certificate on SIGHUP meanwhile. Run ``housekeeping``
+    /// beside it in the same group, after it, so it stops first.
     public func run() async throws {
         try await start()
         SystemdNotifier.notify("READY=1\nSTATUS=accepting connections on port \(services.boundPorts.tls)")
         let hangups = await UnixSignalsSequence(trapping: .sighup)
-        try? await cancelWhenGracefulShutdown { [services] in
-            try await withThrowingDiscardingTaskGroup { group in
-                group.addTask {
-                    while true {
-                        try await Task.sleep(for: .seconds(30))
-                        await services.tenants.closeIdle(olderThan: .seconds(300))
-                    }
-                }
-                group.addTask {
-                    for await _ in hangups { self.reloadCertificates() }
-                }
-                group.addTask {
-                    var second = 0
-                    while true {
-                        try await Task.sleep(for: .seconds(1))
-                        second += 1
-                        services.memory.sample()
-                        // One count of the descriptors a second, for the metrics and the pressure check.
-                        let descriptors = DescriptorLimit.inUse
-                        services.metrics.sampleTenants(services.tenants, descriptorsInUse: descriptors)
-                        if second % 5 == 0 { services.tenants.releaseIdle(olderThan: .seconds(10)) }
-                        await services.tenants.relieveDescriptorPressure(
-                            inUse: descriptors, limit: services.descriptorLimit)
-                    }
-                }
-            }
+        await cancelWhenGracefulShutdown {
+            for await _ in hangups { self.reloadCertificates() }
         }
         await shutdown()
     }
+
+    /// The service that samples figures and closes idle tenants while the server runs.
+    public var housekeeping: TenantHousekeeping { TenantHousekeeping(services: services) }
 
     /// Reads the certificate and key again and uses them for new connections;
     /// connections already open keep theirs. On failure the old ones stay.

@@ -37,10 +37,12 @@ import Testing
     @Test func aCommandInFlightOrASubscriptionIsNeverIdle() {
         var state = machine(auth: nil)
         state.commandWaiting()
-        #expect(state.deadlineReached(now: start + .seconds(400)) == .checkAt(start + .seconds(400) + .milliseconds(100)))
+        #expect(
+            state.deadlineReached(now: start + .seconds(400)) == .checkAt(start + .seconds(400) + .milliseconds(100)))
         _ = state.commandsAnswered(now: start + .seconds(400))
         state.subscribed(true)
-        #expect(state.deadlineReached(now: start + .seconds(800)) == .checkAt(start + .seconds(800) + .milliseconds(100)))
+        #expect(
+            state.deadlineReached(now: start + .seconds(800)) == .checkAt(start + .seconds(800) + .milliseconds(100)))
         state.subscribed(false)
         #expect(state.deadlineReached(now: start + .seconds(800)) == .close(.idle))
     }

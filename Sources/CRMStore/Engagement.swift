@@ -45,7 +45,6 @@ public struct Reachability: Sendable, Equatable {
 public struct Engagement<Access: StorageAccess> {
     let db: Database
 
-
     /// Everything that touched a record, newest first; a company's timeline includes its contacts'.
     public func timeline(of subject: RecordKind, id: Int64, limit: Int, before: Int64?) throws -> TimelinePage {
         guard try subject.table.exists(db, id: id) else {
@@ -124,7 +123,8 @@ extension Engagement where Access == WriteAccess {
         for link in ["contact", "company"] where link != subject.rawValue {
             if let value = record[link] { changes.set(link, value) }
         }
-        return try RecordCollection<WriteAccess>(db: db, table: .activities, rules: ActivityRules()).add(changes, actor: actor)
+        return try RecordCollection<WriteAccess>(db: db, table: .activities, rules: ActivityRules()).add(
+            changes, actor: actor)
     }
 
     /// Records a contact's choice for a channel; returns the contact's new version.
@@ -135,7 +135,9 @@ extension Engagement where Access == WriteAccess {
         guard let current = try RecordTable.contacts.fetch(db, id: id) else {
             throw StoreError.notFound("no such contact")
         }
-        if let source { try RecordSchema.checkText(source, field: "SOURCE", maxLength: StoreLimits.maxConsentSourceLength) }
+        if let source {
+            try RecordSchema.checkText(source, field: "SOURCE", maxLength: StoreLimits.maxConsentSourceLength)
+        }
         if let maxPerMonth, !ContactChannel.monthlyCapRange.contains(maxPerMonth) {
             throw InvalidField("MAXPERMONTH", "must be an integer from 0 to 10000")
         }
