@@ -71,15 +71,7 @@ import Testing
     /// The handler on an `EmbeddedChannel`, its deadlines measured on the embedded loop's clock.
     @Test func theHandlerClosesAtTheDeadlineOfTheFakeClock() throws {
         let directory = try TemporaryDirectory()
-        var configuration = GatewayConfiguration()
-        configuration.dataDirectory = directory.path
-        configuration.authTimeout = .seconds(10)
-        let services = GatewayServices(
-            configuration: configuration, catalog: try Catalog(directory: directory.path),
-            tenants: try TenantDirectory(root: directory.path + "/tenants"), logger: Logger(label: "test"),
-            startedAtUnixSeconds: 0,
-            metrics: GatewayMetrics(table: .standard, slowLog: SlowLog(thresholdMicroseconds: 10_000, maxLength: 128)),
-            descriptorLimit: 1024)
+        let services = try GatewayServices.embedded(in: directory) { $0.authTimeout = .seconds(10) }
         let loop = EmbeddedEventLoop()
         let channel = EmbeddedChannel(loop: loop)
         try channel.pipeline.syncOperations.addHandler(ConnectionStateHandler(services: services) { loop.now })

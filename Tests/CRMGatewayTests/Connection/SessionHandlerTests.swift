@@ -11,14 +11,7 @@ import Testing
 /// The session pipeline on an `EmbeddedChannel`: no sockets, every byte boundary.
 @Suite struct SessionHandlerTests {
     private func makeChannel(_ directory: TemporaryDirectory) throws -> EmbeddedChannel {
-        var configuration = GatewayConfiguration()
-        configuration.dataDirectory = directory.path
-        let services = GatewayServices(
-            configuration: configuration, catalog: try Catalog(directory: directory.path),
-            tenants: try TenantDirectory(root: directory.path + "/tenants"), logger: Logger(label: "test"),
-            startedAtUnixSeconds: 0,
-            metrics: GatewayMetrics(table: .standard, slowLog: SlowLog(thresholdMicroseconds: 10_000, maxLength: 128)),
-            descriptorLimit: 1024)
+        let services = try GatewayServices.embedded(in: directory)
         let channel = EmbeddedChannel()
         try channel.pipeline.syncOperations.addHandler(SessionHandler(services: services))
         try channel.connect(to: .init(ipAddress: "127.0.0.1", port: 1)).wait()

@@ -79,12 +79,18 @@ import Testing
         }
     }
 
-    @Test func closedInputDrainsTheQueueButABlockingReadIsNotWaitedFor() {
+    /// A machine with CONTACT.ADD in flight and PING queued behind it.
+    private func waitingOnAWrite() -> SessionStateMachine {
         var state = SessionStateMachine()
         state.received(command("CONTACT.ADD"))
         state.received(command("PING"))
         _ = state.next(outputBackedUp: false)
         state.waiting(blockingRead: false)
+        return state
+    }
+
+    @Test func closedInputDrainsTheQueueButABlockingReadIsNotWaitedFor() {
+        var state = waitingOnAWrite()
         #expect(state.inputClosed() == .closeWhenAnswered)
         state.answered()
         #expect(name(state.next(outputBackedUp: false)) == "PING", "what was sent before the close is answered")
@@ -98,11 +104,7 @@ import Testing
     }
 
     @Test func closingAndShutdownDropWhatIsQueued() {
-        var state = SessionStateMachine()
-        state.received(command("CONTACT.ADD"))
-        state.received(command("PING"))
-        _ = state.next(outputBackedUp: false)
-        state.waiting(blockingRead: false)
+        var state = waitingOnAWrite()
         #expect(state.close() == .closeWhenAnswered)
         state.answered()
         #expect(state.next(outputBackedUp: false) == nil)

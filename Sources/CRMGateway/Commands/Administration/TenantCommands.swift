@@ -56,24 +56,26 @@ enum TenantCommands {
     }
 
     static func suspend(_ invocation: CommandInvocation) throws -> CommandOutcome {
-        let name = try TenantName(invocation.text(1))
-        let services = invocation.services
-        let logger = invocation.logger
-        return invocation.async {
-            try await services.catalog.setSuspended(name, true)
-            let closed = services.clients.close { client in client.details.withLock { $0.tenant } == name.value }
-            logger.notice("tenant suspended", metadata: ["tenant": "\(name)", "closed_clients": "\(closed)"])
-            return .ok
-        }
+        try setSuspended(invocation, true)
     }
 
     static func resume(_ invocation: CommandInvocation) throws -> CommandOutcome {
+        try setSuspended(invocation, false)
+    }
+
+    /// Suspends a tenant, closing its sessions, or resumes it.
+    private static func setSuspended(_ invocation: CommandInvocation, _ suspended: Bool) throws -> CommandOutcome {
         let name = try TenantName(invocation.text(1))
         let services = invocation.services
         let logger = invocation.logger
         return invocation.async {
-            try await services.catalog.setSuspended(name, false)
-            logger.notice("tenant resumed", metadata: ["tenant": "\(name)"])
+            try await services.catalog.setSuspended(name, suspended)
+            guard suspended else {
+                logger.notice("tenant resumed", metadata: ["tenant": "\(name)"])
+                return .ok
+            }
+            let closed = services.clients.close { client in client.details.withLock { $0.tenant } == name.value }
+            logger.notice("tenant suspended", metadata: ["tenant": "\(name)", "closed_clients": "\(closed)"])
             return .ok
         }
     }
