@@ -38,8 +38,9 @@ public struct RecordCollection<Access: StorageAccess> {
 
     init(db: Database, kind: RecordKind, cacheFill: RecordCache.Fill? = nil) {
         self.db = db
-        table = kind.table
-        rules = kind.rules
+        let storage = kind.storage
+        table = storage.table
+        rules = storage.rules
         self.cacheFill = cacheFill.map { ($0, kind) }
     }
 

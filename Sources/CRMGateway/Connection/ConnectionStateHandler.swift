@@ -1,36 +1,34 @@
 import NIOCore
 
-/// What the session tells the ``ConnectionStateHandler`` in front of it, as
-/// outbound user events.
-enum SessionActivity: Sendable {
-    /// A command waits on storage.
-    case waiting
-    /// Commands ran and nothing is in flight.
-    case answered
-    case authenticated(Bool)
-    case subscribed(Bool)
-}
-
 /// Closes connections that did not authenticate in time or sat idle too
 /// long, and closes each connection at shutdown once its command in flight
-/// is answered (on NIO's `ChannelShouldQuiesceEvent`, which it passes on so
-/// the session stops taking queued commands). The decisions are
+/// is answered (on NIO's `ChannelShouldQuiesceEvent`). The decisions are
 /// ``ConnectionStateMachine``'s; this handler keeps its timer.
-final class ConnectionStateHandler: ChannelDuplexHandler {
-    typealias InboundIn = ByteBuffer
-    typealias InboundOut = ByteBuffer
-    typealias OutboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
+///
+/// It sits behind the ``SessionHandler``, which consumes the connection's
+/// bytes, so reads and replies do not pass through it; the session reports
+/// its commands with direct calls on the event loop.
+final class ConnectionStateHandler: ChannelInboundHandler {
+    typealias InboundIn = Never
 
     private let services: GatewayServices
     private let now: () -> NIODeadline
     private var state: ConnectionStateMachine?
     private var check: Scheduled<Void>?
+    private var context: ChannelHandlerContext?
 
     /// `now` is the clock the deadlines are measured on; tests pass their event loop's.
     init(services: GatewayServices, now: @escaping () -> NIODeadline = NIODeadline.now) {
         self.services = services
         self.now = now
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -39,7 +37,7 @@ final class ConnectionStateHandler: ChannelDuplexHandler {
             now: now(), idleTimeout: configuration.idleTimeout.map(TimeAmount.init),
             authTimeout: configuration.authTimeout.map(TimeAmount.init))
         self.state = state
-        perform(state.firstCheck, context: context)
+        perform(state.firstCheck)
         context.fireChannelActive()
     }
 
@@ -51,39 +49,34 @@ final class ConnectionStateHandler: ChannelDuplexHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        guard event is ChannelShouldQuiesceEvent, state != nil else {
-            context.fireUserInboundEventTriggered(event)
-            return
+        if event is ChannelShouldQuiesceEvent, let action = state?.quiesce() {
+            perform(action)
         }
         context.fireUserInboundEventTriggered(event)
-        let action = state?.quiesce() ?? .none
-        perform(action, context: context)
     }
 
-    func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
-        guard let activity = event as? SessionActivity else {
-            context.triggerUserOutboundEvent(event, promise: promise)
-            return
-        }
-        promise?.succeed()
-        guard state != nil else { return }
-        switch activity {
-        case .waiting: state?.commandWaiting()
-        case .answered: perform(state?.commandsAnswered(now: now()) ?? .none, context: context)
-        case .authenticated(let isAuthenticated): state?.authenticated(isAuthenticated)
-        case .subscribed(let isSubscribed): state?.subscribed(isSubscribed)
-        }
+    /// A command of the session waits on storage.
+    func commandWaiting() { state?.commandWaiting() }
+
+    /// The session ran commands and has none in flight.
+    func commandsAnswered() {
+        guard let action = state?.commandsAnswered(now: now()) else { return }
+        perform(action)
     }
 
-    private func perform(_ action: ConnectionStateMachine.Action, context: ChannelHandlerContext) {
+    func authenticated(_ isAuthenticated: Bool) { state?.authenticated(isAuthenticated) }
+
+    func subscribed(_ isSubscribed: Bool) { state?.subscribed(isSubscribed) }
+
+    private func perform(_ action: ConnectionStateMachine.Action) {
+        guard let context else { return }
         switch action {
         case .none:
             break
         case .checkAt(let deadline):
-            let loopContext = NIOLoopBound(context, eventLoop: context.eventLoop)
             check = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
                 guard let action = self.state?.deadlineReached(now: self.now()) else { return }
-                self.perform(action, context: loopContext.value)
+                self.perform(action)
             }
         case .close(let reason):
             check?.cancel()

@@ -26,6 +26,8 @@ final class SessionHandler: ChannelDuplexHandler {
     typealias OutboundOut = ByteBuffer
 
     private let services: GatewayServices
+    /// The handler behind this one that keeps the connection's deadlines, told of its commands.
+    private var connectionState: ConnectionStateHandler?
     private var decoder: RESPCommandDecoder
     /// Bytes read but not decoded yet: the start of a command still arriving.
     private var unparsed: ByteBuffer?
@@ -62,6 +64,7 @@ final class SessionHandler: ChannelDuplexHandler {
         commandMeters = services.metrics.commands.shard(for: context.eventLoop)
         services.metrics.connectionOpened()
         output = context.channel.allocator.buffer(capacity: 4096)
+        connectionState = try? context.pipeline.syncOperations.handler(type: ConnectionStateHandler.self)
         context.fireChannelActive()
     }
 
@@ -104,7 +107,6 @@ final class SessionHandler: ChannelDuplexHandler {
 
     func channelReadComplete(context: ChannelHandlerContext) {
         flushOutput(context: context)
-        context.fireChannelReadComplete()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -113,17 +115,18 @@ final class SessionHandler: ChannelDuplexHandler {
     }
 
     /// A client that shuts down its sending side (`nc -N`, a script piping
-    /// commands) still gets every reply; at shutdown (``ConnectionStateHandler``)
-    /// nothing queued behind the command in flight runs.
+    /// commands) still gets every reply. At shutdown nothing queued behind the
+    /// command in flight runs; the ``ConnectionStateHandler`` then closes.
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case .inputClosed? = event as? ChannelEvent {
             perform(state.inputClosed(), context: context)
-        } else if event is ChannelShouldQuiesceEvent {
+            return
+        }
+        if event is ChannelShouldQuiesceEvent {
             state.stopTakingCommands()
             flushOutput(context: context)
-        } else {
-            context.fireUserInboundEventTriggered(event)
         }
+        context.fireUserInboundEventTriggered(event)
     }
 
     func read(context: ChannelHandlerContext) {
@@ -152,24 +155,25 @@ final class SessionHandler: ChannelDuplexHandler {
                 closeAfterFlush(context: context)
                 return
             case .command(let command):
-                unanswered.append((command, .now))
+                let readAt = ContinuousClock.now
+                unanswered.append((command, readAt))
                 if let step = state.transactionStep(for: command) {
                     runInTransaction(command, step: step, session: session, context: context)
                 } else {
-                    run(command, session: session, context: context)
+                    run(command, readAt: readAt, session: session, context: context)
                 }
             }
         }
         if state.resumeReading(socketWritable: context.channel.isWritable) == .read { context.read() }
-        if ran, !state.isWaiting, !state.isClosing {
-            context.triggerUserOutboundEvent(SessionActivity.answered, promise: nil)
-        }
+        if ran, !state.isWaiting, !state.isClosing { connectionState?.commandsAnswered() }
     }
 
     /// Runs a command outside MULTI: at once, after other work, or as the
     /// head of a batch of the tenant operations queued behind it.
-    private func run(_ command: RESPCommand, session: Session, context: ChannelHandlerContext) {
-        switch dispatch(command, session: session, context: context) {
+    private func run(
+        _ command: RESPCommand, readAt: ContinuousClock.Instant, session: Session, context: ChannelHandlerContext
+    ) {
+        switch dispatch(command, at: readAt, session: session, context: context) {
         case .done(let result):
             apply(result, context: context)
         case .pending(let future):
@@ -187,8 +191,9 @@ final class SessionHandler: ChannelDuplexHandler {
             }
             var batch = [TenantWork.BatchItem.operation(operation)]
             while let following = state.nextInBatch(count: batch.count, joins: services.dispatcher.isTenantOperation) {
-                unanswered.append((following, .now))
-                switch dispatch(following, session: session, context: context) {
+                let readAt = ContinuousClock.now
+                unanswered.append((following, readAt))
+                switch dispatch(following, at: readAt, session: session, context: context) {
                 case .done(let result): batch.append(.ready(result))
                 case .pending(let future): batch.append(.later(future))
                 case .tenant(let operation): batch.append(.operation(operation))
@@ -211,7 +216,7 @@ final class SessionHandler: ChannelDuplexHandler {
                 apply(CommandResult(reply: abort.reply), context: context)
                 return
             }
-            let outcomes = queue.commands.map { dispatch($0, session: session, context: context) }
+            let outcomes = queue.commands.map { dispatch($0, at: .now, session: session, context: context) }
             let exec = work(context).exec(
                 queue.commands, outcomes: outcomes, watched: session.watched, tenant: session.tenant)
             wait(for: exec.map { [$0] }, context: context)
@@ -266,8 +271,10 @@ final class SessionHandler: ChannelDuplexHandler {
         }
     }
 
-    /// Runs `command` through the dispatcher, noting it as the client's latest activity.
-    private func dispatch(_ command: RESPCommand, session: Session, context: ChannelHandlerContext) -> CommandOutcome {
+    /// Runs `command`, read at `readAt` (the client's latest activity), through the dispatcher.
+    private func dispatch(
+        _ command: RESPCommand, at readAt: ContinuousClock.Instant, session: Session, context: ChannelHandlerContext
+    ) -> CommandOutcome {
         var buffers = ClientInfo.Buffers()
         buffers.channels = subscriptions.channels.count
         buffers.patterns = subscriptions.patterns.count
@@ -279,7 +286,7 @@ final class SessionHandler: ChannelDuplexHandler {
         buffers.outputBytes = output.readableBytes
         let number = session.client.details.withLock { details in
             details.lastCommand = command.name
-            details.lastActive = .now
+            details.lastActive = readAt
             details.commands += 1
             details.buffers = buffers
             return details.commands
@@ -296,7 +303,7 @@ final class SessionHandler: ChannelDuplexHandler {
         for future: EventLoopFuture<[CommandResult]>, blockingRead: Bool = false, context: ChannelHandlerContext
     ) {
         state.waiting(blockingRead: blockingRead)
-        context.triggerUserOutboundEvent(SessionActivity.waiting, promise: nil)
+        connectionState?.commandWaiting()
         future.hop(to: context.eventLoop).assumeIsolated().whenComplete { result in
             self.state.answered()
             switch result {
@@ -335,7 +342,7 @@ final class SessionHandler: ChannelDuplexHandler {
                 session.subscriptionCount = 0
                 session.authenticate(
                     key, lease: lease, activity: key.tenant.map(services.tenantActivity.counters(for:)))
-                context.triggerUserOutboundEvent(SessionActivity.authenticated(true), promise: nil)
+                connectionState?.authenticated(true)
             case .setName(let name):
                 session.name = name
                 session.client.details.withLock { $0.name = name }
@@ -361,12 +368,12 @@ final class SessionHandler: ChannelDuplexHandler {
                 } else if eventSubscription == nil, let hub = session.tenant?.events {
                     listen(to: hub, context: context)
                 }
-                context.triggerUserOutboundEvent(SessionActivity.subscribed(subscriptions.count > 0), promise: nil)
+                connectionState?.subscribed(subscriptions.count > 0)
             case .reset:
                 state.endTransaction()
                 dropSubscriptions(context: context)
                 session.reset()
-                context.triggerUserOutboundEvent(SessionActivity.authenticated(false), promise: nil)
+                connectionState?.authenticated(false)
             case .close:
                 closeAfterReply = true
             case .holdReading(let milliseconds):
@@ -430,7 +437,7 @@ final class SessionHandler: ChannelDuplexHandler {
     private func dropSubscriptions(context: ChannelHandlerContext) {
         subscriptions = Subscriptions()
         stopListening()
-        context.triggerUserOutboundEvent(SessionActivity.subscribed(false), promise: nil)
+        connectionState?.subscribed(false)
     }
 
     private func stopListening() {

@@ -25,7 +25,7 @@ public final class BoundPorts: Sendable {
 }
 
 /// The crmgate server: TLS (and optionally loopback plaintext) listeners whose
-/// connections run `TLS → connection state (deadlines, shutdown) → session`.
+/// connections run `TLS → session → connection state (deadlines, shutdown)`.
 ///
 /// As a swift-service-lifecycle `Service` it runs until graceful shutdown,
 /// then stops accepting, lets every connection finish its in-flight command,
@@ -189,8 +189,8 @@ public final class GatewayServer: Service, Sendable {
                     if let context = contexts?.tlsContext.withLock({ $0 }) {
                         try pipeline.addHandler(NIOSSLServerHandler(context: context))
                     }
-                    try pipeline.addHandler(ConnectionStateHandler(services: services))
                     try pipeline.addHandler(SessionHandler(services: services))
+                    try pipeline.addHandler(ConnectionStateHandler(services: services))
                 }
             }
     }
