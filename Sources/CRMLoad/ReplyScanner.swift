@@ -6,15 +6,38 @@ import NIOCore
 /// reference counting per reply.
 enum ScannedReply: Equatable {
     case integer(Int64)
-    case error(code: String)
+    case error(code: ErrorCode)
     case other
+
+    /// An error reply's code (`NOTFOUND`, `ERR`), kept inline so that a
+    /// reply is a plain value, copied without reference counting; codes
+    /// longer than 16 bytes are cut.
+    struct ErrorCode: Equatable {
+        private var bytes: (UInt64, UInt64) = (0, 0)
+        private var count = 0
+
+        init(_ code: UnsafeRawBufferPointer) {
+            count = min(code.count, 16)
+            withUnsafeMutableBytes(of: &bytes) {
+                $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: code.prefix(16)))
+            }
+        }
+
+        var text: String {
+            var bytes = bytes
+            return withUnsafeBytes(of: &bytes) { String(decoding: $0.prefix(count), as: UTF8.self) }
+        }
+
+        static func == (left: ErrorCode, right: ErrorCode) -> Bool {
+            left.count == right.count && left.bytes == right.bytes
+        }
+    }
 
     struct Malformed: Error {}
 
-    /// Every whole reply at the front of `buffer`, which is left holding the
-    /// start of one still arriving.
-    static func scanAll(_ buffer: inout ByteBuffer) throws -> [ScannedReply] {
-        var replies: [ScannedReply] = []
+    /// Appends every whole reply at the front of `buffer` to `replies`;
+    /// `buffer` is left holding the start of one still arriving.
+    static func scanAll(_ buffer: inout ByteBuffer, into replies: inout [ScannedReply]) throws {
         let consumed = try buffer.withUnsafeReadableBytes { bytes -> Int in
             var offset = 0
             while let (reply, end) = try scan(bytes, at: offset, depth: 0) {
@@ -24,7 +47,6 @@ enum ScannedReply: Equatable {
             return offset
         }
         buffer.moveReaderIndex(forwardBy: consumed)
-        return replies
     }
 
     /// The reply starting at `start` and the offset just past it; nil if it has not fully arrived.
@@ -38,8 +60,7 @@ enum ScannedReply: Equatable {
         case UInt8(ascii: "-"), UInt8(ascii: "!"):
             var end = start + 1
             while end < lineEnd && bytes[end] != UInt8(ascii: " ") { end += 1 }
-            let code = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[(start + 1)..<end]), as: UTF8.self)
-            return (.error(code: code), next)
+            return (.error(code: ErrorCode(UnsafeRawBufferPointer(rebasing: bytes[(start + 1)..<end]))), next)
         case UInt8(ascii: ":"):
             return (.integer(integer(bytes, start + 1, lineEnd) ?? 0), next)
         case UInt8(ascii: "$"), UInt8(ascii: "="):

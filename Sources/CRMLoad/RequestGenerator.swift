@@ -69,8 +69,7 @@ struct RequestGenerator {
         // The reads a load repeats most are written word by word, without building their words as Strings.
         switch name {
         case "CONTACT.GET":
-            buffer.writeRESPArrayHeader(2)
-            buffer.writeRESPBulk(name)
+            buffer.writeStaticString("*2\r\n$11\r\nCONTACT.GET\r\n")
             buffer.writeRESPBulk(decimal: existingContact())
             return (entry, nil)
         default:

@@ -135,12 +135,31 @@ extension ByteBuffer {
         writeCRLF()
     }
 
-    /// One word of a request: `number` in decimal, written without a `String`.
+    /// One word of a request: `number` in decimal, written without a `String`,
+    /// in one write (`$`, length, CRLF, digits, CRLF are laid out on the stack first).
     public mutating func writeRESPBulk(decimal number: Int64) {
         Self.withDecimal(number) { digits in
-            writeHeader("$", digits.count)
-            writeBytes(digits)
-            writeCRLF()
+            // At most 21 digits and sign: "$21\r\n" + 21 + "\r\n" fits in 32 bytes.
+            var frame: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+            let count = withUnsafeMutableBytes(of: &frame) { out in
+                var index = 0
+                out[index] = UInt8(ascii: "$")
+                index += 1
+                if digits.count >= 10 {
+                    out[index] = UInt8(ascii: "0") + UInt8(digits.count / 10)
+                    index += 1
+                }
+                out[index] = UInt8(ascii: "0") + UInt8(digits.count % 10)
+                out[index + 1] = UInt8(ascii: "\r")
+                out[index + 2] = UInt8(ascii: "\n")
+                index += 3
+                UnsafeMutableRawBufferPointer(rebasing: out[index..<(index + digits.count)]).copyMemory(from: digits)
+                index += digits.count
+                out[index] = UInt8(ascii: "\r")
+                out[index + 1] = UInt8(ascii: "\n")
+                return index + 2
+            }
+            withUnsafeBytes(of: &frame) { _ = writeBytes(UnsafeRawBufferPointer(rebasing: $0.prefix(count))) }
         }
     }
 }

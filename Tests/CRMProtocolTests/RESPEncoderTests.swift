@@ -53,4 +53,13 @@ import Testing
         #expect(try decoder.decode(buffer: &partial) == nil)
         #expect(partial.readableBytes == 11)
     }
+
+    @Test(arguments: [0, 7, 42, -5, 1_234_567_890, Int64.max, Int64.min])
+    func aDecimalWordIsTheSameBulkAsItsText(_ number: Int64) {
+        var fast = ByteBuffer()
+        fast.writeRESPBulk(decimal: number)
+        var text = ByteBuffer()
+        text.writeRESPBulk(String(number))
+        #expect(fast == text, "\(String(buffer: fast))")
+    }
 }
