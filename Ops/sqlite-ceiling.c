@@ -1,0 +1,279 @@
+// The write ceiling of SQLite itself: the statements crmgate runs for one CONTACT.ADD and for one
+// INV.ADJ ... FEED f SEQ n, through SQLite's C API with prepared statements, each write in its own
+// savepoint, in group commits of a given size, with nothing else in the loop. Ops/sqlite-ceiling
+// builds and runs it; see there.
+//
+//   sqlite-ceiling SOURCE.sqlite WORKDIR WRITES
+//
+// SOURCE is a tenant database a crmgate made (its schema exactly the server's), holding company
+// `co0001` with stock of SKU-1 and a reorder rule. Each measurement runs on a fresh copy of it.
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static sqlite3 *db;
+
+__attribute__((noreturn)) static void fail(const char *what) {
+    fprintf(stderr, "sqlite-ceiling: %s: %s\n", what, db ? sqlite3_errmsg(db) : "?");
+    exit(1);
+}
+
+static void exec(const char *sql) {
+    if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) fail(sql);
+}
+
+// The statements prepared here, finalized before the database closes (SQLite's own, such as
+// FTS5's, are its business).
+static sqlite3_stmt *prepared[64];
+static int prepared_count;
+
+static sqlite3_stmt *prepare(const char *sql) {
+    sqlite3_stmt *statement;
+    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &statement, NULL) != SQLITE_OK) fail(sql);
+    if (prepared_count == 64) fail("too many statements");
+    prepared[prepared_count++] = statement;
+    return statement;
+}
+
+// Runs a prepared statement to its end; returns the first column of its first row (0 if none).
+static sqlite3_int64 run(sqlite3_stmt *statement) {
+    sqlite3_int64 first = 0;
+    int rc, row = 0;
+    while ((rc = sqlite3_step(statement)) == SQLITE_ROW) {
+        if (row++ == 0) first = sqlite3_column_int64(statement, 0);
+    }
+    if (rc != SQLITE_DONE) fail(sqlite3_sql(statement));
+    sqlite3_reset(statement);
+    return first;
+}
+
+static int has_row(sqlite3_stmt *statement) {
+    int rc = sqlite3_step(statement);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) fail(sqlite3_sql(statement));
+    sqlite3_reset(statement);
+    return rc == SQLITE_ROW;
+}
+
+static void text(sqlite3_stmt *statement, int index, const char *value) {
+    sqlite3_bind_text(statement, index, value, -1, SQLITE_STATIC);
+}
+
+static double seconds(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec + now.tv_nsec / 1e9;
+}
+
+static const char *now = "2026-01-01T00:00:00.000Z";
+
+// The statements every write shares: its event and the event's link to the record.
+static sqlite3_stmt *event_insert, *event_link;
+
+static void append_event(const char *type, const char *record_type, sqlite3_int64 record, const char *fields) {
+    text(event_insert, 1, type);
+    text(event_insert, 2, record_type);
+    sqlite3_bind_int64(event_insert, 3, record);
+    text(event_insert, 4, fields);
+    text(event_insert, 5, "k_000000000000");
+    text(event_insert, 6, now);
+    run(event_insert);
+    sqlite3_int64 seq = sqlite3_last_insert_rowid(db);
+    text(event_link, 1, record_type);
+    sqlite3_bind_int64(event_link, 2, record);
+    sqlite3_bind_int64(event_link, 3, seq);
+    run(event_link);
+}
+
+// CONTACT.ADD first_name Bench lifecycle lead: the row (its indexes and search-pending trigger),
+// its event and link; before each COMMIT the search index is brought up to date from the pending rows.
+static sqlite3_stmt *contact_insert, *pending_exists, *fts_delete, *fts_insert, *pending_clear;
+
+static void prepare_contact(void) {
+    contact_insert = prepare("INSERT INTO contacts (created_at, updated_at, first_name, lifecycle) VALUES (?, ?, ?, ?)");
+    pending_exists = prepare("SELECT 1 FROM contacts_fts_pending LIMIT 1");
+    // The indexed columns, in the FTS table's order, as the server's SearchIndex lists them.
+    sqlite3_stmt *info = prepare("SELECT name FROM pragma_table_info('contacts_fts_pending') WHERE cid >= 2");
+    char listed[1024] = "", current[1024] = "";
+    while (sqlite3_step(info) == SQLITE_ROW) {
+        const char *column = (const char *)sqlite3_column_text(info, 0);
+        if (listed[0]) { strcat(listed, ", "); strcat(current, ", "); }
+        strcat(listed, column);
+        strcat(current, "r.");
+        strcat(current, column);
+    }
+    sqlite3_reset(info);
+    char sql[4096];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO contacts_fts (contacts_fts, rowid, %s) SELECT 'delete', id, %s FROM contacts_fts_pending WHERE indexed",
+             listed, listed);
+    fts_delete = prepare(sql);
+    snprintf(sql, sizeof sql,
+             "INSERT INTO contacts_fts (rowid, %s) SELECT r.id, %s FROM contacts_fts_pending p JOIN contacts r ON r.id = p.id",
+             listed, current);
+    fts_insert = prepare(sql);
+    pending_clear = prepare("DELETE FROM contacts_fts_pending");
+}
+
+static void contact_write(long index) {
+    (void)index;
+    text(contact_insert, 1, now);
+    text(contact_insert, 2, now);
+    text(contact_insert, 3, "Bench");
+    text(contact_insert, 4, "lead");
+    run(contact_insert);
+    append_event("contact.created", "contact", sqlite3_last_insert_rowid(db), "{\"first_name\":\"Bench\",\"lifecycle\":\"lead\"}");
+}
+
+static void contact_before_commit(void) {
+    if (!has_row(pending_exists)) return;
+    run(fts_delete);
+    run(fts_insert);
+    run(pending_clear);
+}
+
+// INV.ADJ co0001 SKU-1 -1 FEED wh-<n> SEQ 1: feed admission (each write names a new feed, so it is
+// applied), the company by ext, the stock level, the update, its event and link, and the reorder
+// check: the rule's quantity, and when one is due the company's stage and any open reorder.
+static sqlite3_stmt *feed_last, *feed_first, *company_by_ext, *level_select, *level_update, *stage_select, *open_reorder;
+
+static void prepare_inventory(void) {
+    feed_last = prepare("SELECT last_seq FROM feeds WHERE name = ?");
+    feed_first = prepare("INSERT INTO feeds (name, last_seq, applied, updated_at) VALUES (?, ?, 1, ?)");
+    company_by_ext = prepare("SELECT id FROM companies WHERE ext = ?");
+    level_select = prepare(
+        "SELECT company, sku, on_hand, on_order, min, max, multiple, lead_days, unit_price, currency, updated_at, reported "
+        "FROM inventory WHERE company = ? AND sku = ?");
+    level_update = prepare("UPDATE inventory SET on_hand = ?, reported = 1, updated_at = ? WHERE company = ? AND sku = ?");
+    stage_select = prepare("SELECT stage FROM companies WHERE id = ?");
+    open_reorder = prepare(
+        "SELECT id FROM reorders WHERE company = ? AND sku = ? AND status IN ('proposed', 'confirmed', 'held')");
+}
+
+static long reorder_checks;
+
+static void inventory_write(long index) {
+    char feed[32];
+    snprintf(feed, sizeof feed, "wh-%ld", index);
+    text(feed_last, 1, feed);
+    if (has_row(feed_last)) fail("a new feed already exists");
+    text(feed_first, 1, feed);
+    sqlite3_bind_int64(feed_first, 2, 1);
+    text(feed_first, 3, now);
+    run(feed_first);
+
+    text(company_by_ext, 1, "co0001");
+    sqlite3_int64 company = run(company_by_ext);
+    sqlite3_bind_int64(level_select, 1, company);
+    text(level_select, 2, "SKU-1");
+    if (sqlite3_step(level_select) != SQLITE_ROW) fail("no stock level for co0001 SKU-1");
+    sqlite3_int64 on_hand = sqlite3_column_int64(level_select, 2), on_order = sqlite3_column_int64(level_select, 3);
+    sqlite3_int64 minimum = sqlite3_column_int64(level_select, 4), maximum = sqlite3_column_int64(level_select, 5);
+    sqlite3_int64 multiple = sqlite3_column_int64(level_select, 6);
+    int ruled = sqlite3_column_type(level_select, 4) != SQLITE_NULL;
+    sqlite3_reset(level_select);
+
+    sqlite3_int64 level = on_hand - 1;
+    sqlite3_bind_int64(level_update, 1, level);
+    text(level_update, 2, now);
+    sqlite3_bind_int64(level_update, 3, company);
+    text(level_update, 4, "SKU-1");
+    run(level_update);
+    char fields[128];
+    snprintf(fields, sizeof fields, "{\"on_hand\":\"%lld\",\"sku\":\"SKU-1\",\"was\":\"%lld\"}", level, on_hand);
+    append_event("inventory.adjusted", "company", company, fields);
+
+    // ReorderRule.quantity, then ReorderTrigger's lookups when it is due.
+    if (ruled && level + on_order < minimum && maximum - (level + on_order) > 0) {
+        (void)multiple;
+        sqlite3_bind_int64(stage_select, 1, company);
+        if (sqlite3_step(stage_select) == SQLITE_ROW &&
+            strcmp((const char *)sqlite3_column_text(stage_select, 0), "partner") == 0) {
+            sqlite3_reset(stage_select);
+            sqlite3_bind_int64(open_reorder, 1, company);
+            text(open_reorder, 2, "SKU-1");
+            has_row(open_reorder);
+        } else {
+            sqlite3_reset(stage_select);
+        }
+        reorder_checks++;
+    }
+}
+
+static void nothing_before_commit(void) {}
+
+static void copy_database(const char *source, const char *path) {
+    sqlite3 *from, *to;
+    if (sqlite3_open(source, &from) != SQLITE_OK || sqlite3_open(path, &to) != SQLITE_OK) fail("open");
+    sqlite3_backup *backup = sqlite3_backup_init(to, "main", from, "main");
+    if (!backup) fail("backup");
+    sqlite3_backup_step(backup, -1);
+    sqlite3_backup_finish(backup);
+    sqlite3_close(from);
+    sqlite3_close(to);
+}
+
+static double measure(const char *source, const char *work, const char *workload, const char *durability, long batch,
+                      long writes) {
+    char path[4096], pragma[64];
+    snprintf(path, sizeof path, "%s/ceiling-%s-%s-%ld.sqlite", work, workload, durability, batch);
+    copy_database(source, path);
+    if (sqlite3_open(path, &db) != SQLITE_OK) fail(path);
+    exec("PRAGMA journal_mode = WAL");
+    snprintf(pragma, sizeof pragma, "PRAGMA synchronous = %s", durability);
+    exec(pragma);
+    exec("PRAGMA temp_store = MEMORY");
+    exec("PRAGMA wal_autocheckpoint = 10000");
+    exec("PRAGMA foreign_keys = ON");
+    event_insert = prepare("INSERT INTO events (type, record_type, record_id, fields, key_id, at) VALUES (?, ?, ?, ?, ?, ?)");
+    event_link = prepare("INSERT OR IGNORE INTO event_links (record_type, record_id, seq) VALUES (?, ?, ?)");
+    int contact = strcmp(workload, "contact") == 0;
+    if (contact) prepare_contact(); else prepare_inventory();
+    void (*write)(long) = contact ? contact_write : inventory_write;
+    void (*before_commit)(void) = contact ? contact_before_commit : nothing_before_commit;
+    sqlite3_stmt *begin = prepare("BEGIN IMMEDIATE"), *commit = prepare("COMMIT");
+    sqlite3_stmt *savepoint = prepare("SAVEPOINT write"), *release = prepare("RELEASE write");
+
+    long done = 0;
+    double start = seconds();
+    for (long commits = writes / batch; commits > 0; commits--) {
+        run(begin);
+        for (long i = 0; i < batch; i++, done++) {
+            run(savepoint);
+            write(done);
+            run(release);
+        }
+        before_commit();
+        run(commit);
+    }
+    double elapsed = seconds() - start;
+    while (prepared_count > 0) sqlite3_finalize(prepared[--prepared_count]);
+    if (sqlite3_close(db) != SQLITE_OK) fail("close");
+    db = NULL;
+    return done / elapsed;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 4) {
+        fprintf(stderr, "usage: sqlite-ceiling SOURCE.sqlite WORKDIR WRITES\n");
+        return 2;
+    }
+    long writes = atol(argv[3]);
+    printf("SQLite %s through its C API, prepared statements, %ld writes per row, a savepoint per write\n",
+           sqlite3_libversion(), writes);
+    printf("%-13s %-12s %18s %12s %14s\n", "workload", "durability", "writes per commit", "writes/s", "us per write");
+    const char *workloads[] = {"contact", "inventory"}, *names[] = {"CONTACT.ADD", "INV.ADJ SEQ"};
+    const char *durabilities[] = {"full", "normal"};
+    long batches[] = {1, 16, 50, 256};
+    for (int w = 0; w < 2; w++)
+        for (int d = 0; d < 2; d++)
+            for (int b = 0; b < 4; b++) {
+                // One write per commit syncs per write: a tenth of the writes measure it as well.
+                long count = batches[b] == 1 ? writes / 10 : writes;
+                double rate = measure(argv[1], argv[2], workloads[w], durabilities[d], batches[b], count);
+                printf("%-13s %-12s %18ld %12.0f %14.1f\n", names[w], durabilities[d], batches[b], rate, 1e6 / rate);
+                fflush(stdout);
+            }
+    return 0;
+}
