@@ -82,4 +82,26 @@ import Testing
         #expect(!channel.isActive, "closed at the AUTH deadline")
         #expect(services.statistics.authTimeouts.load(ordering: .relaxed) == 1)
     }
+
+    /// The whole session pipeline on the embedded loop's clock: a command is activity, half of one is not.
+    @Test func halfACommandIsNotActivityButACommandIs() throws {
+        let directory = try TemporaryDirectory()
+        let services = try GatewayServices.embedded(in: directory) {
+            $0.idleTimeout = .seconds(3)
+            $0.authTimeout = nil
+        }
+        let loop = EmbeddedEventLoop()
+        let channel = EmbeddedChannel(loop: loop)
+        try channel.pipeline.syncOperations.addHandler(SessionHandler(services: services))
+        try channel.pipeline.syncOperations.addHandler(ConnectionStateHandler(services: services) { loop.now })
+        try channel.connect(to: .init(ipAddress: "127.0.0.1", port: 1)).wait()
+        loop.advanceTime(by: .seconds(2))
+        try channel.writeInbound(ByteBuffer(string: "PING\r\n"))
+        loop.advanceTime(by: .milliseconds(2_900))
+        #expect(channel.isActive, "the PING at 2 s moved the deadline to 5 s")
+        try channel.writeInbound(ByteBuffer(string: "*5\r\n$11\r\nCONTACT.ADD\r\n$5\r\nemail\r\n$13\r\nmal"))
+        loop.advanceTime(by: .milliseconds(100))
+        #expect(!channel.isActive, "closed at 5 s: the half command did not count")
+        #expect(services.statistics.idleDisconnections.load(ordering: .relaxed) == 1)
+    }
 }
