@@ -139,10 +139,10 @@ public final class TenantDirectory: Sendable {
     }
 
     /// Creates a tenant's database file now, so errors surface at `TENANT.CREATE`:
-    /// a copy of the template, written whole or not at all.
-    public func create(_ name: TenantName) async throws {
-        let path = path(of: name)
-        try await onBlockingThread { try self.template.instantiate(at: path) }
+    /// a copy of the template, written whole or not at all. Blocking: call it off
+    /// the event loops (``Catalog/createTenant(_:writingDatabase:)`` runs it on the catalog's writer).
+    public func createDatabase(_ name: TenantName) throws {
+        try template.instantiate(at: path(of: name))
     }
 
     /// Closes every tenant no session holds, when the process is short of

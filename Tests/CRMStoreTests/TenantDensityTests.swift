@@ -48,7 +48,7 @@ import Testing
         let directory = try TemporaryDirectory()
         let tenants = try TenantDirectory(root: directory.path + "/tenants")
         let names = try (0..<20).map { try TenantName("t\($0)") }
-        for name in names { try await tenants.create(name) }
+        for name in names { try tenants.createDatabase(name) }
         let files = try FileManager.default.contentsOfDirectory(atPath: directory.path + "/tenants")
         #expect(files.filter { $0.hasSuffix(".creating") }.isEmpty)
         #expect(files.contains { $0.hasPrefix(".template-v") })

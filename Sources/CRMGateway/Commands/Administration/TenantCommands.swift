@@ -13,15 +13,12 @@ enum TenantCommands {
         let name = try TenantName(invocation.text(1))
         let services = invocation.services
         let logger = invocation.logger
-        // The database file first (a whole copy of the template, or none), then the catalog row:
-        // a crash between them leaves an unlisted file the next create of that name replaces,
-        // never a listed tenant without its database.
+        // In one catalog transaction: the name is checked, the database file is written (a whole
+        // copy of the template, or none), then the row. A crash before the commit leaves an unlisted
+        // file the next create of that name replaces, never a listed tenant without its database.
+        let tenants = services.tenants
         return invocation.async {
-            guard try await services.catalog.tenant(name) == nil else {
-                throw StoreError.conflict("tenant \(name) already exists")
-            }
-            try await services.tenants.create(name)
-            try await services.catalog.createTenant(name)
+            try await services.catalog.createTenant(name) { try tenants.createDatabase(name) }
             logger.info("tenant created", metadata: ["tenant": "\(name)"])
             return .ok
         }
