@@ -2,6 +2,8 @@ import CRMProtocol
 import NIOCore
 import Testing
 
+@testable import CRMGateway
+
 @Suite struct ConnectionTests {
     @Test func onlyConnectionCommandsAnswerBeforeAuth() async throws {
         let gateway = try await TestGateway.start()
@@ -123,6 +125,28 @@ import Testing
         let stats = try await admin.send("INFO", "stats").string!
         #expect(stats.contains("total_commands_processed:") && !stats.contains("# Server"))
         await admin.close()
+        await gateway.stop()
+    }
+
+    @Test func shutdownAnswersTheCommandInFlightAndNothingQueuedBehindIt() async throws {
+        let gateway = try await TestGateway.start()
+        let key = try await gateway.createTenantKey("acme")
+        let client = try await gateway.connect(keyID: key.id, secret: key.secret)
+        var request = ByteBuffer()
+        request.writeRESPCommand(["EVENTS.READ", "BLOCK", "1000"])
+        request.writeRESPCommand(["PING"])
+        try await client.write(raw: request)
+        let admin = try await gateway.connectAsAdmin()
+        for _ in 0..<100 {
+            let clients = try await admin.send("INFO", "clients").string ?? ""
+            if clients.contains("blocked_clients:1") { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        // What shutdown does to each connection, before it closes the listeners and databases.
+        let closed = gateway.server.services.clients.closeAllGracefully()
+        #expect(try await client.read() == .null, "the blocking read in flight is answered")
+        for future in closed { try? await future.get() }
+        #expect((try? await client.read()) == nil, "the PING queued behind it is not")
         await gateway.stop()
     }
 }

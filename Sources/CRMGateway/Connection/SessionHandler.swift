@@ -165,7 +165,10 @@ final class SessionHandler: ChannelDuplexHandler {
             }
         }
         if state.resumeReading(socketWritable: context.channel.isWritable) == .read { context.read() }
-        if ran, !state.isWaiting, !state.isClosing { connectionState?.commandsAnswered() }
+        guard ran, !state.isWaiting, !state.isClosing else { return }
+        // At shutdown the state handler closes on this report: the replies go out first.
+        if state.isStopped { flushOutput(context: context) }
+        connectionState?.commandsAnswered()
     }
 
     /// Runs a command outside MULTI: at once, after other work, or as the

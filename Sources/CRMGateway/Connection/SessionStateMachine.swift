@@ -55,6 +55,7 @@ struct SessionStateMachine {
     private var readHeld = false
     private var readingPaused = false
     private var running = false
+    private var stopped = false
     /// Commands queued since MULTI, if a transaction is open.
     private(set) var transaction: TransactionQueue?
 
@@ -156,8 +157,12 @@ struct SessionStateMachine {
     /// Shutdown: the command in flight finishes, nothing queued or arriving runs.
     mutating func stopTakingCommands() {
         inputRejected = true
+        stopped = true
         queue.removeAll()
     }
+
+    /// Whether the connection stopped taking commands for shutdown.
+    var isStopped: Bool { stopped }
 
     /// The connection is gone: nothing queued will run.
     mutating func closed() {
