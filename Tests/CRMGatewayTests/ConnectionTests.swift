@@ -133,15 +133,16 @@ import Testing
         let key = try await gateway.createTenantKey("acme")
         let client = try await gateway.connect(keyID: key.id, secret: key.secret)
         var request = ByteBuffer()
-        request.writeRESPCommand(["EVENTS.READ", "BLOCK", "1000"])
+        request.writeRESPCommand(["EVENTS.READ", "BLOCK", "5000"])
         request.writeRESPCommand(["PING"])
         try await client.write(raw: request)
         let admin = try await gateway.connectAsAdmin()
-        for _ in 0..<100 {
-            let clients = try await admin.send("INFO", "clients").string ?? ""
-            if clients.contains("blocked_clients:1") { break }
-            try await Task.sleep(for: .milliseconds(20))
+        var blocked = false
+        for _ in 0..<500 where !blocked {
+            blocked = (try await admin.send("INFO", "clients").string ?? "").contains("blocked_clients:1")
+            if !blocked { try await Task.sleep(for: .milliseconds(20)) }
         }
+        try #require(blocked, "the blocking read is in flight")
         // What shutdown does to each connection, before it closes the listeners and databases.
         let closed = gateway.server.services.clients.closeAllGracefully()
         #expect(try await client.read() == .null, "the blocking read in flight is answered")
