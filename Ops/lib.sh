@@ -31,3 +31,10 @@ tenant_key() {
     "${cli[@]}" TENANT.CREATE "$3" >/dev/null
     "${cli[@]}" KEY.CREATE "$3" owner | paste -sd' '
 }
+
+# Prints the "tenant key-id secret" lines of the tenants a crmgate-load journal ($1) set up: the
+# --keys file format.
+journal_keys() {
+    python3 -c 'import json, sys
+for tenant in json.load(open(sys.argv[1]))["tenants"]: print(tenant["name"], tenant["keyID"], tenant["secret"])' "$1"
+}
