@@ -9,12 +9,6 @@ import GRDB
 public struct Analytics<Access: StorageAccess> {
     let db: Database
 
-    public typealias CompanyValue = CustomerValue.CompanyValue
-    public typealias Measure = CustomerValue.Measure
-    public typealias CostItem = CustomerValue.CostItem
-    public typealias ForecastMonth = CustomerValue.ForecastMonth
-    public typealias TierCounts = CustomerValue.TierCounts
-
     private var since: String {
         Timestamp.iso8601(milliseconds: WallClock.milliseconds() - CustomerValue.windowDays * 86_400_000)
     }
@@ -28,7 +22,9 @@ public struct Analytics<Access: StorageAccess> {
     }
 
     /// Companies ranked by a measure, highest first unless `ascending`.
-    public func top(by measure: Measure, limit: Int, ascending: Bool) throws -> [CompanyValue] {
+    public func top(by measure: CustomerValue.Measure, limit: Int, ascending: Bool) throws -> [CustomerValue
+        .CompanyValue]
+    {
         let rates = try costRates()
         let order = ascending ? "ASC" : "DESC"
         let rows = try Row.fetchAll(
@@ -54,11 +50,13 @@ public struct Analytics<Access: StorageAccess> {
             arguments: [
                 "since": since, "ticket": rates[.ticket] ?? 0, "activity": rates[.activity] ?? 0, "limit": limit,
             ])
-        return rows.map { CompanyValue(company: $0[0], name: $0[1], tier: $0[2], revenue: $0[3], cost: $0[4]) }
+        return rows.map {
+            CustomerValue.CompanyValue(company: $0[0], name: $0[1], tier: $0[2], revenue: $0[3], cost: $0[4])
+        }
     }
 
     /// Probability-weighted open-deal amounts by close month, from this month on.
-    public func forecast(pipeline: String?, months: Int) throws -> [ForecastMonth] {
+    public func forecast(pipeline: String?, months: Int) throws -> [CustomerValue.ForecastMonth] {
         if let pipeline { _ = try Pipelines<ReadAccess>(db: db).load(pipeline) }
         let today = CalendarDate(String(WallClock.now().prefix(10)))!
         let monthNames = (0..<months).map(today.monthText(adding:))
@@ -78,15 +76,17 @@ public struct Analytics<Access: StorageAccess> {
             ])
         let byMonth = Dictionary(uniqueKeysWithValues: rows.map { ($0[0] as String, $0) })
         return monthNames.map { month in
-            guard let row = byMonth[month] else { return ForecastMonth(month: month, deals: 0, amount: 0, weighted: 0) }
-            return ForecastMonth(month: month, deals: row[1], amount: row[2], weighted: row[3])
+            guard let row = byMonth[month] else {
+                return CustomerValue.ForecastMonth(month: month, deals: 0, amount: 0, weighted: 0)
+            }
+            return CustomerValue.ForecastMonth(month: month, deals: row[1], amount: row[2], weighted: row[3])
         }
     }
 
-    public func costRates() throws -> [CostItem: Int64] {
-        var rates: [CostItem: Int64] = [:]
+    public func costRates() throws -> [CustomerValue.CostItem: Int64] {
+        var rates: [CustomerValue.CostItem: Int64] = [:]
         for row in try Row.fetchAll(db, sql: "SELECT item, amount FROM cost_rates") {
-            if let item = CostItem(rawValue: row[0]) { rates[item] = row[1] }
+            if let item = CustomerValue.CostItem(rawValue: row[0]) { rates[item] = row[1] }
         }
         return rates
     }
@@ -96,7 +96,7 @@ extension Analytics where Access == WriteAccess {
     /// Assigns every company a tier: A is the smallest set of companies (ties
     /// share the better tier) making 80% of won-deal revenue, B the next 15%,
     /// C the rest, including every company without revenue.
-    public func assignTiers(actor: String?) throws -> TierCounts {
+    public func assignTiers(actor: String?) throws -> CustomerValue.TierCounts {
         try db.execute(
             sql: """
                 WITH \(Self.revenueCTE),
@@ -126,7 +126,7 @@ extension Analytics where Access == WriteAccess {
                 FROM companies
                 """,
             arguments: ["since": since])!
-        let result = TierCounts(a: counts[0], b: counts[1], c: counts[2], revenue: counts[3])
+        let result = CustomerValue.TierCounts(a: counts[0], b: counts[1], c: counts[2], revenue: counts[3])
         let fields = FieldChanges([
             "A": String(result.a), "B": String(result.b), "C": String(result.c), "revenue": String(result.revenue),
         ])
@@ -136,7 +136,7 @@ extension Analytics where Access == WriteAccess {
         return result
     }
 
-    public func setCostRates(_ rates: [(CostItem, Int64)], actor: String?) throws {
+    public func setCostRates(_ rates: [(CustomerValue.CostItem, Int64)], actor: String?) throws {
         var fields = FieldChanges()
         for (item, amount) in rates {
             try db.execute(
