@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// Runs a program to its end without blocking a Swift concurrency thread:
 /// tests await it while the in-process server (which needs those threads)
@@ -19,11 +18,7 @@ enum ChildProcess {
         if includingStandardError { process.standardError = output }
         let input = Pipe()
         process.standardInput = input
-        let collected = Collected()
-        output.fileHandleForReading.readabilityHandler = { handle in
-            let chunk = handle.availableData
-            collected.data.withLock { $0.append(chunk) }
-        }
+        let drain = PipeDrain(output.fileHandleForReading)
         let status = try await withCheckedThrowingContinuation { continuation in
             process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
             do {
@@ -36,13 +31,7 @@ enum ChildProcess {
             input.fileHandleForWriting.write(Data((stdin ?? "").utf8))
             try? input.fileHandleForWriting.close()
         }
-        output.fileHandleForReading.readabilityHandler = nil
-        let rest = (try? output.fileHandleForReading.readToEnd()) ?? Data()
-        let data = collected.data.withLock { $0 + rest }
+        let data = await drain.ended()
         return (status, String(decoding: data, as: UTF8.self))
-    }
-
-    private final class Collected: Sendable {
-        let data = Mutex(Data())
     }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import Testing
 
 /// The real `crmgate` binary running in a child process, for tests that
@@ -11,14 +10,15 @@ final class ServerProcess {
     let process = Process()
     private(set) var port = 0
     private let log = Pipe()
-    private let collected = CollectedText()
+    private let drain: PipeDrain
 
     /// Everything the server has logged so far.
-    var output: String { collected.text.withLock { $0 } }
+    var output: String { drain.text }
 
     /// Starts `crmgate --data-dir directory --port 0 arguments…` and waits until it accepts connections;
     /// with `descriptorLimit`, under that `RLIMIT_NOFILE` (soft and hard).
     init(dataDirectory: String, arguments: [String] = [], descriptorLimit: Int? = nil) throws {
+        drain = PipeDrain(log.fileHandleForReading)
         let serverArguments = ["--data-dir", dataDirectory, "--port", "0"] + arguments
         if let descriptorLimit {
             process.executableURL = URL(fileURLWithPath: "/bin/sh")
@@ -30,11 +30,6 @@ final class ServerProcess {
         }
         process.standardError = log
         process.standardOutput = log
-        let collected = self.collected
-        log.fileHandleForReading.readabilityHandler = { handle in
-            let chunk = handle.availableData
-            collected.text.withLock { $0 += String(decoding: chunk, as: UTF8.self) }
-        }
         try process.run()
         let deadline = ContinuousClock.now + .seconds(60)
         while !output.contains("tls_port="), process.isRunning, ContinuousClock.now < deadline {
@@ -56,12 +51,7 @@ final class ServerProcess {
     func stop(with signal: Int32) -> String {
         kill(process.processIdentifier, signal)
         process.waitUntilExit()
-        log.fileHandleForReading.readabilityHandler = nil
-        let rest = log.fileHandleForReading.readDataToEndOfFile()
-        return collected.text.withLock { output in
-            output += String(decoding: rest, as: UTF8.self)
-            return output
-        }
+        return String(decoding: drain.endedBlocking(), as: UTF8.self)
     }
 
     deinit {
@@ -70,9 +60,4 @@ final class ServerProcess {
             process.waitUntilExit()
         }
     }
-}
-
-/// Log text appended from the pipe's reader thread.
-private final class CollectedText: Sendable {
-    let text = Mutex("")
 }
