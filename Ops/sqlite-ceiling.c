@@ -7,13 +7,19 @@
 //
 // SOURCE is a tenant database a crmgate made (its schema exactly the server's), holding company
 // `co0001` with stock of SKU-1 and a reorder rule. Each measurement runs on a fresh copy of it.
+//
+// Then many tenants at once: T threads, each writing CONTACT.ADDs to its own copy, one write per
+// commit at durability full, all at the same time (the load of T tenants with one connection each,
+// where no commit can hold two tenants' writes).
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-static sqlite3 *db;
+// Each thread works on its own database, with its own statements.
+static __thread sqlite3 *db;
 
 __attribute__((noreturn)) static void fail(const char *what) {
     fprintf(stderr, "sqlite-ceiling: %s: %s\n", what, db ? sqlite3_errmsg(db) : "?");
@@ -26,8 +32,8 @@ static void exec(const char *sql) {
 
 // The statements prepared here, finalized before the database closes (SQLite's own, such as
 // FTS5's, are its business).
-static sqlite3_stmt *prepared[64];
-static int prepared_count;
+static __thread sqlite3_stmt *prepared[64];
+static __thread int prepared_count;
 
 static sqlite3_stmt *prepare(const char *sql) {
     sqlite3_stmt *statement;
@@ -69,7 +75,7 @@ static double seconds(void) {
 static const char *now = "2026-01-01T00:00:00.000Z";
 
 // The statements every write shares: its event and the event's link to the record.
-static sqlite3_stmt *event_insert, *event_link;
+static __thread sqlite3_stmt *event_insert, *event_link;
 
 static void append_event(const char *type, const char *record_type, sqlite3_int64 record, const char *fields) {
     text(event_insert, 1, type);
@@ -88,7 +94,7 @@ static void append_event(const char *type, const char *record_type, sqlite3_int6
 
 // CONTACT.ADD first_name Bench lifecycle lead: the row (its indexes and search-pending trigger),
 // its event and link; before each COMMIT the search index is brought up to date from the pending rows.
-static sqlite3_stmt *contact_insert, *pending_exists, *fts_delete, *fts_insert, *pending_clear;
+static __thread sqlite3_stmt *contact_insert, *pending_exists, *fts_delete, *fts_insert, *pending_clear;
 
 static void prepare_contact(void) {
     contact_insert = prepare("INSERT INTO contacts (created_at, updated_at, first_name, lifecycle) VALUES (?, ?, ?, ?)");
@@ -136,7 +142,7 @@ static void contact_before_commit(void) {
 // INV.ADJ co0001 SKU-1 -1 FEED wh-<n> SEQ 1: feed admission (each write names a new feed, so it is
 // applied), the company by ext, the stock level, the update, its event and link, and the reorder
 // check: the rule's quantity, and when one is due the company's stage and any open reorder.
-static sqlite3_stmt *feed_last, *feed_first, *company_by_ext, *level_select, *level_update, *stage_select, *open_reorder;
+static __thread sqlite3_stmt *feed_last, *feed_first, *company_by_ext, *level_select, *level_update, *stage_select, *open_reorder;
 
 static void prepare_inventory(void) {
     feed_last = prepare("SELECT last_seq FROM feeds WHERE name = ?");
@@ -151,7 +157,7 @@ static void prepare_inventory(void) {
         "SELECT id FROM reorders WHERE company = ? AND sku = ? AND status IN ('proposed', 'confirmed', 'held')");
 }
 
-static long reorder_checks;
+static __thread long reorder_checks;
 
 static void inventory_write(long index) {
     char feed[32];
@@ -208,17 +214,17 @@ static void copy_database(const char *source, const char *path) {
     if (sqlite3_open(source, &from) != SQLITE_OK || sqlite3_open(path, &to) != SQLITE_OK) fail("open");
     sqlite3_backup *backup = sqlite3_backup_init(to, "main", from, "main");
     if (!backup) fail("backup");
-    sqlite3_backup_step(backup, -1);
+    if (sqlite3_backup_step(backup, -1) != SQLITE_DONE) fail("backup step");
     sqlite3_backup_finish(backup);
     sqlite3_close(from);
     sqlite3_close(to);
 }
 
-static double measure(const char *source, const char *work, const char *workload, const char *durability, long batch,
-                      long writes) {
-    char path[4096], pragma[64];
-    snprintf(path, sizeof path, "%s/ceiling-%s-%s-%ld.sqlite", work, workload, durability, batch);
-    copy_database(source, path);
+// Writes `writes` of `workload` to the fresh copy at `path`, `batch` per commit, between *started
+// and *ended (monotonic seconds); returns how many it wrote.
+static long write_copy(const char *path, const char *workload, const char *durability, long batch, long writes,
+                       double *started, double *ended) {
+    char pragma[64];
     if (sqlite3_open(path, &db) != SQLITE_OK) fail(path);
     exec("PRAGMA journal_mode = WAL");
     snprintf(pragma, sizeof pragma, "PRAGMA synchronous = %s", durability);
@@ -236,7 +242,7 @@ static double measure(const char *source, const char *work, const char *workload
     sqlite3_stmt *savepoint = prepare("SAVEPOINT write"), *release = prepare("RELEASE write");
 
     long done = 0;
-    double start = seconds();
+    *started = seconds();
     for (long commits = writes / batch; commits > 0; commits--) {
         run(begin);
         for (long i = 0; i < batch; i++, done++) {
@@ -247,11 +253,59 @@ static double measure(const char *source, const char *work, const char *workload
         before_commit();
         run(commit);
     }
-    double elapsed = seconds() - start;
+    *ended = seconds();
     while (prepared_count > 0) sqlite3_finalize(prepared[--prepared_count]);
     if (sqlite3_close(db) != SQLITE_OK) fail("close");
     db = NULL;
-    return done / elapsed;
+    return done;
+}
+
+static double measure(const char *source, const char *work, const char *workload, const char *durability, long batch,
+                      long writes) {
+    char path[4096];
+    double started, ended;
+    snprintf(path, sizeof path, "%s/ceiling-%s-%s-%ld.sqlite", work, workload, durability, batch);
+    copy_database(source, path);
+    long done = write_copy(path, workload, durability, batch, writes, &started, &ended);
+    return done / (ended - started);
+}
+
+// One tenant of the many-tenant run.
+struct tenant {
+    pthread_t thread;
+    char path[4096];
+    long writes, done;
+    double started, ended;
+};
+
+static void *tenant_writes(void *argument) {
+    struct tenant *tenant = argument;
+    tenant->done = write_copy(tenant->path, "contact", "full", 1, tenant->writes, &tenant->started, &tenant->ended);
+    return NULL;
+}
+
+// CONTACT.ADDs per second from `count` tenants writing at once, one durable commit per write, over
+// the time all of them were writing.
+static double measure_tenants(const char *source, const char *work, int count, long writes_each) {
+    struct tenant *tenants = calloc(count, sizeof *tenants);
+    for (int i = 0; i < count; i++) {
+        tenants[i].writes = writes_each;
+        snprintf(tenants[i].path, sizeof tenants[i].path, "%s/ceiling-tenant-%d-of-%d.sqlite", work, i, count);
+        copy_database(source, tenants[i].path);
+    }
+    for (int i = 0; i < count; i++) {
+        if (pthread_create(&tenants[i].thread, NULL, tenant_writes, &tenants[i]) != 0) fail("pthread_create");
+    }
+    double first = 0, last = 0;
+    long done = 0;
+    for (int i = 0; i < count; i++) {
+        pthread_join(tenants[i].thread, NULL);
+        if (i == 0 || tenants[i].started < first) first = tenants[i].started;
+        if (tenants[i].ended > last) last = tenants[i].ended;
+        done += tenants[i].done;
+    }
+    free(tenants);
+    return done / (last - first);
 }
 
 int main(int argc, char **argv) {
@@ -275,5 +329,13 @@ int main(int argc, char **argv) {
                 printf("%-13s %-12s %18ld %12.0f %14.1f\n", names[w], durabilities[d], batches[b], rate, 1e6 / rate);
                 fflush(stdout);
             }
+    printf("\nCONTACT.ADD from many tenants at once: a thread per tenant, each its own database, one write per commit, full\n");
+    printf("%-8s %12s %14s\n", "tenants", "writes/s", "us per write");
+    int counts[] = {1, 8, 40};
+    for (int c = 0; c < 3; c++) {
+        double rate = measure_tenants(argv[1], argv[2], counts[c], writes / 2 / counts[c]);
+        printf("%-8d %12.0f %14.1f\n", counts[c], rate, 1e6 / rate);
+        fflush(stdout);
+    }
     return 0;
 }

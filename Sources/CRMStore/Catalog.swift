@@ -29,11 +29,16 @@ public final class Catalog: Sendable {
     public init(directory: String) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
-        configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL")
-        }
         database = try DatabasePool(path: directory + "/catalog.sqlite", configuration: configuration)
+        // Every catalog commit (a tenant, a key) is synced. Set on the writer after the pool opened:
+        // GRDB sets `synchronous = NORMAL` when it turns WAL on, after `prepareDatabase`.
+        try database.writeWithoutTransaction { try $0.execute(sql: "PRAGMA synchronous = FULL") }
         try Self.migrator.migrate(database)
+    }
+
+    /// The writer connection's `PRAGMA synchronous` (2 is FULL: each commit synced).
+    var writerSynchronousLevel: Int {
+        get throws { try database.writeWithoutTransaction { try Int.fetchOne($0, sql: "PRAGMA synchronous") } ?? 0 }
     }
 
     private static var migrator: DatabaseMigrator {

@@ -21,13 +21,13 @@ public struct CommittedEvent: Sendable, Equatable {
     }
 }
 
-/// Tells listeners about a tenant's events once they are committed, never
-/// before: the group-commit writer reports each commit, and the hub reads the
-/// events that commit added only while someone listens.
+/// Tells listeners about a tenant's events once they are committed and
+/// durable, never before: the group-commit writer reads each commit's events
+/// (only while someone listens) and publishes them once the commit is on disk.
 ///
 /// Subscribers get every committed event in order; a one-shot wait (a
 /// blocking `EVENTS.READ`) is woken by the first commit after the sequence
-/// number it has seen. Listeners are called on the writer's thread and must
+/// number it has seen. Listeners are called on a store thread and must
 /// hand the work to their own event loop.
 public final class EventHub: Sendable {
     /// Identifies a listener, to cancel it.
@@ -83,23 +83,34 @@ public final class EventHub: Sendable {
         }
     }
 
-    /// Called by the writer after each commit, on its own thread, so commits
-    /// are reported one at a time and in order.
-    func committed(_ db: Database) throws {
+    /// Reads what the commit just made added to the log (its events only while
+    /// someone listens). Called by the writer on its connection after each commit.
+    func read(after commit: Database) throws -> CommittedEvents {
         let (after, listening) = state.withLock { ($0.lastSeq, $0.isListening) }
-        guard listening else {
-            let newest = try EventLog.newestSeq(db)
-            state.withLock { $0.lastSeq = max($0.lastSeq, newest) }
-            return
-        }
-        let events = try EventLog.read(db, after: after, limit: nil, types: [])
-        guard let newest = events.last?.seq else { return }
-        let (subscribers, waiters) = state.withLock { state in
-            state.lastSeq = newest
+        guard listening else { return CommittedEvents(newest: try EventLog.newestSeq(commit), events: []) }
+        let events = try EventLog.read(commit, after: after, limit: nil, types: [])
+        return CommittedEvents(newest: events.last?.seq ?? after, events: events)
+    }
+
+    /// Tells listeners about a commit's events once the commit is durable.
+    /// The writer publishes commits one at a time and in order.
+    func publish(_ committed: CommittedEvents) {
+        let (subscribers, waiters) = state.withLock {
+            state -> ([@Sendable ([CommittedEvent]) -> Void], [@Sendable () -> Void]) in
+            guard committed.newest > state.lastSeq else { return ([], []) }
+            state.lastSeq = committed.newest
             defer { state.waiters.removeAll() }
-            return (Array(state.subscribers.values), Array(state.waiters.values))
+            return (committed.events.isEmpty ? [] : Array(state.subscribers.values), Array(state.waiters.values))
         }
-        for deliver in subscribers { deliver(events) }
+        for deliver in subscribers { deliver(committed.events) }
         for wake in waiters { wake() }
     }
+}
+
+/// The events one commit added to a tenant's log, between the commit and its publication.
+struct CommittedEvents: Sendable {
+    /// The log's newest sequence number after the commit.
+    fileprivate let newest: Int64
+    /// The commit's events, read only while someone listened.
+    fileprivate let events: [CommittedEvent]
 }

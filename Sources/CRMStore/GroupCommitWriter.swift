@@ -11,6 +11,13 @@ import Synchronization
 /// resumed only after the commit that holds its write has succeeded, so a
 /// reply never acknowledges a write that could still be lost. Batches form
 /// from load alone: an idle writer commits a lone write at once.
+///
+/// At `durability full` the commit does not sync: ``WALSync`` syncs the WAL
+/// afterwards, together with other tenants' WALs, and the batch's writes are
+/// answered (and its events published) once that sync is done. The writer's
+/// next batch waits for it, forming meanwhile, while its thread serves other
+/// tenants: writers run on a shared pool as wide as the machine, not a thread
+/// each.
 final class GroupCommitWriter: Sendable {
     private struct Job: Sendable {
         /// Runs the write inside the batch transaction; returns its error, if any, and
@@ -22,11 +29,21 @@ final class GroupCommitWriter: Sendable {
 
     private struct State {
         var jobs: [Job] = []
+        /// Committing, or waiting for the last commit's sync: the next batch waits.
         var draining = false
     }
 
+    /// The threads every tenant's writer queue runs on: a global queue's pool,
+    /// as wide as the machine (a serial queue of its own would get a thread of
+    /// its own whenever the others are busy).
+    private static let threads = DispatchQueue.global(qos: .userInitiated)
+
     private let database: DatabasePool
+    /// The WAL file ``WALSync`` syncs after each commit; nil when commits sync themselves or need not.
+    private let walToSync: String?
     private let queue: DispatchQueue
+    /// Left while a commit waits for its sync, so ``drain()`` can wait for it.
+    private let syncing = DispatchGroup()
     private let state = Mutex(State())
     /// The server's counters and the tenant's own, each told of every commit.
     private let statistics: [WriteStatistics]
@@ -38,15 +55,17 @@ final class GroupCommitWriter: Sendable {
     /// Set by a write that erased personal data (``scrubWALAfterCommit()``).
     private let walScrubRequested = Atomic<Bool>(false)
 
-    /// Blocking: call it off the event loops.
+    /// `walToSync`: the WAL to sync after each commit (the database's connections
+    /// run `synchronous=NORMAL`). Blocking: call it off the event loops.
     init(
-        database: DatabasePool, label: String, statistics: [WriteStatistics], events: EventHub, batchLimit: Int = 512,
-        committed: @escaping @Sendable (RowChanges.Summary) -> Void
+        database: DatabasePool, walToSync: String?, label: String, statistics: [WriteStatistics], events: EventHub,
+        batchLimit: Int = 512, committed: @escaping @Sendable (RowChanges.Summary) -> Void
     ) {
         self.database = database
+        self.walToSync = walToSync
         self.events = events
         self.committed = committed
-        self.queue = DispatchQueue(label: "crmgate.writer.\(label)")
+        self.queue = DispatchQueue(label: "crmgate.writer.\(label)", target: Self.threads)
         self.statistics = statistics
         self.batchLimit = batchLimit
         database.writeWithoutTransaction { [rowChanges] db in rowChanges.install(on: db) }
@@ -100,9 +119,12 @@ final class GroupCommitWriter: Sendable {
         walScrubRequested.store(true, ordering: .relaxed)
     }
 
-    /// Waits until every write queued so far has committed or failed.
+    /// Waits until every write queued so far has been answered.
     func drain() {
-        queue.sync {}
+        repeat {
+            queue.sync {}
+            syncing.wait()
+        } while state.withLock({ $0.draining })
     }
 
     /// Waits for queued writes, then stops watching the writer connection's changes.
@@ -135,13 +157,15 @@ final class GroupCommitWriter: Sendable {
                 return batch
             }
             guard !batch.isEmpty else { return }
-            commit(batch)
+            if !commit(batch) { return }
         }
     }
 
-    private func commit(_ batch: [Job]) {
+    /// Commits `batch`; returns false if its writes wait for a sync, which drains the queue again when done.
+    private func commit(_ batch: [Job]) -> Bool {
         var completions: [@Sendable ((any Error)?) -> Void] = []
         completions.reserveCapacity(batch.count)
+        var committedEvents: CommittedEvents?
         do {
             try database.writeWithoutTransaction { db in
                 try db.inTransaction(.immediate) {
@@ -160,19 +184,39 @@ final class GroupCommitWriter: Sendable {
                     return .commit
                 }
                 // The commit stands either way; a failed read only delays the events to the next commit.
-                try? events.committed(db)
+                committedEvents = try? events.read(after: db)
                 if walScrubRequested.exchange(false, ordering: .relaxed), (try? db.checkpoint(.truncate)) == nil {
                     walScrubRequested.store(true, ordering: .relaxed)
                 }
             }
             for counters in statistics { counters.recordBatch(size: batch.count) }
             committed(rowChanges.take())
-            for completion in completions { completion(nil) }
         } catch {
             _ = rowChanges.take()
             for completion in completions { completion(error) }
             for job in batch.dropFirst(completions.count) { job.fail(error) }
+            return true
         }
+        guard let walToSync else {
+            answer(completions, events: committedEvents, syncError: nil)
+            return true
+        }
+        syncing.enter()
+        WALSync.shared.sync(walToSync) { [self, completions, committedEvents] syncError in
+            answer(completions, events: committedEvents, syncError: syncError)
+            syncing.leave()
+            queue.async { self.drainQueue() }
+        }
+        return false
+    }
+
+    /// Publishes a durable commit's events and answers its writes.
+    private func answer(
+        _ completions: [@Sendable ((any Error)?) -> Void], events committedEvents: CommittedEvents?,
+        syncError: (any Error)?
+    ) {
+        if let committedEvents { events.publish(committedEvents) }
+        for completion in completions { completion(syncError) }
     }
 }
 

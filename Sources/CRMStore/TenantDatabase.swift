@@ -5,7 +5,7 @@ import Synchronization
 
 /// How hard a commit works to survive failures (issue: `durability = full | normal`).
 public enum Durability: String, Sendable, CaseIterable {
-    /// `synchronous=FULL`: a committed write survives power loss.
+    /// A write is answered once its WAL frames are synced: it survives power loss.
     case full
     /// `synchronous=NORMAL` in WAL mode: survives a process crash, may lose the last commits on power loss.
     case normal
@@ -40,7 +40,8 @@ public final class TenantDatabase: Sendable {
         configuration.busyMode = .timeout(10)
         configuration.label = "tenant.\(name)"
         configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = \(durability == .full ? "FULL" : "NORMAL")")
+            // At `full` the writer has WALSync sync the WAL after each commit (GroupCommitWriter).
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
             // Savepoint (statement) journals in memory: every write of a batch runs in a savepoint,
             // and on a file each one cost a pwrite per page it touched.
             try db.execute(sql: "PRAGMA temp_store = MEMORY")
@@ -64,7 +65,8 @@ public final class TenantDatabase: Sendable {
         // Read on the writer's connection: a reader connection (and its three descriptors) opens only when a read needs it.
         events = EventHub(lastSeq: try database.writeWithoutTransaction(EventLog.newestSeq))
         writer = GroupCommitWriter(
-            database: database, label: name.value, statistics: statistics, events: events
+            database: database, walToSync: durability == .full ? path + "-wal" : nil, label: name.value,
+            statistics: statistics, events: events
         ) { [recordCache, checkpointer] changes in
             if !changes.records.isEmpty { recordCache.invalidate(changes.records) }
             metrics.committed(reorders: changes.reorders, feedGaps: changes.feedGaps)

@@ -50,6 +50,8 @@ public final class TenantDirectory: Sendable {
 
     /// Tenant databases opened since start.
     public var openings: Int { opens.load(ordering: .relaxed) }
+    /// Syncs of tenants' WAL files made so far, each serving every commit written to the file before it.
+    public var walSyncs: Int { WALSync.shared.syncs }
 
     /// Bytes SQLite holds for every open tenant (page caches, schemas, statements).
     public var sqliteMemory: Int { Int(sqlite3_memory_used()) }

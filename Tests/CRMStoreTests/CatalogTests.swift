@@ -1,10 +1,18 @@
 import CRMCore
-import CRMStore
 import CRMTestSupport
 import Foundation
 import Testing
 
+@testable import CRMStore
+
 @Suite struct CatalogTests {
+    /// GRDB turns a pool's writer to `synchronous = NORMAL` as it enables WAL, after `prepareDatabase`.
+    @Test func everyCatalogCommitIsSynced() throws {
+        let directory = try TemporaryDirectory()
+        let catalog = try Catalog(directory: directory.path)
+        #expect(try catalog.writerSynchronousLevel == 2)
+    }
+
     @Test func authenticatesOnlyTheRightSecretOfALiveKey() async throws {
         let directory = try TemporaryDirectory()
         let catalog = try Catalog(directory: directory.path)

@@ -134,6 +134,13 @@ import Testing
         #expect(try await contacts.find(FindQuery.parse(["LIMIT", "1000"], schema: .contact)).records.count == 400)
     }
 
+    @Test func aDurableWriteIsAnsweredOnlyAfterItsWALWasSynced() async throws {
+        #expect(tenants.durability == .full)
+        let before = tenants.walSyncs
+        _ = try await database.add(changes(["email": "synced@example.com"]), actor: nil)
+        #expect(tenants.walSyncs > before)
+    }
+
     @Test func oneFailingWriteInABatchDoesNotUndoTheOthers() async throws {
         let contacts = database
         try await withThrowingTaskGroup(of: Bool.self) { group in

@@ -190,6 +190,7 @@ enum InfoCommands {
             ("group_commits", String(writes.committedBatches)),
             ("group_commit_writes", String(writes.committedWrites)),
             ("group_commit_largest_batch", String(writes.largestBatchSize)),
+            ("wal_syncs", String(services.tenants.walSyncs)),
         ]
     }
 
