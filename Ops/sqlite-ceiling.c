@@ -11,6 +11,11 @@
 // Then many tenants at once: T threads, each writing CONTACT.ADDs to its own copy, one write per
 // commit at durability full, all at the same time (the load of T tenants with one connection each,
 // where no commit can hold two tenants' writes).
+//
+// Then what a tenant costs SQLite to open and to hold: a cold CONTACT.ADD (open the copy, set it up,
+// prepare the statements, write, commit; durability normal, so the figure is CPU) beside a warm one
+// on the same connection; and the memory SQLite holds per open connection after one write, before
+// and after sqlite3_db_release_memory.
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -308,6 +313,117 @@ static double measure_tenants(const char *source, const char *work, int count, l
     return done / (last - first);
 }
 
+static void write_one(void);
+
+// Opens the copy at `path` as the server opens a tenant (WAL, normal, the pragmas), prepares the
+// CONTACT.ADD statements and writes one contact in one commit.
+static void open_and_write(const char *path) {
+    if (sqlite3_open(path, &db) != SQLITE_OK) fail(path);
+    exec("PRAGMA journal_mode = WAL");
+    exec("PRAGMA synchronous = NORMAL");
+    exec("PRAGMA temp_store = MEMORY");
+    exec("PRAGMA wal_autocheckpoint = 10000");
+    exec("PRAGMA foreign_keys = ON");
+    event_insert = prepare("INSERT INTO events (type, record_type, record_id, fields, key_id, at) VALUES (?, ?, ?, ?, ?, ?)");
+    event_link = prepare("INSERT OR IGNORE INTO event_links (record_type, record_id, seq) VALUES (?, ?, ?)");
+    prepare_contact();
+    write_one();
+}
+
+// write_one's statements, and the connection they belong to.
+static __thread sqlite3_stmt *begin, *commit, *savepoint, *release;
+static __thread sqlite3 *prepared_on;
+
+static void write_one(void) {
+    if (prepared_on != db) {
+        begin = prepare("BEGIN IMMEDIATE");
+        commit = prepare("COMMIT");
+        savepoint = prepare("SAVEPOINT write");
+        release = prepare("RELEASE write");
+        prepared_on = db;
+    }
+    run(begin);
+    run(savepoint);
+    contact_write(0);
+    run(release);
+    contact_before_commit();
+    run(commit);
+}
+
+// Closes the connection open_and_write opened, finalizing its statements.
+static void close_tenant(void) {
+    prepared_on = NULL;
+    while (prepared_count > 0) sqlite3_finalize(prepared[--prepared_count]);
+    if (sqlite3_close(db) != SQLITE_OK) fail("close");
+    db = NULL;
+}
+
+static long resident_kib(void) {
+    FILE *status = fopen("/proc/self/status", "r");
+    char line[256];
+    long kib = 0;
+    while (status && fgets(line, sizeof line, status))
+        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1) break;
+    if (status) fclose(status);
+    return kib;
+}
+
+// Cold and warm CONTACT.ADDs over `count` copies, then `count` connections held open at once.
+static void measure_opens(const char *source, const char *work, int count) {
+    char path[4096];
+    for (int i = 0; i < count; i++) {
+        snprintf(path, sizeof path, "%s/ceiling-open-%d.sqlite", work, i);
+        copy_database(source, path);
+    }
+    double cold = 0, warm = 0;
+    for (int i = 0; i < count; i++) {
+        snprintf(path, sizeof path, "%s/ceiling-open-%d.sqlite", work, i);
+        double start = seconds();
+        open_and_write(path);
+        double opened = seconds();
+        write_one();
+        double written = seconds();
+        close_tenant();
+        cold += opened - start;
+        warm += written - opened;
+    }
+    printf("cold CONTACT.ADD (open, set up, prepare, write, commit): %.0f us; warm, same connection: %.0f us\n",
+           cold / count * 1e6, warm / count * 1e6);
+    // The statements of each connection stay prepared, as the server keeps them.
+    sqlite3 **connections = calloc(count, sizeof *connections);
+    sqlite3_stmt **statements = calloc((size_t)count * 64, sizeof *statements);
+    int *statement_counts = calloc(count, sizeof *statement_counts);
+    long rss_before = resident_kib();
+    sqlite3_int64 memory_before = sqlite3_memory_used();
+    for (int i = 0; i < count; i++) {
+        snprintf(path, sizeof path, "%s/ceiling-open-%d.sqlite", work, i);
+        open_and_write(path);
+        connections[i] = db;
+        memcpy(&statements[(size_t)i * 64], prepared, sizeof prepared);
+        statement_counts[i] = prepared_count;
+        prepared_count = 0;
+    }
+    long rss_open = resident_kib();
+    sqlite3_int64 memory_open = sqlite3_memory_used();
+    for (int i = 0; i < count; i++) sqlite3_db_release_memory(connections[i]);
+    sqlite3_int64 memory_released = sqlite3_memory_used();
+    // What an idle connection cannot give back: its statements finalized, its caches released.
+    for (int i = 0; i < count; i++) {
+        for (int j = 0; j < statement_counts[i]; j++) sqlite3_finalize(statements[(size_t)i * 64 + j]);
+        sqlite3_db_release_memory(connections[i]);
+    }
+    sqlite3_int64 memory_floor = sqlite3_memory_used();
+    printf("%d connections open after one write each: SQLite memory %.0f KiB each, %.0f KiB after "
+           "sqlite3_db_release_memory, %.0f KiB with the statements finalized too (the schema); process RSS "
+           "%.0f KiB each\n",
+           count, (memory_open - memory_before) / 1024.0 / count, (memory_released - memory_before) / 1024.0 / count,
+           (memory_floor - memory_before) / 1024.0 / count, (double)(rss_open - rss_before) / count);
+    for (int i = 0; i < count; i++) sqlite3_close(connections[i]);
+    free(connections);
+    free(statements);
+    free(statement_counts);
+}
+
 int main(int argc, char **argv) {
     if (argc != 4) {
         fprintf(stderr, "usage: sqlite-ceiling SOURCE.sqlite WORKDIR WRITES\n");
@@ -337,5 +453,7 @@ int main(int argc, char **argv) {
         printf("%-8d %12.0f %14.1f\n", counts[c], rate, 1e6 / rate);
         fflush(stdout);
     }
+    printf("\nWhat a tenant costs SQLite to open and to hold (durability normal, 500 copies)\n");
+    measure_opens(argv[1], argv[2], 500);
     return 0;
 }

@@ -121,7 +121,7 @@ public final class TenantDirectory: Sendable {
                     break
                 }
             }
-            try await evictIfOverLimit()
+            evictIfOverLimit()
             return database
         } catch {
             entries.withLock { entries in
@@ -157,8 +157,10 @@ public final class TenantDirectory: Sendable {
 
     /// Lets databases nobody used for `idleTime` give back their memory and
     /// their readers' descriptors (``TenantDatabase/releaseMemoryIfIdle(since:)``);
-    /// they stay open, and are warm again at the next command.
-    public func releaseIdle(olderThan idleTime: Duration) {
+    /// they stay open, and are warm again at the next command. The heap pages
+    /// freed go back to the system (`malloc_trim`): glibc would keep them, and
+    /// the process's RSS with them. Runs on the blocking pool.
+    public func releaseIdle(olderThan idleTime: Duration) async {
         let open = entries.withLock { entries in
             entries.values.compactMap { entry -> TenantDatabase? in
                 if case .open(let database, _, _) = entry { return database }
@@ -166,7 +168,10 @@ public final class TenantDirectory: Sendable {
             }
         }
         let cutoff = ContinuousClock.now - idleTime
-        for database in open { database.releaseMemoryIfIdle(since: cutoff) }
+        _ = try? await onBlockingThread {
+            let released = open.filter { $0.releaseMemoryIfIdle(since: cutoff) }.count
+            if released > 0 { _ = returnFreeHeapToSystem(0) }
+        }
     }
 
     /// Closes and deletes a tenant's database files.
@@ -233,17 +238,25 @@ public final class TenantDirectory: Sendable {
         entries.withLock { $0.count }
     }
 
-    private func evictIfOverLimit() async throws {
-        await close(
-            entries.withLock { entries in
-                guard entries.count > maxOpen else { return [] }
-                let idle = entries.compactMap { name, entry -> (String, TenantDatabase, ContinuousClock.Instant)? in
-                    guard case .open(let database, 0, let lastUsed) = entry else { return nil }
-                    return (name, database, lastUsed)
-                }.sorted { $0.2 < $1.2 }.prefix(entries.count - maxOpen)
-                for (name, _, _) in idle { entries[name] = nil }
-                return idle.map(\.1)
-            })
+    /// Over `maxOpen`, takes the least recently used tenants no session holds
+    /// out of the directory and closes them in the background: the command that
+    /// opened a tenant does not wait for another one's checkpoint and sync.
+    private func evictIfOverLimit() {
+        let evicted = entries.withLock { entries -> [TenantDatabase] in
+            let excess = entries.count - maxOpen
+            guard excess > 0 else { return [] }
+            let idle = entries.lazy.compactMap { name, entry -> (String, TenantDatabase, ContinuousClock.Instant)? in
+                guard case .open(let database, 0, let lastUsed) = entry else { return nil }
+                return (name, database, lastUsed)
+            }
+            // One over the limit (a tenant just opened) is the usual case: no need to sort them all.
+            let oldest =
+                excess == 1 ? idle.min { $0.2 < $1.2 }.map { [$0] } ?? [] : Array(idle.sorted { $0.2 < $1.2 }.prefix(excess))
+            for (name, _, _) in oldest { entries[name] = nil }
+            return oldest.map(\.1)
+        }
+        guard !evicted.isEmpty else { return }
+        Task { await close(evicted) }
     }
 
     private func close(_ databases: [TenantDatabase]) async {
@@ -305,3 +318,8 @@ public final class TenantLease: Sendable {
         directory.release(database)
     }
 }
+
+/// glibc's `malloc_trim(pad)` (`<malloc.h>`, which Glibc's module map leaves out):
+/// returns free heap pages to the system; 1 if it released any.
+@_silgen_name("malloc_trim")
+private func returnFreeHeapToSystem(_ pad: Int) -> Int32

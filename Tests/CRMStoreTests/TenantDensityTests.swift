@@ -25,7 +25,7 @@ import Testing
         let busy = descriptors(on: database.path)
         #expect(busy > 3, "a read opened a reader beside the writer (\(busy))")
 
-        acme.tenants.releaseIdle(olderThan: .zero)
+        await acme.tenants.releaseIdle(olderThan: .zero)
         // Readers close once their current work is done.
         var idle = busy
         for _ in 0..<100 where idle > 3 {

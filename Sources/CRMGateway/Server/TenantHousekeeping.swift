@@ -18,7 +18,7 @@ public struct TenantHousekeeping: Service {
                 // One count of the descriptors a second, for the metrics and the pressure check.
                 let descriptors = DescriptorLimit.inUse
                 services.metrics.sampleTenants(services.tenants, descriptorsInUse: descriptors)
-                if second % 5 == 0 { services.tenants.releaseIdle(olderThan: .seconds(10)) }
+                if second % 5 == 0 { await services.tenants.releaseIdle(olderThan: .seconds(10)) }
                 if second % 30 == 0 { await services.tenants.closeIdle(olderThan: .seconds(300)) }
                 await services.tenants.relieveDescriptorPressure(inUse: descriptors, limit: services.descriptorLimit)
             }
