@@ -250,8 +250,12 @@ public final class TenantDirectory: Sendable {
                 return (name, database, lastUsed)
             }
             // One over the limit (a tenant just opened) is the usual case: no need to sort them all.
-            let oldest =
-                excess == 1 ? idle.min { $0.2 < $1.2 }.map { [$0] } ?? [] : Array(idle.sorted { $0.2 < $1.2 }.prefix(excess))
+            let oldest: [(String, TenantDatabase, ContinuousClock.Instant)]
+            if excess == 1 {
+                oldest = idle.min { $0.2 < $1.2 }.map { [$0] } ?? []
+            } else {
+                oldest = Array(idle.sorted { $0.2 < $1.2 }.prefix(excess))
+            }
             for (name, _, _) in oldest { entries[name] = nil }
             return oldest.map(\.1)
         }
