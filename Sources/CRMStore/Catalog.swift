@@ -75,13 +75,13 @@ public final class Catalog: Sendable {
         }
     }
 
-    /// Lists a new tenant; a name already listed is a conflict. `writingDatabase`
+    /// Lists a new tenant; a name already listed is a conflict. `clearingFiles`
     /// runs inside the catalog's write transaction, after the check and before
-    /// the row: the tenant's database file is whole before the tenant is listed,
-    /// and a failure there lists nothing. (Blocking work there holds only the
-    /// catalog's writer, which is not an event loop.)
+    /// the row (``TenantDirectory/discardLeftovers(of:)``); a failure there lists
+    /// nothing. (Blocking work there holds only the catalog's writer, which is
+    /// not an event loop.)
     public func createTenant(
-        _ name: TenantName, writingDatabase: @escaping @Sendable () throws -> Void = {}
+        _ name: TenantName, clearingFiles: @escaping @Sendable () throws -> Void = {}
     ) async throws {
         try await database.write { db in
             if try Bool.fetchOne(
@@ -90,7 +90,7 @@ public final class Catalog: Sendable {
             {
                 throw StoreError.conflict("tenant \(name) already exists")
             }
-            try writingDatabase()
+            try clearingFiles()
             try db.execute(
                 sql: "INSERT INTO tenants (name, created_at) VALUES (?, ?)",
                 arguments: [name.value, WallClock.now()]

@@ -28,6 +28,8 @@ public final class TenantDirectory: Sendable {
     private let entries = Mutex<[String: Entry]>([:])
     /// The empty database new tenants are copied from.
     private let template: TenantTemplate
+    /// Held while a tenant's database is written from the template.
+    private let instantiating = Mutex(())
     /// Databases opened since start (cold opens), for `INFO` and metrics.
     private let opens = Atomic<Int>(0)
     /// Each tenant's own group-commit counters, kept across closes and reopens.
@@ -140,11 +142,18 @@ public final class TenantDirectory: Sendable {
         }
     }
 
-    /// Creates a tenant's database file now, so errors surface at `TENANT.CREATE`:
-    /// a copy of the template, written whole or not at all. Blocking: call it off
-    /// the event loops (``Catalog/createTenant(_:writingDatabase:)`` runs it on the catalog's writer).
-    public func createDatabase(_ name: TenantName) throws {
-        try template.instantiate(at: path(of: name))
+    /// Clears the way for a new tenant named `name`: removes (durably) any
+    /// database file a dropped tenant of that name left behind, so the new one
+    /// starts empty. Its own file is made from the template at its first use
+    /// (``acquire(_:)``), so `TENANT.CREATE` costs one catalog commit. Blocking:
+    /// call it off the event loops (``Catalog/createTenant(_:clearingFiles:)``
+    /// runs it on the catalog's writer, before the tenant's row).
+    public func discardLeftovers(of name: TenantName) throws {
+        let path = path(of: name)
+        let leftovers = [path, path + "-wal", path + "-shm"].filter { FileManager.default.fileExists(atPath: $0) }
+        guard !leftovers.isEmpty else { return }
+        for file in leftovers { try FileManager.default.removeItem(atPath: file) }
+        try TenantTemplate.syncDirectory(root)
     }
 
     /// Closes every tenant no session holds, when the process is short of
@@ -192,7 +201,22 @@ public final class TenantDirectory: Sendable {
     /// Copies a tenant's database, from one consistent snapshot, to `destination`.
     public func backup(_ name: TenantName, to destination: String) async throws {
         let source = path(of: name)
-        try await onBlockingThread { try DatabaseCopy.copy(from: source, to: destination) }
+        try await onBlockingThread {
+            try self.instantiateIfMissing(name)
+            try DatabaseCopy.copy(from: source, to: destination)
+        }
+    }
+
+    /// Writes a listed tenant's database from the template if it has none yet
+    /// (it was never used since `TENANT.CREATE`). One at a time, so a backup and
+    /// a first open of the same new tenant cannot both write it. Blocking.
+    private func instantiateIfMissing(_ name: TenantName) throws {
+        let path = path(of: name)
+        guard !FileManager.default.fileExists(atPath: path) else { return }
+        try instantiating.withLock { _ in
+            guard !FileManager.default.fileExists(atPath: path) else { return }
+            try template.instantiate(at: path)
+        }
     }
 
     /// Replaces a tenant's database with the copy at `source` (see ``backup(_:to:)``).
@@ -288,7 +312,8 @@ public final class TenantDirectory: Sendable {
 
     private func open(_ name: TenantName) async throws -> TenantDatabase {
         let database = try await onBlockingThread {
-            try TenantDatabase(
+            try self.instantiateIfMissing(name)
+            return try TenantDatabase(
                 name: name, path: self.path(of: name), durability: self.durability,
                 recordCacheCapacity: self.recordCacheCapacity, maxBytes: self.maxDatabaseBytes,
                 statistics: [self.statistics, self.writeStatistics(of: name)], metrics: self.metrics)

@@ -65,8 +65,8 @@ struct TenantTemplate: Sendable {
         try syncDirectory(directory)
     }
 
-    /// Makes a rename durable: the directory entry is on disk once this returns.
-    private static func syncDirectory(_ directory: String) throws {
+    /// Makes a rename or a removal durable: the directory's entries are on disk once this returns.
+    static func syncDirectory(_ directory: String) throws {
         let descriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard descriptor >= 0 else { throw failure("open \(directory)") }
         defer { close(descriptor) }

@@ -28,7 +28,13 @@ import Testing
 
         let again = try ServerProcess(dataDirectory: directory.path)
         #expect(again.port > 0)
-        #expect(FileManager.default.fileExists(atPath: directory.path + "/tenants/acme.sqlite"))
+        let client = try await TestClient.connect(port: again.port, caPath: directory.path + "/tls/ca.pem")
+        #expect(
+            try await client.send(
+                "AUTH", String(keyWords[0]), keyWords[1].trimmingCharacters(in: .whitespacesAndNewlines)) == .ok)
+        let listed = try await client.send("TENANT.LIST").elements?.compactMap { $0.fields["name"] }
+        #expect(listed == ["acme"], "the tenant created before SIGTERM is there after the restart")
+        await client.close()
     }
 
     @Test func refusesTLSBelowVersion12() async throws {

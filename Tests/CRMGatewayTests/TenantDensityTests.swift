@@ -29,10 +29,8 @@ import Testing
         #expect(listed.count > 0 && listed.count < 300, "the crash came mid-way: \(listed.count) created")
         let files = try FileManager.default.contentsOfDirectory(atPath: directory.path + "/tenants")
         #expect(files.filter { $0.hasSuffix(".creating") }.isEmpty, "no half-written database is left")
-        for name in listed {
-            #expect(files.contains("\(name).sqlite"), "listed tenant \(name) has its database")
-        }
-        // Every listed tenant works; an unlisted name can be created (replacing an orphan file).
+        // A listed tenant works (its database is written from the template at its first use);
+        // an unlisted name can be created.
         for name in [listed.first!, listed.last!] {
             let key = try #require(try await again.send("KEY.CREATE", name, "owner").elements)
             let tenant = try await TestClient.connect(port: server.port, caPath: caPath)

@@ -13,12 +13,12 @@ enum TenantCommands {
         let name = try TenantName(invocation.text(1))
         let services = invocation.services
         let logger = invocation.logger
-        // In one catalog transaction: the name is checked, the database file is written (a whole
-        // copy of the template, or none), then the row. A crash before the commit leaves an unlisted
-        // file the next create of that name replaces, never a listed tenant without its database.
+        // In one catalog transaction: the name is checked, files a dropped tenant of that name left
+        // are removed, then the row. The database is made from the template at the tenant's first
+        // use, so a crash at any point leaves either no tenant or a whole, empty one.
         let tenants = services.tenants
         return invocation.async {
-            try await services.catalog.createTenant(name) { try tenants.createDatabase(name) }
+            try await services.catalog.createTenant(name) { try tenants.discardLeftovers(of: name) }
             logger.info("tenant created", metadata: ["tenant": "\(name)"])
             return .ok
         }
