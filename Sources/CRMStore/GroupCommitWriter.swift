@@ -39,7 +39,7 @@ final class GroupCommitWriter: Sendable {
     private static let threads = DispatchQueue.global(qos: .userInitiated)
 
     private let database: DatabasePool
-    /// The WAL file ``WALSync`` syncs after each commit; nil when commits sync themselves or need not.
+    /// The WAL file ``WALSync`` syncs after each commit; nil at durability normal (answered at commit).
     private let walToSync: String?
     private let queue: DispatchQueue
     /// Left while a commit waits for its sync, so ``drain()`` can wait for it.
