@@ -30,6 +30,9 @@ public final class TenantDatabase: Sendable {
     /// whether its memory was given back since (``releaseMemoryIfIdle(since:)``).
     private let lastUse = Atomic<Int64>(0)
     private let released = Atomic<Bool>(false)
+    /// Set when the record cache answered a read: the idle check counts that as
+    /// use (a tenant read only from its cache never reaches ``used()``).
+    private let answeredFromCache = Atomic<Bool>(false)
 
     /// Opens (creating if needed) the database file and runs pending migrations.
     /// Blocking: call it off the event loops.
@@ -99,6 +102,7 @@ public final class TenantDatabase: Sendable {
     /// snapshot taken now, without touching SQLite. Safe on an event loop.
     public func cachedRecord(_ type: RecordKind, _ reference: RecordReference) -> StoredRecord? {
         guard let stored = recordCache.record(type, reference) else { return nil }
+        cacheAnswered()
         return type.rules.present(stored, now: WallClock.now())
     }
 
@@ -116,7 +120,14 @@ public final class TenantDatabase: Sendable {
             encode(record).withUnsafeBytes(write)
             return true
         }
-        return recordCache.reply(type, reference, format: format, encode: encode, write: write)
+        guard recordCache.reply(type, reference, format: format, encode: encode, write: write) else { return false }
+        cacheAnswered()
+        return true
+    }
+
+    /// A load, and a store only the first time since the idle check: no shared write per cached read.
+    private func cacheAnswered() {
+        if !answeredFromCache.load(ordering: .relaxed) { answeredFromCache.store(true, ordering: .relaxed) }
     }
 
     /// Runs `body` in the next group commit, then calls `completion` once that commit is durable.
@@ -175,6 +186,7 @@ public final class TenantDatabase: Sendable {
     /// whether it did. The next command opens what it needs again. Blocking
     /// (it waits for the writer connection): call it off the event loops.
     func releaseMemoryIfIdle(since cutoff: ContinuousClock.Instant) -> Bool {
+        if answeredFromCache.exchange(false, ordering: .relaxed) { used() }
         guard lastUse.load(ordering: .relaxed) < Self.nanoseconds(cutoff),
             !released.exchange(true, ordering: .relaxed)
         else { return false }

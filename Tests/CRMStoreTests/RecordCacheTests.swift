@@ -21,6 +21,19 @@ import Testing
             try RecordSchema.contact.validate([("email", email), ("first_name", "Ada")]), actor: nil)
     }
 
+    @Test func aTenantReadOnlyFromItsCacheIsNotIdle() async throws {
+        let tenants = try TenantDirectory(root: directory.path + "/tenants", recordCacheCapacity: 10)
+        let database = try await tenants.acquire(TenantName("acme"))
+        let id = try await contact(database, "ada@example.com")
+        _ = try await database.get(id: id)
+        try await Task.sleep(for: .milliseconds(20))
+        #expect(database.cachedRecord(.contact, .id(id)) != nil)
+        await tenants.releaseIdle(olderThan: .milliseconds(10))
+        #expect(database.recordCache.count == 1, "reads the cache answered kept the tenant in use")
+        await tenants.releaseIdle(olderThan: .zero)
+        #expect(database.recordCache.count == 0, "with no read since, it is idle and gives its cache back")
+    }
+
     @Test func aReadFillsTheCacheAndACommitEmptiesItBeforeItsReply() async throws {
         let database = try await open(capacity: 10)
         let id = try await contact(database, "ada@example.com")
