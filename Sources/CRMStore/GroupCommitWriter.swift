@@ -20,6 +20,8 @@ import Synchronization
 /// each.
 final class GroupCommitWriter: Sendable {
     private struct Job: Sendable {
+        /// The writes the job holds (a session's pipelined batch is one job).
+        let writes: Int
         /// Runs the write inside the batch transaction; returns its error, if any, and
         /// what to do once the batch commits or fails.
         let run: @Sendable (Database) -> (failure: (any Error)?, finish: @Sendable ((any Error)?) -> Void)
@@ -90,6 +92,7 @@ final class GroupCommitWriter: Sendable {
     ) {
         enqueue(
             Job(
+                writes: bodies.count,
                 run: { [rowChanges] db in
                     var results: [Result<T, any Error>] = []
                     results.reserveCapacity(bodies.count)
@@ -189,7 +192,8 @@ final class GroupCommitWriter: Sendable {
                     walScrubRequested.store(true, ordering: .relaxed)
                 }
             }
-            for counters in statistics { counters.recordBatch(size: batch.count) }
+            let writes = batch.reduce(0) { $0 + $1.writes }
+            for counters in statistics { counters.recordBatch(size: writes) }
             committed(rowChanges.take())
         } catch {
             _ = rowChanges.take()

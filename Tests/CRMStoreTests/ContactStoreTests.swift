@@ -134,6 +134,20 @@ import Testing
         #expect(try await contacts.find(FindQuery.parse(["LIMIT", "1000"], schema: .contact)).records.count == 400)
     }
 
+    @Test func theCommitCountersCountEachWriteOfAPipelinedBatch() async throws {
+        let before = (tenants.statistics.committedBatches, tenants.statistics.committedWrites)
+        let bodies: [@Sendable (TenantWriter) throws -> Int64] = try (0..<5).map { index in
+            let contact = try changes(["email": "batch\(index)@example.com"])
+            return { try $0.contacts.add(contact, actor: nil) }
+        }
+        let results = try await withCheckedThrowingContinuation { continuation in
+            database.writeEach(bodies) { continuation.resume(with: $0) }
+        }
+        #expect(results.count == 5)
+        #expect(tenants.statistics.committedBatches - before.0 == 1)
+        #expect(tenants.statistics.committedWrites - before.1 == 5, "INFO's group_commit_writes counts writes")
+    }
+
     @Test func aDurableWriteIsAnsweredOnlyAfterItsWALWasSynced() async throws {
         #expect(tenants.durability == .full)
         let before = tenants.walSyncs
