@@ -225,10 +225,9 @@ static void copy_database(const char *source, const char *path) {
     sqlite3_close(to);
 }
 
-// Writes `writes` of `workload` to the fresh copy at `path`, `batch` per commit, between *started
-// and *ended (monotonic seconds); returns how many it wrote.
-static long write_copy(const char *path, const char *workload, const char *durability, long batch, long writes,
-                       double *started, double *ended) {
+// Opens the database at `path` as the server opens a tenant (WAL, the pragmas, at `durability`) and
+// prepares the statements every write shares.
+static void open_tenant(const char *path, const char *durability) {
     char pragma[64];
     if (sqlite3_open(path, &db) != SQLITE_OK) fail(path);
     exec("PRAGMA journal_mode = WAL");
@@ -239,6 +238,13 @@ static long write_copy(const char *path, const char *workload, const char *durab
     exec("PRAGMA foreign_keys = ON");
     event_insert = prepare("INSERT INTO events (type, record_type, record_id, fields, key_id, at) VALUES (?, ?, ?, ?, ?, ?)");
     event_link = prepare("INSERT OR IGNORE INTO event_links (record_type, record_id, seq) VALUES (?, ?, ?)");
+}
+
+// Writes `writes` of `workload` to the fresh copy at `path`, `batch` per commit, between *started
+// and *ended (monotonic seconds); returns how many it wrote.
+static long write_copy(const char *path, const char *workload, const char *durability, long batch, long writes,
+                       double *started, double *ended) {
+    open_tenant(path, durability);
     int contact = strcmp(workload, "contact") == 0;
     if (contact) prepare_contact(); else prepare_inventory();
     void (*write)(long) = contact ? contact_write : inventory_write;
@@ -318,14 +324,7 @@ static void write_one(void);
 // Opens the copy at `path` as the server opens a tenant (WAL, normal, the pragmas), prepares the
 // CONTACT.ADD statements and writes one contact in one commit.
 static void open_and_write(const char *path) {
-    if (sqlite3_open(path, &db) != SQLITE_OK) fail(path);
-    exec("PRAGMA journal_mode = WAL");
-    exec("PRAGMA synchronous = NORMAL");
-    exec("PRAGMA temp_store = MEMORY");
-    exec("PRAGMA wal_autocheckpoint = 10000");
-    exec("PRAGMA foreign_keys = ON");
-    event_insert = prepare("INSERT INTO events (type, record_type, record_id, fields, key_id, at) VALUES (?, ?, ?, ?, ?, ?)");
-    event_link = prepare("INSERT OR IGNORE INTO event_links (record_type, record_id, seq) VALUES (?, ?, ?)");
+    open_tenant(path, "normal");
     prepare_contact();
     write_one();
 }

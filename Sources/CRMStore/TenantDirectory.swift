@@ -178,8 +178,9 @@ public final class TenantDirectory: Sendable {
         }
         let cutoff = ContinuousClock.now - idleTime
         _ = try? await onBlockingThread {
-            let released = open.filter { $0.releaseMemoryIfIdle(since: cutoff) }.count
-            if released > 0 { _ = returnFreeHeapToSystem(0) }
+            var released = false
+            for database in open where database.releaseMemoryIfIdle(since: cutoff) { released = true }
+            if released { _ = returnFreeHeapToSystem(0) }
         }
     }
 

@@ -15,10 +15,12 @@ final class PipeDrain: Sendable {
     }
 
     private let state = Mutex(State())
-    private let endedCondition = NSCondition()
+    /// Entered until the pipe ends.
+    private let reading = DispatchGroup()
 
     /// Starts draining `handle` (the read end of a pipe whose write end the child holds).
     init(_ handle: FileHandle) {
+        reading.enter()
         let thread = Thread { [self] in
             while true {
                 let chunk = handle.availableData
@@ -30,9 +32,7 @@ final class PipeDrain: Sendable {
                 defer { state.waiters = [] }
                 return (state.data, state.waiters)
             }
-            endedCondition.lock()
-            endedCondition.broadcast()
-            endedCondition.unlock()
+            reading.leave()
             for waiter in waiters { waiter.resume(returning: data) }
         }
         thread.name = "test pipe drain"
@@ -56,9 +56,7 @@ final class PipeDrain: Sendable {
 
     /// Everything the pipe carried, waiting on this (non-concurrency) thread for its end.
     func endedBlocking() -> Data {
-        endedCondition.lock()
-        defer { endedCondition.unlock() }
-        while !state.withLock({ $0.ended }) { endedCondition.wait() }
+        reading.wait()
         return state.withLock { $0.data }
     }
 }
