@@ -130,8 +130,7 @@ import Testing
 
     @Test func shutdownAnswersTheCommandInFlightAndNothingQueuedBehindIt() async throws {
         let gateway = try await TestGateway.start()
-        let key = try await gateway.createTenantKey("acme")
-        let client = try await gateway.connect(keyID: key.id, secret: key.secret)
+        let client = try await gateway.connect(tenant: "acme")
         var request = ByteBuffer()
         request.writeRESPCommand(["EVENTS.READ", "BLOCK", "5000"])
         request.writeRESPCommand(["PING"])
