@@ -31,6 +31,22 @@ public struct FindQuery: Sendable, Equatable {
     /// Where the previous page ended.
     public var after: FindCursor?
 
+    /// The words of `search`, each matched as a prefix of a word in a
+    /// record: runs of ASCII letters and digits and of any non-ASCII
+    /// characters, ASCII letters in lower case; everything else separates
+    /// words. Empty when `search` has no words.
+    public var searchWords: [String] {
+        guard let search else { return [] }
+        return search.utf8.split { byte in
+            byte < 0x80 && !(UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte | 0x20)
+                && !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+        }.map { word in
+            String(
+                decoding: word.map { (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) ? $0 | 0x20 : $0 },
+                as: UTF8.self)
+        }
+    }
+
     public static let maxLimit = 1000
     public static let maxConditions = 16
     private static let keywords: Set<String> = ["WHERE", "SEARCH", "SORTBY", "LIMIT", "CURSOR"]

@@ -1,6 +1,7 @@
 import CRMCore
 import Foundation
 import GRDB
+import GRDBSQLite
 
 /// SQL for one record type laid out by its ``RecordSchema``: a column per
 /// schema field, `x_*` custom fields in a JSON `custom` column, an optional
@@ -30,13 +31,11 @@ struct RecordTable: Sendable {
     static let activities = RecordTable(schema: .activity, table: "activities", searchTable: nil)
 
     func fetch(_ db: Database, id: Int64) throws -> StoredRecord? {
-        try Row.fetchOne(db.cachedStatement(sql: selectByID), arguments: [id])
-            .map(record)
+        try records(db, sql: selectByID, arguments: [id]).first
     }
 
     func fetch(_ db: Database, ext: String) throws -> StoredRecord? {
-        try Row.fetchOne(db.cachedStatement(sql: selectByExt), arguments: [ext])
-            .map(record)
+        try records(db, sql: selectByExt, arguments: [ext]).first
     }
 
     func exists(_ db: Database, id: Int64) throws -> Bool {
@@ -117,7 +116,7 @@ struct RecordTable: Sendable {
         // A search behind a write in the same batch must find what that write indexed.
         if query.search != nil { try SearchIndex.flush(db) }
         let (sql, arguments) = try findStatement(query)
-        var records = try Row.fetchAll(db.cachedStatement(sql: sql), arguments: arguments).map(record)
+        var records = try self.records(db, sql: sql, arguments: arguments)
         let next = records.trimToPage(query.limit).map { last in
             FindCursor(
                 sortField: query.sortField, descending: query.descending, sortValue: last[query.sortField] ?? "",
@@ -127,9 +126,29 @@ struct RecordTable: Sendable {
     }
 
     /// The SQL and arguments of a `FIND` page (one row more than the limit, to know if more follow).
+    ///
+    /// A search reads the FTS5 matches first, in rowid order (`CROSS JOIN`
+    /// keeps the planner from driving the join from another index and probing
+    /// the full-text index once per row), so a page sorted by id stops after
+    /// its rows instead of collecting every match.
     func findStatement(_ query: FindQuery) throws -> (sql: String, arguments: StatementArguments) {
         var clauses: [String] = []
         var arguments: [(any DatabaseValueConvertible)?] = []
+        var source = table
+        var idColumn = "id"
+        if query.search != nil {
+            guard let searchTable else { throw InvalidField("SEARCH", "\(schema.type) records are not searchable") }
+            let words = query.searchWords
+            guard !words.isEmpty else { throw InvalidField("SEARCH", "has no words to search for") }
+            // Every word as a quoted FTS5 string with a prefix star: no word is read as FTS5 syntax.
+            // (GRDB's FTS5Pattern builds the same, but opens two in-memory databases to do it: it
+            // was two thirds of a search's time.)
+            let pattern = words.map { "\"\($0)\"*" }.joined(separator: " ")
+            source =
+                "(SELECT rowid AS hit FROM \(searchTable) WHERE \(searchTable) MATCH ?) CROSS JOIN \(table) ON id = hit"
+            arguments.append(pattern)
+            idColumn = "hit"
+        }
         for condition in query.conditions {
             let column = expression(for: condition.field)
             if condition.value.isEmpty, condition.op == .equal || condition.op == .notEqual {
@@ -150,20 +169,12 @@ struct RecordTable: Sendable {
             }
             arguments.append(condition.op == .prefix ? condition.value : value)
         }
-        if let search = query.search {
-            guard let searchTable else { throw InvalidField("SEARCH", "\(schema.type) records are not searchable") }
-            guard let pattern = FTS5Pattern(matchingAllPrefixesIn: search) else {
-                throw InvalidField("SEARCH", "has no words to search for")
-            }
-            clauses.append("id IN (SELECT rowid FROM \(searchTable) WHERE \(searchTable) MATCH ?)")
-            arguments.append(pattern)
-        }
         let sort = sortExpression(for: query.sortField)
         let direction = query.descending ? "DESC" : "ASC"
         if let after = query.after {
             let comparison = query.descending ? "<" : ">"
             if query.sortField == "id" {
-                clauses.append("id \(comparison) ?")
+                clauses.append("\(idColumn) \(comparison) ?")
                 arguments.append(after.id)
             } else {
                 let value = try sortBindable(after.sortValue, field: query.sortField)
@@ -171,39 +182,40 @@ struct RecordTable: Sendable {
                 arguments += [value, value, after.id]
             }
         }
-        var sql = "SELECT \(selectList) FROM \(table)"
+        var sql = "SELECT \(selectList) FROM \(source)"
         if !clauses.isEmpty { sql += " WHERE " + clauses.joined(separator: " AND ") }
-        sql += query.sortField == "id" ? " ORDER BY id \(direction)" : " ORDER BY \(sort) \(direction), id \(direction)"
+        sql +=
+            query.sortField == "id"
+            ? " ORDER BY \(idColumn) \(direction)" : " ORDER BY \(sort) \(direction), id \(direction)"
         sql += " LIMIT \(query.limit + 1)"
         return (sql, StatementArguments(arguments))
     }
 
     // MARK: - Rows and values
 
-    private func record(_ row: Row) -> StoredRecord {
+    /// The records a `SELECT` of ``selectList`` finds.
+    private func records(_ db: Database, sql: String, arguments: StatementArguments) throws -> [StoredRecord] {
+        var records: [StoredRecord] = []
+        try db.cachedStatement(sql: sql).forEachRow(arguments: arguments) { row in records.append(record(row)) }
+        return records
+    }
+
+    private func record(_ row: SQLiteStatement) -> StoredRecord {
         var fields: [(name: String, value: String)] = []
+        fields.reserveCapacity(schema.fields.count)
         for (offset, field) in schema.fields.enumerated() {
-            if let value = Self.text(row[4 + offset]) {
+            if let value = ColumnValue.text(row, Int32(4 + offset)) {
                 fields.append((field.name, value))
             }
         }
-        if let custom: String = row[4 + schema.fields.count],
+        if let custom = ColumnValue.text(row, Int32(4 + schema.fields.count)),
             let object = try? JSONSerialization.jsonObject(with: Data(custom.utf8)) as? [String: String]
         {
             fields += object.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         }
-        return StoredRecord(id: row[0], version: row[1], createdAt: row[2], updatedAt: row[3], fields: fields)
-    }
-
-    /// A column's value as the text commands see.
-    static func text(_ value: DatabaseValue) -> String? {
-        switch value.storage {
-        case .null: nil
-        case .int64(let number): String(number)
-        case .double(let number): String(number)
-        case .string(let text): text
-        case .blob(let data): String(decoding: data, as: UTF8.self)
-        }
+        return StoredRecord(
+            id: ColumnValue.integer(row, 0), version: ColumnValue.integer(row, 1),
+            createdAt: ColumnValue.text(row, 2) ?? "", updatedAt: ColumnValue.text(row, 3) ?? "", fields: fields)
     }
 
     /// A validated value as it is stored: numbers as integers, the rest as text.

@@ -34,6 +34,16 @@ import Testing
         #expect(throws: InvalidField.self) { _ = try parse(line) }
     }
 
+    @Test func searchWordsSplitAtASCIIPunctuationAndSpaceAndFoldASCIICase() throws {
+        #expect(try parse("SEARCH Ada").searchWords == ["ada"])
+        #expect(
+            try FindQuery.parse(["SEARCH", "O'Neil, ACME-42  \"quoted\" NOT*"], schema: .contact).searchWords
+                == ["o", "neil", "acme", "42", "quoted", "not"])
+        // Non-ASCII characters belong to words and keep their case: the index's tokenizer folds them.
+        #expect(try FindQuery.parse(["SEARCH", "Łukasz Ölund"], schema: .contact).searchWords == ["Łukasz", "Ölund"])
+        #expect(try FindQuery.parse(["SEARCH", "-- ** ()"], schema: .contact).searchWords.isEmpty)
+    }
+
     @Test func cursorRoundTripsAndMustMatchTheSort() throws {
         let cursor = FindCursor(
             sortField: "updated_at", descending: true, sortValue: "2026-01-01T00:00:00.000Z", id: 42)
