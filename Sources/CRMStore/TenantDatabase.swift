@@ -22,6 +22,8 @@ public final class TenantDatabase: Sendable {
     private let database: DatabasePool
     private let writer: GroupCommitWriter
     private let checkpointer: WALCheckpointer
+    private let inlineReaders: InlineReaders
+    private let metrics: StoreMetrics
     /// Committed events, for subscribers and blocking readers.
     public let events: EventHub
     /// Records recently read by id, kept in step with every commit.
@@ -72,6 +74,8 @@ public final class TenantDatabase: Sendable {
         database = try DatabasePool(path: path, configuration: configuration)
         try TenantMigrations.migrate(database)
         checkpointer = WALCheckpointer(path: path, configuration: configuration)
+        inlineReaders = InlineReaders(path: path, label: name.value)
+        self.metrics = metrics
         recordCache = RecordCache(capacity: recordCacheCapacity)
         // Read on the writer's connection: a reader connection (and its three descriptors) opens only when a read needs it.
         events = EventHub(lastSeq: try database.writeWithoutTransaction(EventLog.newestSeq))
@@ -91,11 +95,26 @@ public final class TenantDatabase: Sendable {
         completion: @escaping @Sendable (Result<T, any Error>) -> Void
     ) {
         used()
+        metrics.read(inline: false)
         // Taken before the snapshot begins, so a commit between the two keeps stale records out of the cache.
         let cacheFill = recordCache.fill()
         database.asyncRead { connection in
             completion(Result { try body(TenantReader(db: connection.get(), cacheFill: cacheFill)) })
         }
+    }
+
+    /// Runs `body` against a consistent snapshot on the calling thread, on
+    /// `lane`'s own read-only connection, if it is quick: nil if it did not
+    /// run here (the lane's connection is still opening, a lock is held, or
+    /// the read ran past a few tens of microseconds of SQLite work). The
+    /// caller then reads with ``read(_:completion:)``. Safe on an event loop
+    /// whose lane it is: one lane, one thread at a time.
+    public func readHere<T>(lane: ObjectIdentifier, _ body: (TenantReader) throws -> T) -> Result<T, any Error>? {
+        used()
+        let cacheFill = recordCache.fill()
+        let result = inlineReaders.read(lane: lane) { db in try body(TenantReader(db: db, cacheFill: cacheFill)) }
+        if result != nil { metrics.read(inline: true) }
+        return result
     }
 
     /// The record `reference` names if the cache holds it: as fresh as a read
@@ -191,12 +210,15 @@ public final class TenantDatabase: Sendable {
             !released.exchange(true, ordering: .relaxed)
         else { return false }
         recordCache.removeAll()
+        inlineReaders.release()
         database.releaseMemory()
         return true
     }
 
     /// Waits for queued writes, then closes every connection.
     func close() throws {
+        // First: the pool's last connection to close checkpoints the WAL, and these do not.
+        inlineReaders.close()
         writer.close()
         checkpointer.close()
         try database.close()

@@ -188,4 +188,34 @@ import Testing
         await client.close()
         await gateway.stop()
     }
+
+    /// `INFO stats` field `name` as an integer, read with an admin key.
+    private static func stat(_ name: String, _ admin: TestClient) async throws -> Int {
+        let info = try await admin.send("INFO", "stats").string ?? ""
+        let line = info.split(separator: "\r\n").first { $0.hasPrefix("\(name):") }
+        return try #require(line.flatMap { Int($0.dropFirst(name.count + 1)) }, "\(name) in \(info)")
+    }
+
+    @Test func indexedFindsRunOnTheEventLoopAndSearchesOnReaderThreads() async throws {
+        let gateway = try await TestGateway.start()
+        let client = try await gateway.connect(tenant: "acme")
+        let admin = try await gateway.connectAsAdmin()
+        _ = try await client.send("CONTACT.ADD", "email", "ada@example.com", "lifecycle", "lead", "last_name", "Byte")
+        // The event loop's connection to the tenant opens in the background after the first read.
+        var onEventLoops = 0
+        for _ in 0..<200 where onEventLoops == 0 {
+            let page = try await client.send("CONTACT.FIND", "WHERE", "lifecycle", "=", "lead", "LIMIT", "10")
+            #expect(page.elements?[1].elements?.count == 1)
+            onEventLoops = try await Self.stat("reads_on_event_loops", admin)
+        }
+        #expect(onEventLoops > 0)
+        let onReaders = try await Self.stat("reads_on_reader_threads", admin)
+        let found = try await client.send("CONTACT.FIND", "SEARCH", "byte")
+        #expect(found.elements?[1].elements?.first?.fields["email"] == "ada@example.com")
+        #expect(try await Self.stat("reads_on_reader_threads", admin) == onReaders + 1)
+        #expect(try await Self.stat("reads_on_event_loops", admin) == onEventLoops)
+        await admin.close()
+        await client.close()
+        await gateway.stop()
+    }
 }

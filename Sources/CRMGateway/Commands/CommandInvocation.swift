@@ -68,12 +68,17 @@ struct CommandInvocation: Sendable {
     }
 
     /// Reads from the session's tenant database; `cachedRecord` names the record
-    /// `body` reads if the record cache may answer instead.
+    /// `body` reads if the record cache may answer instead. A read that
+    /// `mayTakeLong` runs on a reader thread; others are tried on the event
+    /// loop first (``TenantOperation/mayTakeLong``).
     func read(
-        cachedRecord: (type: RecordKind, reference: RecordReference)? = nil,
+        cachedRecord: (type: RecordKind, reference: RecordReference)? = nil, mayTakeLong: Bool = false,
         _ body: @escaping @Sendable (TenantReader) throws -> RESPValue
     ) throws(CommandError) -> CommandOutcome {
-        .tenant(TenantOperation(database: try tenantDatabase(), body: .read(body), cachedRecord: cachedRecord))
+        .tenant(
+            TenantOperation(
+                database: try tenantDatabase(), body: .read(body), cachedRecord: cachedRecord,
+                mayTakeLong: mayTakeLong))
     }
 
     /// Writes to the session's tenant database; the reply waits for the commit.

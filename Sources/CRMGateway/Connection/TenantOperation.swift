@@ -36,6 +36,11 @@ struct TenantOperation: Sendable {
     /// The record this operation reads (by id or ext), if the tenant's record
     /// cache may answer instead of `run`.
     var cachedRecord: (type: RecordKind, reference: RecordReference)?
+    /// A read whose SQLite work is not bounded by its statements' steps (a
+    /// full-text search's matching runs inside one step) or is large by
+    /// design (analytics over every record): it goes straight to a reader
+    /// thread instead of trying the event loop first.
+    var mayTakeLong = false
 
     var writes: Bool { body.readOnly == nil }
 

@@ -42,7 +42,18 @@ struct TenantWork {
         }
         let reads = operations.compactMap(\.body.readOnly)
         if reads.count == operations.count {
-            database.read({ reader in reads.map { read in Result { try read(reader) } } }, completion: answer)
+            let readAll: @Sendable (TenantReader) -> [Result<RESPValue, any Error>] = { reader in
+                reads.map { read in Result { try read(reader) } }
+            }
+            // Quick reads are answered right here, on the event loop's own connection; the rest,
+            // and any that turn out slow, on a reader thread.
+            if !operations.contains(where: \.mayTakeLong),
+                let results = database.readHere(lane: ObjectIdentifier(eventLoop), readAll)
+            {
+                answer(results)
+            } else {
+                database.read(readAll, completion: answer)
+            }
         } else {
             database.writeEach(operations.map(\.body.inWrite), completion: answer)
         }

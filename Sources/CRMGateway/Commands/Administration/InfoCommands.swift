@@ -51,7 +51,7 @@ enum InfoCommands {
 
     /// `DBSIZE`: the tenant's records of every type.
     static func dbsize(_ invocation: CommandInvocation) throws -> CommandOutcome {
-        try invocation.read { transaction in
+        try invocation.read(mayTakeLong: true) { transaction in
             .integer(try transaction.recordCounts().reduce(0) { $0 + $1.count })
         }
     }
@@ -155,6 +155,8 @@ enum InfoCommands {
                 ("rate_limited_commands", count(statistics.rateLimited)),
                 ("idle_disconnections", count(statistics.idleDisconnections)),
                 ("slowlog_len", String(services.metrics.slowLog.count)),
+                ("reads_on_event_loops", String(services.tenants.metrics.readsInline)),
+                ("reads_on_reader_threads", String(services.tenants.metrics.readsOnReaders)),
             ]
         case "commandstats":
             return services.metrics.commandStatistics

@@ -30,7 +30,7 @@ enum AnalyticsCommands {
         let options = try OptionArguments(invocation.texts(from: 4), tokens: ["LIMIT": 1, "ASC": 0, "DESC": 0])
         let limit = try options.integer("LIMIT", in: 1...1000, default: 10)
         let ascending = options.has("ASC")
-        return try invocation.read { transaction in
+        return try invocation.read(mayTakeLong: true) { transaction in
             .array(
                 try transaction.analytics.top(by: measure, limit: limit, ascending: ascending).map { value in
                     .map([
@@ -49,7 +49,7 @@ enum AnalyticsCommands {
         let options = try OptionArguments(invocation.texts(from: 1), tokens: ["PIPELINE": 1, "MONTHS": 1])
         let months = try options.integer("MONTHS", in: 1...36, default: 6)
         let pipeline = options.value("PIPELINE")?.lowercased()
-        return try invocation.read { transaction in
+        return try invocation.read(mayTakeLong: true) { transaction in
             .array(
                 try transaction.analytics.forecast(pipeline: pipeline, months: months).map { month in
                     .map([
@@ -82,7 +82,7 @@ enum AnalyticsCommands {
     }
 
     static func costs(_ invocation: CommandInvocation) throws -> CommandOutcome {
-        try invocation.read { transaction in
+        try invocation.read(mayTakeLong: true) { transaction in
             let rates = try transaction.analytics.costRates()
             return .map(CustomerValue.CostItem.allCases.map { (.bulk($0.rawValue), .integer(Int(rates[$0] ?? 0))) })
         }

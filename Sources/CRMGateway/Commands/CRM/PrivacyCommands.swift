@@ -8,7 +8,7 @@ enum PrivacyCommands {
 
     static func export(_ invocation: CommandInvocation) throws -> CommandOutcome {
         let id = try RecordCommands.recordID(invocation, 1)
-        return try invocation.read { .bulk(try $0.privacy.export(contact: id)) }
+        return try invocation.read(mayTakeLong: true) { .bulk(try $0.privacy.export(contact: id)) }
     }
 
     /// `CONTACT.FORGET id CONFIRM id`: the id is repeated so a slip cannot erase someone.

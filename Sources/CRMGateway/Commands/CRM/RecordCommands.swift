@@ -67,7 +67,9 @@ enum RecordCommands {
 
     static func find(_ invocation: CommandInvocation, _ type: RecordKind) throws -> CommandOutcome {
         let query = try FindQuery.parse(invocation.texts(from: 1), schema: type.schema)
-        return try invocation.read { RecordReply.page(try $0.records(type).find(query)) }
+        return try invocation.read(mayTakeLong: query.search != nil) {
+            RecordReply.page(try $0.records(type).find(query))
+        }
     }
 
     /// A record id: a positive integer. Anything else cannot name a record, so it is not found.
