@@ -167,14 +167,15 @@ let package = Package(
 /// `-sanitize=fuzzer,address`; ordinary builds and `swift test` leave them out.
 if Context.environment["CRMGATE_FUZZ"] == "1" {
     package.targets += [
+        .target(name: "FuzzDriver", path: "Fuzz/FuzzDriver"),
         .executableTarget(
             name: "FuzzRESPDecoder",
-            dependencies: ["CRMProtocol", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["FuzzDriver", "CRMProtocol", .product(name: "NIOCore", package: "swift-nio")],
             path: "Fuzz/FuzzRESPDecoder"
         ),
         .executableTarget(
             name: "FuzzSession",
-            dependencies: ["CRMGateway", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["FuzzDriver", "CRMGateway", .product(name: "Logging", package: "swift-log")],
             path: "Fuzz/FuzzSession"
         ),
     ]
