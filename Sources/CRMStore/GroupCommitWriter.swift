@@ -14,10 +14,12 @@ import Synchronization
 ///
 /// At `durability full` the commit does not sync: ``WALSync`` syncs the WAL
 /// afterwards, together with other tenants' WALs, and the batch's writes are
-/// answered (and its events published) once that sync is done. The writer's
-/// next batch waits for it, forming meanwhile, while its thread serves other
-/// tenants: writers run on a shared pool as wide as the machine, not a thread
-/// each.
+/// answered (and its events published) once that sync is done. The next batch
+/// commits while that sync runs (its own sync follows, and answers it), so a
+/// tenant's commits and syncs overlap instead of taking turns; a third batch
+/// waits for the first sync, forming meanwhile, while the writer's thread
+/// serves other tenants: writers run on a shared pool as wide as the machine,
+/// not a thread each.
 final class GroupCommitWriter: Sendable {
     private struct Job: Sendable {
         /// The writes the job holds (a session's pipelined batch is one job).
@@ -31,9 +33,14 @@ final class GroupCommitWriter: Sendable {
 
     private struct State {
         var jobs: [Job] = []
-        /// Committing, or waiting for the last commit's sync: the next batch waits.
+        /// A drain of the queue is scheduled or running.
         var draining = false
+        /// Commits whose writes wait for their sync.
+        var unsynced = 0
     }
+
+    /// Commits that may wait for their sync at once: one syncing, the next committed meanwhile.
+    private static let maxUnsynced = 2
 
     /// The threads every tenant's writer queue runs on: a global queue's pool,
     /// as wide as the machine (a serial queue of its own would get a thread of
@@ -127,7 +134,7 @@ final class GroupCommitWriter: Sendable {
         repeat {
             queue.sync {}
             syncing.wait()
-        } while state.withLock({ $0.draining })
+        } while state.withLock({ $0.draining || $0.unsynced > 0 || !$0.jobs.isEmpty })
     }
 
     /// Waits for queued writes, then stops watching the writer connection's changes.
@@ -151,21 +158,35 @@ final class GroupCommitWriter: Sendable {
     private func drainQueue() {
         while true {
             let batch = state.withLock { state -> [Job] in
-                guard !state.jobs.isEmpty else {
+                guard !state.jobs.isEmpty, state.unsynced < Self.maxUnsynced else {
                     state.draining = false
                     return []
                 }
                 let batch = Array(state.jobs.prefix(batchLimit))
                 state.jobs.removeFirst(batch.count)
+                if walToSync != nil { state.unsynced += 1 }
                 return batch
             }
             guard !batch.isEmpty else { return }
-            if !commit(batch) { return }
+            commit(batch)
         }
     }
 
-    /// Commits `batch`; returns false if its writes wait for a sync, which drains the queue again when done.
-    private func commit(_ batch: [Job]) -> Bool {
+    /// A commit's sync is done: the queue drains again if writes wait for a commit.
+    private func synced() {
+        let startDrain = state.withLock { state in
+            state.unsynced -= 1
+            guard !state.draining, !state.jobs.isEmpty else { return false }
+            state.draining = true
+            return true
+        }
+        if startDrain {
+            queue.async { self.drainQueue() }
+        }
+    }
+
+    /// Commits `batch`; at durability full its writes are answered once ``WALSync`` synced the commit.
+    private func commit(_ batch: [Job]) {
         var completions: [@Sendable ((any Error)?) -> Void] = []
         completions.reserveCapacity(batch.count)
         var committedEvents: CommittedEvents?
@@ -199,19 +220,22 @@ final class GroupCommitWriter: Sendable {
             _ = rowChanges.take()
             for completion in completions { completion(error) }
             for job in batch.dropFirst(completions.count) { job.fail(error) }
-            return true
+            if walToSync != nil { state.withLock { $0.unsynced -= 1 } }
+            return
         }
         guard let walToSync else {
             answer(completions, events: committedEvents, syncError: nil)
-            return true
+            return
         }
+        // WALSync answers a file's waiters in the order they asked, so batches are answered, and
+        // their events published, in commit order. A batch that depends on the one before (an
+        // IFVERSION check, a feed's DUP) is answered after a sync that covers both.
         syncing.enter()
         WALSync.shared.sync(walToSync) { [self, completions, committedEvents] syncError in
             answer(completions, events: committedEvents, syncError: syncError)
             syncing.leave()
-            queue.async { self.drainQueue() }
+            synced()
         }
-        return false
     }
 
     /// Publishes a durable commit's events and answers its writes.

@@ -3,6 +3,7 @@ import CRMStore
 import CRMTestSupport
 import Foundation
 import GRDB
+import Synchronization
 import Testing
 
 @Suite struct ContactStoreTests {
@@ -153,6 +154,29 @@ import Testing
         let before = tenants.walSyncs
         _ = try await database.add(changes(["email": "synced@example.com"]), actor: nil)
         #expect(tenants.walSyncs > before)
+    }
+
+    /// A batch commits while the one before waits for its sync; each is answered after its own
+    /// sync, in commit order: writes are answered in the order of the ids their commits gave them.
+    @Test func overlappingCommitsAreAnsweredInCommitOrderEachAfterASync() async throws {
+        let answered = Mutex<[Int64]>([])
+        let syncsBefore = tenants.walSyncs
+        let fields = try changes(["lifecycle": "lead"])
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            let remaining = Atomic<Int>(1500)
+            for _ in 0..<1500 {
+                database.write({ try $0.contacts.add(fields, actor: nil) }) { result in
+                    if case .success(let id) = result { answered.withLock { $0.append(id) } }
+                    if remaining.subtract(1, ordering: .relaxed).newValue == 0 { done.resume() }
+                }
+            }
+        }
+        let ids = answered.withLock { $0 }
+        #expect(ids.count == 1500)
+        #expect(ids == ids.sorted(), "answered out of commit order")
+        let commits = try tenants.writeStatistics(of: TenantName("acme")).committedBatches
+        #expect(commits >= 3, "512 writes at most to a commit")
+        #expect(tenants.walSyncs - syncsBefore >= commits, "a sync for each commit at the least")
     }
 
     @Test func oneFailingWriteInABatchDoesNotUndoTheOthers() async throws {
