@@ -1,9 +1,10 @@
 import CRMGateway
 import CRMTestSupport
 import Foundation
+import Glibc
 import Testing
 
-/// The operator scripts in Ops/: install staging and the openssl PKI.
+/// The operator scripts in Ops/: install staging, the openssl PKI and the private PostgreSQL.
 @Suite struct OpsScriptTests {
     static func script(_ name: String) -> String {
         ConfigurationFileTests.repository.appendingPathComponent("Ops/" + name).path
@@ -34,6 +35,38 @@ import Testing
         #expect(
             try await ChildProcess.run(Self.script("install.sh"), ["--root", root.path, "--bin-dir", bin]).status == 0)
         #expect(try ConfigurationFile.load(root.path + "/etc/crmgate/crmgate.toml").port == 7400)
+    }
+
+    /// A port nothing listens on now: the kernel's pick for a socket bound to port 0.
+    private static func freePort() throws -> Int {
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
+                bind(socket, address, length) == 0 && getsockname(socket, address, &length) == 0
+            }
+        }
+        try #require(bound, "bind: \(String(cString: strerror(errno)))")
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    @Test func postgresStartsAPrivateDurableClusterAndStopsIt() async throws {
+        let port = try Self.freePort()
+        let (started, directory) = try await ChildProcess.run(
+            Self.script("postgres"), ["start", String(port)], includingStandardError: false)
+        let cluster = directory.trimmingCharacters(in: .whitespacesAndNewlines)
+        try #require(started == 0, "\(directory)")
+        let (status, output) = try await ChildProcess.run(
+            "/usr/bin/psql",
+            ["-h", cluster, "-p", String(port), "-U", "postgres", "-At", "-c", "SHOW fsync", "-c", "SHOW synchronous_commit",
+                "-c", "SELECT count(*) FROM pg_database"])
+        #expect(status == 0 && output.split(separator: "\n").prefix(2) == ["on", "on"], "\(output)")
+        #expect(try await ChildProcess.run(Self.script("postgres"), ["stop", cluster]).status == 0)
+        #expect(!FileManager.default.fileExists(atPath: cluster), "the cluster's directory is removed")
     }
 
     @Test func genCertsMakesAServerCertificateAndERPClientCertificatesTheServerAccepts() async throws {
