@@ -80,30 +80,33 @@ final class InlineReaders: Sendable {
 
     /// Closes every connection not in use; lanes open theirs again when they next read.
     func release() {
-        // The connections come out of the lock before they are dropped: closing one takes microseconds.
+        _ = state.withLock { state in Self.takeReady(from: &state) }
+    }
+
+    /// Closes every connection; those in use or opening close when their read or open ends.
+    func close() {
         _ = state.withLock { state in
-            let ready = state.slots.values.compactMap { slot -> Connection? in
-                if case .ready(let connection) = slot { return connection }
-                return nil
-            }
-            state.slots = state.slots.filter { _, slot in
-                if case .inUse = slot { return true }
-                if case .opening = slot { return true }
-                return false
-            }
-            return ready
+            state.closed = true
+            return Self.takeReady(from: &state)
         }
     }
 
-    /// Closes every connection; those in use close when their read ends.
-    func close() {
-        state.withLock { state in
-            state.closed = true
-            state.slots = state.slots.filter { _, slot in
-                if case .inUse = slot { return true }
-                return false
+    /// Removes the connections not in use (and the lanes that could not open one) from `state`, and
+    /// returns them: they close once the caller drops them, outside the lock (a close takes microseconds).
+    private static func takeReady(from state: inout State) -> [Connection] {
+        var ready: [Connection] = []
+        for (lane, slot) in state.slots {
+            switch slot {
+            case .ready(let connection):
+                ready.append(connection)
+                state.slots[lane] = nil
+            case .unavailable:
+                state.slots[lane] = nil
+            case .opening, .inUse:
+                continue
             }
         }
+        return ready
     }
 
     private func checkOut(_ lane: ObjectIdentifier) -> Connection? {
