@@ -20,7 +20,9 @@ import Testing
         // Creates take one catalog commit each (thousands a second): enough that the kill comes mid-way.
         for index in 0..<20_000 { commands.writeRESPCommand(["TENANT.CREATE", "crash\(index)"]) }
         try await admin.write(raw: commands)
-        try await Task.sleep(for: .milliseconds(150))
+        // Killed once the first creates are answered (a fixed delay was too short on a loaded
+        // machine): thousands are still queued then.
+        for _ in 0..<10 { #expect(try await admin.read() == .ok) }
         server.stop(with: SIGKILL)
 
         server = try ServerProcess(dataDirectory: directory.path)
