@@ -35,10 +35,13 @@ import Testing
         let held = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).compactMap {
             try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\($0)")
         }.filter { $0.hasPrefix(database.path) }
-        // The writer's database, WAL and shared memory, and SQLite's one deferred close: a closed
-        // reader's database descriptor stays until the last connection on the file closes, since
-        // closing it would drop the writer's POSIX locks (it is reused by the next reader).
-        #expect(idle <= 4, "an idle open tenant keeps its writer's descriptors only: \(held)")
+        // The writer's database, WAL and shared memory, and SQLite's deferred closes: a closed
+        // connection's database descriptor stays until the last connection on the file closes, since
+        // closing it would drop the writer's POSIX locks (the next connection reuses it). The reader
+        // left one; a background checkpoint's connection, if one ran (a commit more than a second after
+        // the open, on a loaded machine), another.
+        #expect(idle <= 5, "an idle open tenant keeps its writer's descriptors only: \(held)")
+        #expect(held.filter { $0 == database.path }.count <= 3, "\(held)")
         #expect(held.filter { $0.hasSuffix("-wal") }.count == 1 && held.filter { $0.hasSuffix("-shm") }.count == 1)
         #expect(database.recordCache.count == 0, "its record cache is empty")
         #expect(try await database.get(id: id)["email"] == "idle@example.com", "the next read works as before")
