@@ -62,8 +62,11 @@ import Testing
         try #require(started == 0, "\(directory)")
         let (status, output) = try await ChildProcess.run(
             "/usr/bin/psql",
-            ["-h", cluster, "-p", String(port), "-U", "postgres", "-At", "-c", "SHOW fsync", "-c", "SHOW synchronous_commit",
-                "-c", "SELECT count(*) FROM pg_database"])
+            [
+                "-h", cluster, "-p", String(port), "-U", "postgres", "-At", "-c", "SHOW fsync", "-c",
+                "SHOW synchronous_commit",
+                "-c", "SELECT count(*) FROM pg_database",
+            ])
         #expect(status == 0 && output.split(separator: "\n").prefix(2) == ["on", "on"], "\(output)")
         #expect(try await ChildProcess.run(Self.script("postgres"), ["stop", cluster]).status == 0)
         #expect(!FileManager.default.fileExists(atPath: cluster), "the cluster's directory is removed")
