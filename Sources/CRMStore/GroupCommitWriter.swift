@@ -134,7 +134,7 @@ final class GroupCommitWriter: Sendable {
         repeat {
             queue.sync {}
             syncing.wait()
-        } while state.withLock({ $0.draining || $0.unsynced > 0 || !$0.jobs.isEmpty })
+        } while state.withLock({ $0.draining || $0.unsynced > 0 })
     }
 
     /// Waits for queued writes, then stops watching the writer connection's changes.
@@ -146,13 +146,19 @@ final class GroupCommitWriter: Sendable {
     private func enqueue(_ job: Job) {
         let startDrain = state.withLock { state in
             state.jobs.append(job)
-            if state.draining { return false }
-            state.draining = true
-            return true
+            return Self.startsDrain(&state)
         }
         if startDrain {
             queue.async { self.drainQueue() }
         }
+    }
+
+    /// Whether a drain of the queue should start now, marking it started: not while one runs, and
+    /// not while as many commits as may wait for their syncs do (the first sync to end starts it).
+    private static func startsDrain(_ state: inout State) -> Bool {
+        guard !state.draining, !state.jobs.isEmpty, state.unsynced < maxUnsynced else { return false }
+        state.draining = true
+        return true
     }
 
     private func drainQueue() {
@@ -164,7 +170,6 @@ final class GroupCommitWriter: Sendable {
                 }
                 let batch = Array(state.jobs.prefix(batchLimit))
                 state.jobs.removeFirst(batch.count)
-                if walToSync != nil { state.unsynced += 1 }
                 return batch
             }
             guard !batch.isEmpty else { return }
@@ -176,9 +181,7 @@ final class GroupCommitWriter: Sendable {
     private func synced() {
         let startDrain = state.withLock { state in
             state.unsynced -= 1
-            guard !state.draining, !state.jobs.isEmpty else { return false }
-            state.draining = true
-            return true
+            return Self.startsDrain(&state)
         }
         if startDrain {
             queue.async { self.drainQueue() }
@@ -220,7 +223,6 @@ final class GroupCommitWriter: Sendable {
             _ = rowChanges.take()
             for completion in completions { completion(error) }
             for job in batch.dropFirst(completions.count) { job.fail(error) }
-            if walToSync != nil { state.withLock { $0.unsynced -= 1 } }
             return
         }
         guard let walToSync else {
@@ -230,6 +232,7 @@ final class GroupCommitWriter: Sendable {
         // WALSync answers a file's waiters in the order they asked, so batches are answered, and
         // their events published, in commit order. A batch that depends on the one before (an
         // IFVERSION check, a feed's DUP) is answered after a sync that covers both.
+        state.withLock { $0.unsynced += 1 }
         syncing.enter()
         WALSync.shared.sync(walToSync) { [self, completions, committedEvents] syncError in
             answer(completions, events: committedEvents, syncError: syncError)
