@@ -32,10 +32,12 @@ let package = Package(
     ],
     targets: [
         .target(name: "CRMCore", swiftSettings: serverSettings),
+        .target(name: "CSQLiteConfig", linkerSettings: [.linkedLibrary("sqlite3")]),
         .target(
             name: "CRMStore",
             dependencies: [
                 "CRMCore",
+                "CSQLiteConfig",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),

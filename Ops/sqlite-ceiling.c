@@ -14,8 +14,10 @@
 //
 // Then what a tenant costs SQLite to open and to hold: a cold CONTACT.ADD (open the copy, set it up,
 // prepare the statements, write, commit; durability normal, so the figure is CPU) beside a warm one
-// on the same connection; and the memory SQLite holds per open connection after one write, before
-// and after sqlite3_db_release_memory.
+// on the same connection, at a database's first open and at a reopen, and the close; the memory
+// SQLite holds per open connection after one write, before and after sqlite3_db_release_memory; and
+// the process's RSS per idle connection once its statements are finalized and the heap trimmed.
+#include <malloc.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -230,6 +232,9 @@ static void copy_database(const char *source, const char *path) {
 static void open_tenant(const char *path, const char *durability) {
     char pragma[64];
     if (sqlite3_open(path, &db) != SQLITE_OK) fail(path);
+    // As the server: the WAL and shared-memory files stay when the connection closes.
+    int persist = 1;
+    sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
     exec("PRAGMA journal_mode = WAL");
     snprintf(pragma, sizeof pragma, "PRAGMA synchronous = %s", durability);
     exec(pragma);
@@ -367,14 +372,21 @@ static long resident_kib(void) {
     return kib;
 }
 
-// Cold and warm CONTACT.ADDs over `count` copies, then `count` connections held open at once.
-static void measure_opens(const char *source, const char *work, int count) {
-    char path[4096];
-    for (int i = 0; i < count; i++) {
-        snprintf(path, sizeof path, "%s/ceiling-open-%d.sqlite", work, i);
-        copy_database(source, path);
+// The process's resident memory: anonymous (heap) and file-backed (the shared-memory files mapped).
+static void resident_parts(long *anonymous_kib, long *file_kib) {
+    FILE *status = fopen("/proc/self/status", "r");
+    char line[256];
+    while (status && fgets(line, sizeof line, status)) {
+        sscanf(line, "RssAnon: %ld kB", anonymous_kib);
+        sscanf(line, "RssFile: %ld kB", file_kib);
     }
-    double cold = 0, warm = 0;
+    if (status) fclose(status);
+}
+
+// Opens, writes, writes again and closes each of the `count` copies; adds the time of each step.
+static void open_write_close(const char *work, int count, double *cold, double *warm, double *closing) {
+    char path[4096];
+    *cold = *warm = *closing = 0;
     for (int i = 0; i < count; i++) {
         snprintf(path, sizeof path, "%s/ceiling-open-%d.sqlite", work, i);
         double start = seconds();
@@ -383,16 +395,36 @@ static void measure_opens(const char *source, const char *work, int count) {
         write_one();
         double written = seconds();
         close_tenant();
-        cold += opened - start;
-        warm += written - opened;
+        *cold += opened - start;
+        *warm += written - opened;
+        *closing += seconds() - written;
     }
-    printf("cold CONTACT.ADD (open, set up, prepare, write, commit): %.0f us; warm, same connection: %.0f us\n",
-           cold / count * 1e6, warm / count * 1e6);
+    *cold /= count, *warm /= count, *closing /= count;
+}
+
+// Cold and warm CONTACT.ADDs over `count` copies: at their first open (SQLite creates the WAL and
+// shared-memory files) and at a reopen (the files stay from the first, as the server's tenants
+// closed past max_open_tenants); then `count` connections held open at once.
+static void measure_opens(const char *source, const char *work, int count) {
+    char path[4096];
+    for (int i = 0; i < count; i++) {
+        snprintf(path, sizeof path, "%s/ceiling-open-%d.sqlite", work, i);
+        copy_database(source, path);
+    }
+    const char *passes[] = {"first open", "reopen"};
+    for (int pass = 0; pass < 2; pass++) {
+        double cold, warm, closing;
+        open_write_close(work, count, &cold, &warm, &closing);
+        printf("%s: cold CONTACT.ADD (open, set up, prepare, write, commit) %.0f us; warm, same connection %.0f us; "
+               "close %.0f us\n",
+               passes[pass], cold * 1e6, warm * 1e6, closing * 1e6);
+    }
     // The statements of each connection stay prepared, as the server keeps them.
     sqlite3 **connections = calloc(count, sizeof *connections);
     sqlite3_stmt **statements = calloc((size_t)count * 64, sizeof *statements);
     int *statement_counts = calloc(count, sizeof *statement_counts);
-    long rss_before = resident_kib();
+    long rss_before = resident_kib(), anonymous_before = 0, file_before = 0;
+    resident_parts(&anonymous_before, &file_before);
     sqlite3_int64 memory_before = sqlite3_memory_used();
     for (int i = 0; i < count; i++) {
         snprintf(path, sizeof path, "%s/ceiling-open-%d.sqlite", work, i);
@@ -412,11 +444,19 @@ static void measure_opens(const char *source, const char *work, int count) {
         sqlite3_db_release_memory(connections[i]);
     }
     sqlite3_int64 memory_floor = sqlite3_memory_used();
+    // The heap SQLite freed goes back to the system, as the server does for idle tenants.
+    malloc_trim(0);
+    long anonymous_floor = 0, file_floor = 0;
+    resident_parts(&anonymous_floor, &file_floor);
     printf("%d connections open after one write each: SQLite memory %.0f KiB each, %.0f KiB after "
            "sqlite3_db_release_memory, %.0f KiB with the statements finalized too (the schema); process RSS "
            "%.0f KiB each\n",
            count, (memory_open - memory_before) / 1024.0 / count, (memory_released - memory_before) / 1024.0 / count,
            (memory_floor - memory_before) / 1024.0 / count, (double)(rss_open - rss_before) / count);
+    printf("an idle connection (statements finalized, caches released, malloc_trim): process RSS %.0f KiB each, "
+           "%.0f KiB heap and %.0f KiB of the mapped shared-memory file\n",
+           (double)(anonymous_floor + file_floor - anonymous_before - file_before) / count,
+           (double)(anonymous_floor - anonymous_before) / count, (double)(file_floor - file_before) / count);
     for (int i = 0; i < count; i++) sqlite3_close(connections[i]);
     free(connections);
     free(statements);

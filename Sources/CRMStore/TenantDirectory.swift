@@ -265,24 +265,21 @@ public final class TenantDirectory: Sendable {
 
     /// Over `maxOpen`, takes the least recently used tenants no session holds
     /// out of the directory and closes them in the background: the command that
-    /// opened a tenant does not wait for another one's checkpoint and sync.
+    /// opened a tenant does not wait for another one's close.
+    /// It closes a sixteenth of `maxOpen` more than the excess, so the scan of
+    /// every open tenant runs once per that many opens, not at each one.
     private func evictIfOverLimit() {
         let evicted = entries.withLock { entries -> [TenantDatabase] in
-            let excess = entries.count - maxOpen
-            guard excess > 0 else { return [] }
-            let idle = entries.lazy.compactMap { name, entry -> (String, TenantDatabase, ContinuousClock.Instant)? in
-                guard case .open(let database, 0, let lastUsed) = entry else { return nil }
-                return (name, database, lastUsed)
+            guard entries.count > maxOpen else { return [] }
+            let excess = entries.count - maxOpen + maxOpen / 16
+            var idle: [(name: String, database: TenantDatabase, lastUsed: ContinuousClock.Instant)] = []
+            idle.reserveCapacity(entries.count)
+            for (name, entry) in entries {
+                if case .open(let database, 0, let lastUsed) = entry { idle.append((name, database, lastUsed)) }
             }
-            // One over the limit (a tenant just opened) is the usual case: no need to sort them all.
-            let oldest: [(String, TenantDatabase, ContinuousClock.Instant)]
-            if excess == 1 {
-                oldest = idle.min { $0.2 < $1.2 }.map { [$0] } ?? []
-            } else {
-                oldest = Array(idle.sorted { $0.2 < $1.2 }.prefix(excess))
-            }
-            for (name, _, _) in oldest { entries[name] = nil }
-            return oldest.map(\.1)
+            let oldest = idle.count <= excess ? idle[...] : idle.sorted { $0.lastUsed < $1.lastUsed }.prefix(excess)
+            for tenant in oldest { entries[tenant.name] = nil }
+            return oldest.map(\.database)
         }
         guard !evicted.isEmpty else { return }
         Task { await close(evicted) }

@@ -71,7 +71,7 @@ final class WALSync: Sendable {
 
     /// `fdatasync` of the file at `path` through a descriptor of its own: Linux
     /// syncs the file, whichever descriptor names it. A WAL that no longer exists
-    /// was checkpointed into its database, and synced there, as it closed.
+    /// belonged to a tenant dropped since (tenants' WAL files stay when they close).
     private static func dataSync(_ path: String) -> (any Error)? {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         if descriptor < 0 {

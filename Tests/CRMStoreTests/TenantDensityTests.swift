@@ -2,6 +2,7 @@ import CRMCore
 import CRMStore
 import CRMTestSupport
 import Foundation
+import GRDB
 import Testing
 
 /// Open tenants are cheap to hold: an idle one keeps only its writer's
@@ -74,5 +75,31 @@ import Testing
                 atPath: directory.path + "/tenants/t99.sqlite.creating", contents: Data([1, 2])))
         _ = try TenantDirectory(root: directory.path + "/tenants")
         #expect(!FileManager.default.fileExists(atPath: directory.path + "/tenants/t99.sqlite.creating"))
+    }
+}
+
+extension TenantDensityTests {
+    /// A tenant's close copies nothing into its database file: the WAL stays,
+    /// and the next open reads the commits back from it.
+    @Test func aClosedTenantKeepsItsCommitsInItsWALAndReopensWithThem() async throws {
+        let directory = try TemporaryDirectory()
+        let tenants = try TenantDirectory(root: directory.path + "/tenants")
+        let name = try TenantName("quiet")
+        let database = try await tenants.acquire(name)
+        let id = try await database.add(try RecordSchema.contact.validate([("email", "kept@example.com")]), actor: nil)
+        tenants.release(database)
+        await tenants.closeIdle(olderThan: .zero)
+
+        // The database file alone, as a close that checkpointed would have left it, lacks the contact.
+        let alone = directory.path + "/alone.sqlite"
+        try FileManager.default.copyItem(atPath: tenants.path(of: name), toPath: alone)
+        let inFile = try await DatabaseQueue(path: alone).read {
+            try Int.fetchOne($0, sql: "SELECT count(*) FROM contacts")
+        }
+        #expect(inFile == 0, "the close ran no checkpoint")
+
+        let reopened = try await tenants.acquire(name)
+        #expect(try await reopened.get(id: id)["email"] == "kept@example.com", "the reopen reads it from the WAL")
+        tenants.release(reopened)
     }
 }
