@@ -119,7 +119,8 @@ public struct ReplyRenderer: Sendable {
         case .double(let number): return quoted ? "(double) \(number)" : String(number)
         case .boolean(let flag): return quoted ? "(\(flag))" : String(flag)
         case .null: return "(nil)"
-        case .bulkString(let bytes):
+        // `.encoded` never comes from the wire (a server builds it); shown as its bytes.
+        case .bulkString(let bytes), .encoded(let bytes):
             let text = String(decoding: bytes.readableBytesView, as: UTF8.self)
             return quoted && text.isEmpty ? "\"\"" : text
         case .array, .map, .push: return inline(value)
@@ -142,7 +143,8 @@ public struct ReplyRenderer: Sendable {
     public static func json(_ value: RESPValue) -> String {
         switch value {
         case .simpleString(let text): return JSONText.quoted(text)
-        case .bulkString(let bytes): return JSONText.quoted(String(decoding: bytes.readableBytesView, as: UTF8.self))
+        case .bulkString(let bytes), .encoded(let bytes):
+            return JSONText.quoted(String(decoding: bytes.readableBytesView, as: UTF8.self))
         case .error(let message): return "{\"error\":\(JSONText.quoted(message))}"
         case .integer(let number): return String(number)
         case .double(let number): return number.isFinite ? String(number) : JSONText.quoted(String(number))

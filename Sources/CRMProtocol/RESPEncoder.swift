@@ -51,6 +51,8 @@ extension ByteBuffer {
             } else {
                 writeStaticString(flag ? ":1\r\n" : ":0\r\n")
             }
+        case .encoded(let bytes):
+            writeImmutableBuffer(bytes)
         }
     }
 
@@ -123,12 +125,19 @@ extension ByteBuffer {
         for word in words { writeRESPBulk(word) }
     }
 
-    /// `*count`: a request of `count` words follows (``writeRESPBulk(_:)`` each).
+    /// `*count`: a request of `count` words follows (``writeRESPBulk(_:)`` each),
+    /// or an array of a reply written directly.
     public mutating func writeRESPArrayHeader(_ count: Int) {
         writeHeader("*", count)
     }
 
-    /// One word of a request.
+    /// A map of `count` pairs for `version`: `%count` in RESP3, an array of
+    /// `2 * count` in RESP2, as Redis degrades maps. Its keys and values follow.
+    public mutating func writeRESPMapHeader(_ count: Int, version: RESPVersion) {
+        writeHeader(version == .resp3 ? "%" : "*", version == .resp3 ? count : count * 2)
+    }
+
+    /// One word of a request, or a bulk string of a reply written directly.
     public mutating func writeRESPBulk(_ word: String) {
         writeHeader("$", word.utf8.count)
         writeString(word)

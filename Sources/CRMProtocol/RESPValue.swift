@@ -17,6 +17,11 @@ public enum RESPValue: Sendable {
     case double(Double)
     case boolean(Bool)
     case push([RESPValue])
+    /// A reply a command wrote as bytes itself, for the connection's protocol
+    /// version (with ``NIOCore/ByteBuffer/writeRESPMapHeader(_:version:)`` and
+    /// the other `writeRESP` helpers): a large reply of a known shape, such as
+    /// a page of records, builds no value per field.
+    case encoded(ByteBuffer)
 
     /// A bulk string holding the UTF-8 bytes of `string`.
     public static func bulk(_ string: String) -> RESPValue {
@@ -63,6 +68,7 @@ extension RESPValue: Equatable {
         case (.push(let a), .push(let b)): a == b
         case (.double(let a), .double(let b)): a == b
         case (.boolean(let a), .boolean(let b)): a == b
+        case (.encoded(let a), .encoded(let b)): a == b
         case (.map(let a), .map(let b)):
             a.count == b.count && zip(a, b).allSatisfy { $0.key == $1.key && $0.value == $1.value }
         default: false

@@ -34,6 +34,19 @@ import Testing
         #expect(encode(.push([.bulk("x")]), .resp2) == "*1\r\n$1\r\nx\r\n")
     }
 
+    @Test func writesAMapDirectlyAsItsValueWouldBeEncoded() {
+        for version in [RESPVersion.resp2, .resp3] {
+            var bytes = ByteBuffer()
+            bytes.writeRESPMapHeader(2, version: version)
+            for word in ["name", "Zoë", "empty", ""] { bytes.writeRESPBulk(word) }
+            let map = RESPValue.map([(.bulk("name"), .bulk("Zoë")), (.bulk("empty"), .bulk(""))])
+            #expect(encode(.encoded(bytes), version) == encode(map, version))
+            // Inside an aggregate (an EXEC reply), as its own bytes.
+            #expect(
+                encode(.array([.encoded(bytes), .integer(1)]), version) == encode(.array([map, .integer(1)]), version))
+        }
+    }
+
     @Test func keepsErrorsOnOneLine() {
         #expect(encode(.error("ERR a\r\nb"), .resp2) == "-ERR a b\r\n")
     }

@@ -4,31 +4,41 @@ import NIOCore
 
 /// Records as replies: a map of field to value (RESP3), which RESP2 clients
 /// receive as a flat field/value array like `HGETALL`. Values are bulk strings.
+///
+/// The reply's bytes are written straight into one buffer for the
+/// connection's protocol version: a FIND page spent more building a value per
+/// field, and encoding those, than SQLite spent finding its records.
 enum RecordReply {
-    /// The record's names and values are laid out in one buffer and replied
-    /// as slices of it: one allocation a record, not two a field (a FIND
-    /// page spent more on those than SQLite spent finding its records).
-    static func record(_ record: StoredRecord) -> RESPValue {
-        let fields = record.allFields
-        var text = ByteBuffer()
-        text.reserveCapacity(fields.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count })
-        var lengths: [(name: Int, value: Int)] = []
-        lengths.reserveCapacity(fields.count)
-        for field in fields {
-            lengths.append((text.writeString(field.name), text.writeString(field.value)))
-        }
-        // Sliced only once every byte is written: a slice shares the storage, and a write after it would copy it.
-        var pairs: [(key: RESPValue, value: RESPValue)] = []
-        pairs.reserveCapacity(fields.count)
-        for length in lengths {
-            pairs.append(
-                (.bulkString(text.readSlice(length: length.name)!), .bulkString(text.readSlice(length: length.value)!)))
-        }
-        return .map(pairs)
+    static func record(_ record: StoredRecord, version: RESPVersion) -> RESPValue {
+        var bytes = ByteBuffer()
+        bytes.reserveCapacity(size(of: record))
+        write(record, version: version, into: &bytes)
+        return .encoded(bytes)
     }
 
     /// `[next-cursor, [record ...]]`; the cursor is `0` on the last page, as with `SCAN`.
-    static func page(_ page: RecordPage) -> RESPValue {
-        .array([.bulk(page.next?.encoded ?? "0"), .array(page.records.map(record))])
+    static func page(_ page: RecordPage, version: RESPVersion) -> RESPValue {
+        var bytes = ByteBuffer()
+        bytes.reserveCapacity(32 + page.records.reduce(0) { $0 + size(of: $1) })
+        bytes.writeRESPArrayHeader(2)
+        bytes.writeRESPBulk(page.next?.encoded ?? "0")
+        bytes.writeRESPArrayHeader(page.records.count)
+        for record in page.records { write(record, version: version, into: &bytes) }
+        return .encoded(bytes)
+    }
+
+    private static func write(_ record: StoredRecord, version: RESPVersion, into bytes: inout ByteBuffer) {
+        let fields = record.allFields
+        bytes.writeRESPMapHeader(fields.count, version: version)
+        for field in fields {
+            bytes.writeRESPBulk(field.name)
+            bytes.writeRESPBulk(field.value)
+        }
+    }
+
+    /// About the bytes a record's reply takes: its fields' text, 16 bytes of
+    /// framing a field, and 96 for the system fields (id, version, timestamps).
+    private static func size(of record: StoredRecord) -> Int {
+        record.fields.reduce(96) { $0 + $1.name.utf8.count + $1.value.utf8.count + 16 }
     }
 }

@@ -53,9 +53,8 @@ struct TenantOperation: Sendable {
         return database.cachedReply(
             type, reference, format: version.rawValue,
             encode: { record in
-                var buffer = ByteBuffer()
-                buffer.writeRESPValue(RecordReply.record(record), version: version)
-                return Array(buffer.readableBytesView)
+                guard case .encoded(let bytes) = RecordReply.record(record, version: version) else { return [] }
+                return Array(bytes.readableBytesView)
             },
             write: { output.writeBytes($0) })
     }

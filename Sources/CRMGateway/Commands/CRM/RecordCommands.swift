@@ -29,8 +29,9 @@ enum RecordCommands {
 
     static func get(_ invocation: CommandInvocation, _ type: RecordKind) throws -> CommandOutcome {
         let reference = RecordReference(try invocation.text(1))
+        let version = invocation.session.protocolVersion
         return try invocation.read(cachedRecord: (type, reference)) {
-            RecordReply.record(try $0.records(type).get(reference))
+            RecordReply.record(try $0.records(type).get(reference), version: version)
         }
     }
 
@@ -67,8 +68,9 @@ enum RecordCommands {
 
     static func find(_ invocation: CommandInvocation, _ type: RecordKind) throws -> CommandOutcome {
         let query = try FindQuery.parse(invocation.texts(from: 1), schema: type.schema)
+        let version = invocation.session.protocolVersion
         return try invocation.read(mayTakeLong: query.search != nil) {
-            RecordReply.page(try $0.records(type).find(query))
+            RecordReply.page(try $0.records(type).find(query), version: version)
         }
     }
 
