@@ -117,6 +117,8 @@ final class InlineReaders: Sendable {
                 state.slots[lane] = .inUse
                 return (connection, false)
             case .none:
+                // Short of descriptors: this lane's reads go to the tenant's readers meanwhile.
+                guard !DescriptorPressure.isHigh.load(ordering: .relaxed) else { return (nil, false) }
                 state.slots[lane] = .opening
                 return (nil, true)
             case .opening, .inUse, .unavailable:

@@ -46,6 +46,9 @@ public final class TenantDatabase: Sendable {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.label = "tenant.\(name)"
+        // Reads off the event loops are the large ones (SEARCH, analytics, exports): two at a time
+        // per tenant, so its pool readers hold at most four descriptors.
+        configuration.maximumReaderCount = 2
         configuration.prepareDatabase { db in
             // At `full` the writer has WALSync sync the WAL after each commit (GroupCommitWriter).
             try db.execute(sql: "PRAGMA synchronous = NORMAL")

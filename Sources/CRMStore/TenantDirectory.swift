@@ -157,10 +157,13 @@ public final class TenantDirectory: Sendable {
     }
 
     /// Closes every tenant no session holds, when the process is short of
-    /// descriptors (more than `threshold` of `limit` in use): reads and opens
-    /// that need one would otherwise answer `-TRYAGAIN`.
-    public func relieveDescriptorPressure(inUse: Int, limit: Int, threshold: Double = 0.8) async {
-        guard Double(inUse) > Double(limit) * threshold else { return }
+    /// descriptors (more than `threshold` of `limit` in use), and notes the
+    /// shortage (``DescriptorPressure``) until the next count: the process
+    /// must never run out (libdispatch aborts it when it cannot open a file).
+    public func relieveDescriptorPressure(inUse: Int, limit: Int, threshold: Double = 0.75) async {
+        let short = Double(inUse) > Double(limit) * threshold
+        DescriptorPressure.isHigh.store(short, ordering: .relaxed)
+        guard short else { return }
         await closeIdle(olderThan: .zero)
     }
 
@@ -295,6 +298,8 @@ public final class TenantDirectory: Sendable {
     /// tenants and tries once more; if it still cannot, the command gets
     /// ``StoreError/unavailable(_:)`` (`-TRYAGAIN`) and nothing changed.
     private func openBlocking(_ name: TenantName) async throws -> TenantDatabase {
+        // Short of descriptors since the last count: make room before taking more.
+        if DescriptorPressure.isHigh.load(ordering: .relaxed) { await closeIdle(olderThan: .zero) }
         do {
             return try await open(name)
         } catch let error as DatabaseError where error.resultCode == .SQLITE_CANTOPEN && errno == EMFILE {
@@ -326,6 +331,14 @@ public final class TenantDirectory: Sendable {
     private func onBlockingThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         try await NIOThreadPool.singleton.runIfActive(work)
     }
+}
+
+/// Whether the process is short of file descriptors, as the last count found
+/// (``TenantDirectory/relieveDescriptorPressure(inUse:limit:threshold:)``, each
+/// second): meanwhile tenant opens first close idle tenants, and event loops
+/// open no read-only connections of their own (their reads go to readers).
+enum DescriptorPressure {
+    static let isHigh = Atomic<Bool>(false)
 }
 
 /// A session's hold on an open tenant database: while any lease is held the

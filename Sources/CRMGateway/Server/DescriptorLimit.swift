@@ -3,11 +3,16 @@ import Foundation
 /// The process's file descriptor limit: raised at start from the soft to the
 /// hard `RLIMIT_NOFILE`, and split between connections and open tenants.
 enum DescriptorLimit {
-    /// Descriptors an idle open tenant holds (its database, WAL and shared
-    /// memory on the writer connection); a busy one also opens readers.
-    static let perOpenTenant = 4
-    /// Kept for listeners, the catalog, logs, backups and the metrics port.
-    static let reserved = 256
+    /// Descriptors an open tenant is budgeted: its writer's database, WAL and
+    /// shared memory; the database descriptors SQLite keeps of its closed
+    /// connections, one read-write (the background checkpointer's) and one
+    /// read-only (its readers'); and a reader connection's database and WAL,
+    /// with one to spare. A tenant idle for ten seconds closes its readers.
+    static let perOpenTenant = 8
+    /// Kept for listeners, the catalog, logs, backups, the metrics port, and
+    /// libdispatch: its thread-pool monitor aborts the process when it cannot
+    /// open `/proc/self/task/<tid>/stat`, so the process must never run out.
+    static let reserved = 512
 
     /// Raises the soft limit to the hard one; returns the limit in force.
     static func raise() -> Int {
