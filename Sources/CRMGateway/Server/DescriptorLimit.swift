@@ -6,9 +6,11 @@ enum DescriptorLimit {
     /// Descriptors an open tenant is budgeted: its writer's database, WAL and
     /// shared memory; the database descriptors SQLite keeps of its closed
     /// connections, one read-write (the background checkpointer's) and one
-    /// read-only (its readers'); and a reader connection's database and WAL,
-    /// with one to spare. A tenant idle for ten seconds closes its readers.
-    static let perOpenTenant = 8
+    /// read-only (its readers'); and one to spare. Busy tenants' readers take
+    /// more for a while (a tenant idle for ten seconds closes them): the
+    /// count each second keeps a quarter of the limit for them
+    /// (``TenantDirectory/relieveDescriptorPressure(inUse:limit:threshold:)``).
+    static let perOpenTenant = 6
     /// Kept for listeners, the catalog, logs, backups, the metrics port, and
     /// libdispatch: its thread-pool monitor aborts the process when it cannot
     /// open `/proc/self/task/<tid>/stat`, so the process must never run out.
