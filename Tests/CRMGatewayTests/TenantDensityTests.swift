@@ -2,6 +2,7 @@ import CRMProtocol
 import CRMTestSupport
 import Foundation
 import NIOCore
+import Synchronization
 import Testing
 
 /// Many tenants on one server: creation survives a crash whole, and a server
@@ -106,4 +107,85 @@ import Testing
         await admin.close()
         server.stop(with: SIGTERM)
     }
+}
+
+extension TenantDensityTests {
+    /// Descriptors this process holds now (0 once it is gone).
+    private static func descriptors(of pid: Int32) -> Int {
+        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? 0
+    }
+
+    /// Busy tenants' readers take descriptors beyond their writers': the server
+    /// keeps clear of its limit (libdispatch aborts the process when it cannot
+    /// open a file), by budgeting open tenants and closing idle ones.
+    @Test func busyTenantsReadingAndWritingNeverTakeTheLastDescriptors() async throws {
+        let directory = try TemporaryDirectory()
+        let limit = 1_200
+        let server = try ServerProcess(
+            dataDirectory: directory.path, arguments: ["--max-clients", "20"], descriptorLimit: limit)
+        let words = try String(contentsOfFile: directory.path + "/admin.key", encoding: .utf8).split(separator: " ")
+        let caPath = directory.path + "/tls/ca.pem"
+        let admin = try await TestClient.connect(port: server.port, caPath: caPath)
+        #expect(
+            try await admin.send("AUTH", String(words[0]), words[1].trimmingCharacters(in: .whitespacesAndNewlines))
+                == .ok)
+        var keys: [(String, String)] = []
+        for index in 0..<250 {
+            #expect(try await admin.send("TENANT.CREATE", "busy\(index)") == .ok)
+            let key = try #require(try await admin.send("KEY.CREATE", "busy\(index)", "owner").elements)
+            keys.append((key[0].string!, key[1].string!))
+        }
+
+        let (tenantKeys, port) = (keys, server.port)
+        // Four connections, each command on another tenant, writing and reading (a search always on a
+        // reader connection): every tenant they reach opens its writer and readers, more tenants than
+        // the limit holds with theirs.
+        let pid = server.process.processIdentifier
+        let highest = RecordedMaximum()
+        let sampler = Task {
+            while !Task.isCancelled {
+                highest.record(Self.descriptors(of: pid))
+                try? await Task.sleep(for: .milliseconds(10))
+            }
+        }
+        let failures = try await withThrowingTaskGroup(of: [String].self) { group in
+            for connection in 0..<4 {
+                group.addTask {
+                    let client = try await TestClient.connect(port: port, caPath: caPath)
+                    var failures: [String] = []
+                    for round in 0..<2 {
+                        for (index, key) in tenantKeys.enumerated() where index % 4 == connection {
+                            for reply in [
+                                try await client.send("AUTH", key.0, key.1),
+                                try await client.send("CONTACT.ADD", "email", "r\(round)@busy\(index).example"),
+                                try await client.send("CONTACT.GET", "1"),
+                                try await client.send("CONTACT.FIND", "WHERE", "lifecycle", "=", "lead", "LIMIT", "10"),
+                                try await client.send("CONTACT.FIND", "SEARCH", "busy\(index)", "LIMIT", "5"),
+                            ] {
+                                if let error = reply.errorMessage, !error.hasPrefix("TRYAGAIN") {
+                                    failures.append(error)
+                                }
+                            }
+                        }
+                    }
+                    await client.close()
+                    return failures
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        sampler.cancel()
+        #expect(failures.isEmpty, "\(failures.prefix(3))")
+        #expect(highest.value < limit - 64, "descriptors peaked at \(highest.value) of \(limit)")
+        #expect(try await admin.send("PING") == .simpleString("PONG"), "the server stays up")
+        await admin.close()
+        server.stop(with: SIGTERM)
+    }
+}
+
+/// The largest of the values recorded, from any task.
+private final class RecordedMaximum: Sendable {
+    private let maximum = Atomic<Int>(0)
+    func record(_ value: Int) { maximum.max(value, ordering: .relaxed) }
+    var value: Int { maximum.load(ordering: .relaxed) }
 }
