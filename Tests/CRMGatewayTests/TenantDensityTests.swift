@@ -53,18 +53,8 @@ import Testing
         let server = try ServerProcess(
             dataDirectory: directory.path, arguments: ["--max-clients", "40"], descriptorLimit: 100)
         #expect(server.output.contains("too few file descriptors for max_open_tenants"), "\(server.output)")
-        let words = try String(contentsOfFile: directory.path + "/admin.key", encoding: .utf8).split(separator: " ")
         let caPath = directory.path + "/tls/ca.pem"
-        let admin = try await TestClient.connect(port: server.port, caPath: caPath)
-        #expect(
-            try await admin.send("AUTH", String(words[0]), words[1].trimmingCharacters(in: .whitespacesAndNewlines))
-                == .ok)
-        var keys: [(String, String)] = []
-        for index in 0..<30 {
-            #expect(try await admin.send("TENANT.CREATE", "fd\(index)") == .ok)
-            let key = try #require(try await admin.send("KEY.CREATE", "fd\(index)", "owner").elements)
-            keys.append((key[0].string!, key[1].string!))
-        }
+        let (admin, keys) = try await Self.tenantsWithKeys(30, named: "fd", on: server, in: directory)
 
         // One connection switching over all 30: each tenant it leaves is idle and closes as needed.
         let switching = try await TestClient.connect(port: server.port, caPath: caPath)
@@ -110,6 +100,25 @@ import Testing
 }
 
 extension TenantDensityTests {
+    /// An admin connection to `server`, and `count` tenants it created (`name0`, `name1`, …) with an
+    /// owner key each, as (key id, secret).
+    private static func tenantsWithKeys(
+        _ count: Int, named name: String, on server: ServerProcess, in directory: TemporaryDirectory
+    ) async throws -> (admin: TestClient, keys: [(String, String)]) {
+        let words = try String(contentsOfFile: directory.path + "/admin.key", encoding: .utf8).split(separator: " ")
+        let admin = try await TestClient.connect(port: server.port, caPath: directory.path + "/tls/ca.pem")
+        #expect(
+            try await admin.send("AUTH", String(words[0]), words[1].trimmingCharacters(in: .whitespacesAndNewlines))
+                == .ok)
+        var keys: [(String, String)] = []
+        for index in 0..<count {
+            #expect(try await admin.send("TENANT.CREATE", "\(name)\(index)") == .ok)
+            let key = try #require(try await admin.send("KEY.CREATE", "\(name)\(index)", "owner").elements)
+            keys.append((key[0].string!, key[1].string!))
+        }
+        return (admin, keys)
+    }
+
     /// Descriptors this process holds now (0 once it is gone).
     private static func descriptors(of pid: Int32) -> Int {
         (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? 0
@@ -123,20 +132,10 @@ extension TenantDensityTests {
         let limit = 1_200
         let server = try ServerProcess(
             dataDirectory: directory.path, arguments: ["--max-clients", "20"], descriptorLimit: limit)
-        let words = try String(contentsOfFile: directory.path + "/admin.key", encoding: .utf8).split(separator: " ")
         let caPath = directory.path + "/tls/ca.pem"
-        let admin = try await TestClient.connect(port: server.port, caPath: caPath)
-        #expect(
-            try await admin.send("AUTH", String(words[0]), words[1].trimmingCharacters(in: .whitespacesAndNewlines))
-                == .ok)
-        var keys: [(String, String)] = []
-        for index in 0..<250 {
-            #expect(try await admin.send("TENANT.CREATE", "busy\(index)") == .ok)
-            let key = try #require(try await admin.send("KEY.CREATE", "busy\(index)", "owner").elements)
-            keys.append((key[0].string!, key[1].string!))
-        }
+        let (admin, tenantKeys) = try await Self.tenantsWithKeys(250, named: "busy", on: server, in: directory)
 
-        let (tenantKeys, port) = (keys, server.port)
+        let port = server.port
         // Four connections, each command on another tenant, writing and reading (a search always on a
         // reader connection): every tenant they reach opens its writer and readers, more tenants than
         // the limit holds with theirs.

@@ -10,10 +10,15 @@ import NIOCore
 /// field, and encoding those, than SQLite spent finding its records.
 enum RecordReply {
     static func record(_ record: StoredRecord, version: RESPVersion) -> RESPValue {
+        .encoded(bytes(of: record, version: version))
+    }
+
+    /// The reply to a read of `record` as bytes, for `version` (the record cache keeps them).
+    static func bytes(of record: StoredRecord, version: RESPVersion) -> ByteBuffer {
         var bytes = ByteBuffer()
         bytes.reserveCapacity(size(of: record))
         write(record, version: version, into: &bytes)
-        return .encoded(bytes)
+        return bytes
     }
 
     /// `[next-cursor, [record ...]]`; the cursor is `0` on the last page, as with `SCAN`.

@@ -52,10 +52,7 @@ struct TenantOperation: Sendable {
         guard let (type, reference) = cachedRecord else { return false }
         return database.cachedReply(
             type, reference, format: version.rawValue,
-            encode: { record in
-                guard case .encoded(let bytes) = RecordReply.record(record, version: version) else { return [] }
-                return Array(bytes.readableBytesView)
-            },
+            encode: { Array(RecordReply.bytes(of: $0, version: version).readableBytesView) },
             write: { output.writeBytes($0) })
     }
 }
