@@ -1,5 +1,4 @@
 import CRMCore
-import GRDB
 
 /// Who the valuable customers are (DESIGN.md §1, differential treatment):
 /// revenue from won deals, cost to serve from tickets and activities, value
@@ -7,7 +6,7 @@ import GRDB
 /// SQL over the last ``CustomerValue/windowDays`` days; amounts are summed in minor units
 /// as stored, so a tenant is expected to report in one currency.
 public struct Analytics<Access: StorageAccess> {
-    let db: Database
+    let db: any SQLDatabase
 
     private var since: String {
         Timestamp.iso8601(milliseconds: WallClock.milliseconds() - CustomerValue.windowDays * 86_400_000)
@@ -27,27 +26,26 @@ public struct Analytics<Access: StorageAccess> {
     {
         let rates = try costRates()
         let order = ascending ? "ASC" : "DESC"
-        let rows = try Row.fetchAll(
-            db,
-            sql: """
-                WITH \(Self.revenueCTE),
-                ticket_counts AS (
-                    SELECT company, COUNT(*) AS n FROM tickets
-                    WHERE created_at >= :since AND company IS NOT NULL GROUP BY company),
-                activity_counts AS (
-                    SELECT company, COUNT(*) AS n FROM activities
-                    WHERE occurred_at >= :since AND company IS NOT NULL GROUP BY company),
-                valued AS (
-                    SELECT c.id, c.name, c.tier, COALESCE(r.value, 0) AS revenue,
-                        COALESCE(t.n, 0) * :ticket + COALESCE(a.n, 0) * :activity AS cost
-                    FROM companies c
-                    LEFT JOIN revenue r ON r.company = c.id
-                    LEFT JOIN ticket_counts t ON t.company = c.id
-                    LEFT JOIN activity_counts a ON a.company = c.id)
-                SELECT id, name, tier, revenue, cost, revenue - cost AS margin FROM valued
-                ORDER BY \(measure.rawValue) \(order), id LIMIT :limit
-                """,
-            arguments: [
+        let rows = try db.rows(
+            """
+            WITH \(Self.revenueCTE),
+            ticket_counts AS (
+                SELECT company, COUNT(*) AS n FROM tickets
+                WHERE created_at >= :since AND company IS NOT NULL GROUP BY company),
+            activity_counts AS (
+                SELECT company, COUNT(*) AS n FROM activities
+                WHERE occurred_at >= :since AND company IS NOT NULL GROUP BY company),
+            valued AS (
+                SELECT c.id, c.name, c.tier, COALESCE(r.value, 0) AS revenue,
+                    COALESCE(t.n, 0) * :ticket + COALESCE(a.n, 0) * :activity AS cost
+                FROM companies c
+                LEFT JOIN revenue r ON r.company = c.id
+                LEFT JOIN ticket_counts t ON t.company = c.id
+                LEFT JOIN activity_counts a ON a.company = c.id)
+            SELECT id, name, tier, revenue, cost, revenue - cost AS margin FROM valued
+            ORDER BY \(measure.rawValue) \(order), id LIMIT :limit
+            """,
+            named: [
                 "since": since, "ticket": rates[.ticket] ?? 0, "activity": rates[.activity] ?? 0, "limit": limit,
             ])
         return rows.map {
@@ -60,17 +58,16 @@ public struct Analytics<Access: StorageAccess> {
         if let pipeline { _ = try Pipelines<ReadAccess>(db: db).load(pipeline) }
         let today = CalendarDate(String(WallClock.now().prefix(10)))!
         let monthNames = (0..<months).map(today.monthText(adding:))
-        let rows = try Row.fetchAll(
-            db,
-            sql: """
-                SELECT substr(d.close_date, 1, 7) AS month, COUNT(*), SUM(COALESCE(d.amount, 0)),
-                    (SUM(COALESCE(d.amount, 0) * p.probability) + 50) / 100
-                FROM deals d JOIN pipeline_stages p ON p.pipeline = d.pipeline AND p.stage = d.stage
-                WHERE d.status = 'open' AND d.close_date >= :from AND d.close_date < :until
-                    AND (:pipeline IS NULL OR d.pipeline = :pipeline)
-                GROUP BY month
-                """,
-            arguments: [
+        let rows = try db.rows(
+            """
+            SELECT substr(d.close_date, 1, 7) AS month, COUNT(*), SUM(COALESCE(d.amount, 0)),
+                (SUM(COALESCE(d.amount, 0) * p.probability) + 50) / 100
+            FROM deals d JOIN pipeline_stages p ON p.pipeline = d.pipeline AND p.stage = d.stage
+            WHERE d.status = 'open' AND d.close_date >= :from AND d.close_date < :until
+                AND (:pipeline IS NULL OR d.pipeline = :pipeline)
+            GROUP BY month
+            """,
+            named: [
                 "from": monthNames[0] + "-01", "until": today.monthText(adding: months) + "-01",
                 "pipeline": pipeline,
             ])
@@ -85,7 +82,7 @@ public struct Analytics<Access: StorageAccess> {
 
     public func costRates() throws -> [CustomerValue.CostItem: Int64] {
         var rates: [CustomerValue.CostItem: Int64] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT item, amount FROM cost_rates") {
+        for row in try db.rows("SELECT item, amount FROM cost_rates") {
             if let item = CustomerValue.CostItem(rawValue: row[0]) { rates[item] = row[1] }
         }
         return rates
@@ -98,34 +95,31 @@ extension Analytics where Access == WriteAccess {
     /// C the rest, including every company without revenue.
     public func assignTiers(actor: String?) throws -> CustomerValue.TierCounts {
         try db.execute(
-            sql: """
-                WITH \(Self.revenueCTE),
-                ranked AS (
-                    SELECT c.id, COALESCE(r.value, 0) AS value,
-                        COALESCE(SUM(COALESCE(r.value, 0)) OVER (
-                            ORDER BY COALESCE(r.value, 0) DESC
-                            RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW EXCLUDE GROUP), 0) AS before
-                    FROM companies c LEFT JOIN revenue r ON r.company = c.id),
-                total AS (SELECT COALESCE(SUM(value), 0) AS value FROM ranked),
-                tiered AS (
-                    SELECT ranked.id, CASE
-                        WHEN ranked.value > 0 AND ranked.before * 100 < total.value * 80 THEN 'A'
-                        WHEN ranked.value > 0 AND ranked.before * 100 < total.value * 95 THEN 'B'
-                        ELSE 'C' END AS tier
-                    FROM ranked, total)
-                UPDATE companies SET tier = tiered.tier FROM tiered
-                WHERE companies.id = tiered.id AND companies.tier IS NOT tiered.tier
-                """,
-            arguments: ["since": since])
-        let counts = try Row.fetchOne(
-            db,
-            sql: """
-                WITH \(Self.revenueCTE)
-                SELECT COUNT(*) FILTER (WHERE tier = 'A'), COUNT(*) FILTER (WHERE tier = 'B'),
-                    COUNT(*) FILTER (WHERE tier = 'C'), (SELECT COALESCE(SUM(value), 0) FROM revenue)
-                FROM companies
-                """,
-            arguments: ["since": since])!
+            """
+            WITH \(Self.revenueCTE),
+            ranked AS (
+                SELECT c.id, COALESCE(r.value, 0) AS value,
+                    COALESCE(SUM(COALESCE(r.value, 0)) OVER (
+                        ORDER BY COALESCE(r.value, 0) DESC
+                        RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW EXCLUDE GROUP), 0) AS before
+                FROM companies c LEFT JOIN revenue r ON r.company = c.id),
+            total AS (SELECT COALESCE(SUM(value), 0) AS value FROM ranked),
+            tiered AS (
+                SELECT ranked.id, CASE
+                    WHEN ranked.value > 0 AND ranked.before * 100 < total.value * 80 THEN 'A'
+                    WHEN ranked.value > 0 AND ranked.before * 100 < total.value * 95 THEN 'B'
+                    ELSE 'C' END AS tier
+                FROM ranked, total)
+            UPDATE companies SET tier = tiered.tier FROM tiered
+            WHERE companies.id = tiered.id AND companies.tier \(db.dialect.isDistinctFrom) tiered.tier
+            """, named: ["since": since])
+        let counts = try db.row(
+            """
+            WITH \(Self.revenueCTE)
+            SELECT COUNT(*) FILTER (WHERE tier = 'A'), COUNT(*) FILTER (WHERE tier = 'B'),
+                COUNT(*) FILTER (WHERE tier = 'C'), (SELECT COALESCE(SUM(value), 0) FROM revenue)
+            FROM companies
+            """, named: ["since": since])!
         let result = CustomerValue.TierCounts(a: counts[0], b: counts[1], c: counts[2], revenue: counts[3])
         let fields = FieldChanges([
             "A": String(result.a), "B": String(result.b), "C": String(result.c), "revenue": String(result.revenue),
@@ -140,9 +134,8 @@ extension Analytics where Access == WriteAccess {
         var fields = FieldChanges()
         for (item, amount) in rates {
             try db.execute(
-                sql:
-                    "INSERT INTO cost_rates (item, amount) VALUES (?, ?) ON CONFLICT (item) DO UPDATE SET amount = excluded.amount",
-                arguments: [item.rawValue, amount])
+                "INSERT INTO cost_rates (item, amount) VALUES (?, ?) ON CONFLICT (item) DO UPDATE SET amount = excluded.amount",
+                [item.rawValue, amount])
             fields.set(item.rawValue, String(amount))
         }
         try EventLog.append(

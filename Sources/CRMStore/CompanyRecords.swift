@@ -1,23 +1,22 @@
 import CRMCore
-import GRDB
 
 /// Companies: a relationship stage that moves only through COMPANY.STAGE,
 /// with every move kept in the stage history.
 struct CompanyRules: RecordRules {
-    func prepareInsert(_ db: Database, _ changes: inout FieldChanges, now: String) throws {
+    func prepareInsert(_ db: any SQLDatabase, _ changes: inout FieldChanges, now: String) throws {
         if changes["stage"] == nil || changes["stage"] == .some(nil) {
             changes.set("stage", RelationshipStage.transaction.rawValue)
         }
     }
 
-    func didInsert(_ db: Database, id: Int64, _ changes: FieldChanges, actor: String?, now: String) throws {
+    func didInsert(_ db: any SQLDatabase, id: Int64, _ changes: FieldChanges, actor: String?, now: String) throws {
         try CompanyRelations<WriteAccess>.recordMove(
             db, company: id, from: nil, to: changes["stage"]! ?? "transaction", reason: "created", actor: actor,
             at: now)
     }
 
     func prepareUpdate(
-        _ db: Database, _ current: StoredRecord, _ changes: inout FieldChanges, force: Bool, now: String
+        _ db: any SQLDatabase, _ current: StoredRecord, _ changes: inout FieldChanges, force: Bool, now: String
     ) throws {
         if let stage = changes["stage"], stage != current["stage"] {
             throw InvalidField("stage", "changes only with COMPANY.STAGE id stage REASON text")
@@ -46,17 +45,15 @@ public struct StageSuggestion: Sendable, Equatable {
 
 /// Relationship-stage operations on companies.
 public struct CompanyRelations<Access: StorageAccess> {
-    let db: Database
+    let db: any SQLDatabase
     private var companies: RecordCollection<Access> { RecordCollection(db: db, kind: .company) }
 
     /// The company's stage moves, oldest first.
     public func history(company id: Int64) throws -> [StageMove] {
         _ = try companies.stored(id: id)
-        return try Row.fetchAll(
-            db,
-            sql:
-                "SELECT from_stage, to_stage, reason, key_id, at FROM company_stages WHERE company_id = ? ORDER BY seq",
-            arguments: [id]
+        return try db.rows(
+            "SELECT from_stage, to_stage, reason, key_id, at FROM company_stages WHERE company_id = ? ORDER BY seq",
+            [id]
         ).map { StageMove(from: $0[0], to: $0[1], reason: $0[2], keyID: $0[3], at: $0[4]) }
     }
 
@@ -74,12 +71,11 @@ public struct CompanyRelations<Access: StorageAccess> {
     }
 
     static func recordMove(
-        _ db: Database, company: Int64, from: String?, to: String, reason: String, actor: String?, at: String
+        _ db: any SQLDatabase, company: Int64, from: String?, to: String, reason: String, actor: String?, at: String
     ) throws {
         try db.execute(
-            sql:
-                "INSERT INTO company_stages (company_id, from_stage, to_stage, reason, key_id, at) VALUES (?, ?, ?, ?, ?, ?)",
-            arguments: [company, from, to, reason, actor, at])
+            "INSERT INTO company_stages (company_id, from_stage, to_stage, reason, key_id, at) VALUES (?, ?, ?, ?, ?, ?)",
+            [company, from, to, reason, actor, at])
     }
 }
 

@@ -1,10 +1,9 @@
 import CRMCore
-import GRDB
 
 /// Deals: the stage must belong to the deal's pipeline, the status follows
 /// the stage, and a deal is lost only through DEAL.LOSE, with a reason.
 struct DealRules: RecordRules {
-    func prepareInsert(_ db: Database, _ changes: inout FieldChanges, now: String) throws {
+    func prepareInsert(_ db: any SQLDatabase, _ changes: inout FieldChanges, now: String) throws {
         let pipelineName = (changes["pipeline"] ?? nil) ?? Pipeline.standard.name
         let pipeline = try Pipelines<ReadAccess>(db: db).load(pipelineName)
         changes.set("pipeline", pipeline.name)
@@ -13,7 +12,7 @@ struct DealRules: RecordRules {
     }
 
     func prepareUpdate(
-        _ db: Database, _ current: StoredRecord, _ changes: inout FieldChanges, force: Bool, now: String
+        _ db: any SQLDatabase, _ current: StoredRecord, _ changes: inout FieldChanges, force: Bool, now: String
     ) throws {
         let pipelineChange = changes["pipeline"]
         let stageChange = changes["stage"]
@@ -30,7 +29,7 @@ struct DealRules: RecordRules {
 
 /// The tenant's sales pipelines.
 public struct Pipelines<Access: StorageAccess> {
-    let db: Database
+    let db: any SQLDatabase
 
     public func load(_ name: String) throws -> Pipeline {
         guard let pipeline = try get(name) else {
@@ -40,16 +39,14 @@ public struct Pipelines<Access: StorageAccess> {
     }
 
     public func get(_ name: String) throws -> Pipeline? {
-        let rows = try Row.fetchAll(
-            db.cachedStatement(
-                sql: "SELECT stage, probability FROM pipeline_stages WHERE pipeline = ? ORDER BY position"),
-            arguments: [name])
+        let rows = try db.rows(
+            "SELECT stage, probability FROM pipeline_stages WHERE pipeline = ? ORDER BY position", [name])
         guard !rows.isEmpty else { return nil }
         return try Pipeline(name: name, stages: rows.map { Pipeline.Stage(name: $0[0], probability: $0[1]) })
     }
 
     public func list() throws -> [Pipeline] {
-        try String.fetchAll(db, sql: "SELECT DISTINCT pipeline FROM pipeline_stages ORDER BY pipeline").compactMap(get)
+        try db.values(String.self, "SELECT DISTINCT pipeline FROM pipeline_stages ORDER BY pipeline").compactMap(get)
     }
 }
 
@@ -58,26 +55,25 @@ extension Pipelines where Access == WriteAccess {
     /// deals' statuses follow the new definition.
     public func set(_ pipeline: Pipeline, actor: String?) throws {
         let names = pipeline.stages.map(\.name)
-        let stranded = try Row.fetchAll(
-            db, sql: "SELECT stage, COUNT(*) FROM deals WHERE pipeline = ? GROUP BY stage", arguments: [pipeline.name]
+        let stranded = try db.rows(
+            "SELECT stage, COUNT(*) FROM deals WHERE pipeline = ? GROUP BY stage", [pipeline.name]
         ).filter { !names.contains($0[0]) }
         if let first = stranded.first {
             throw StoreError.conflict(
                 "\(first[1] as Int64) deal(s) of pipeline \(pipeline.name) are in stage \(first[0] as String), which the new definition drops"
             )
         }
-        try db.execute(sql: "DELETE FROM pipeline_stages WHERE pipeline = ?", arguments: [pipeline.name])
+        try db.execute("DELETE FROM pipeline_stages WHERE pipeline = ?", [pipeline.name])
         for (position, stage) in pipeline.stages.enumerated() {
             try db.execute(
-                sql: "INSERT INTO pipeline_stages (pipeline, position, stage, probability) VALUES (?, ?, ?, ?)",
-                arguments: [pipeline.name, position, stage.name, stage.probability])
+                "INSERT INTO pipeline_stages (pipeline, position, stage, probability) VALUES (?, ?, ?, ?)",
+                [pipeline.name, position, stage.name, stage.probability])
         }
         try db.execute(
-            sql: """
-                UPDATE deals SET status = CASE stage WHEN ? THEN 'won' WHEN ? THEN 'lost' ELSE 'open' END
-                WHERE pipeline = ? AND status IS NOT CASE stage WHEN ? THEN 'won' WHEN ? THEN 'lost' ELSE 'open' END
-                """,
-            arguments: [pipeline.wonStage, pipeline.lostStage, pipeline.name, pipeline.wonStage, pipeline.lostStage])
+            """
+            UPDATE deals SET status = CASE stage WHEN ? THEN 'won' WHEN ? THEN 'lost' ELSE 'open' END
+            WHERE pipeline = ? AND status IS NOT CASE stage WHEN ? THEN 'won' WHEN ? THEN 'lost' ELSE 'open' END
+            """, [pipeline.wonStage, pipeline.lostStage, pipeline.name, pipeline.wonStage, pipeline.lostStage])
         let fields = FieldChanges([
             "name": pipeline.name,
             "stages": pipeline.stages.map { "\($0.name):\($0.probability)" }.joined(separator: " "),
@@ -90,7 +86,7 @@ extension Pipelines where Access == WriteAccess {
 
 /// Moving deals through their pipeline.
 public struct DealFlow {
-    let db: Database
+    let db: any SQLDatabase
     private var deals: RecordCollection<WriteAccess> { RecordCollection(db: db, kind: .deal) }
 
     /// Moves a deal to another open stage (or the won stage); returns its new version.

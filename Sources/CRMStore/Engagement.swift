@@ -1,10 +1,9 @@
 import CRMCore
 import Foundation
-import GRDB
 
 /// Activities get their kind and the record they are about from ACTIVITY.ADD.
 struct ActivityRules: RecordRules {
-    func prepareInsert(_ db: Database, _ changes: inout FieldChanges, now: String) throws {
+    func prepareInsert(_ db: any SQLDatabase, _ changes: inout FieldChanges, now: String) throws {
         if changes["occurred_at"] == nil || changes["occurred_at"] == .some(nil) {
             changes.set("occurred_at", now)
         }
@@ -43,7 +42,7 @@ public struct Reachability: Sendable, Equatable {
 
 /// The shared memory: activities, timelines and the channels contacts choose.
 public struct Engagement<Access: StorageAccess> {
-    let db: Database
+    let db: any SQLDatabase
 
     /// Everything that touched a record, newest first; a company's timeline includes its contacts'.
     public func timeline(of subject: RecordKind, id: Int64, limit: Int, before: Int64?) throws -> TimelinePage {
@@ -51,7 +50,7 @@ public struct Engagement<Access: StorageAccess> {
             throw StoreError.notFound("no such \(subject.rawValue)")
         }
         var sources = "SELECT seq FROM event_links WHERE record_type = ? AND record_id = ?"
-        var arguments: [(any DatabaseValueConvertible)?] = [subject.rawValue, id]
+        var arguments: [any SQLBindable] = [subject.rawValue, id]
         if subject == .company {
             sources += """
                  UNION SELECT l.seq FROM contacts c JOIN event_links l ON l.record_type = 'contact' AND l.record_id = c.id
@@ -60,13 +59,11 @@ public struct Engagement<Access: StorageAccess> {
             arguments.append(id)
         }
         arguments += [before ?? Int64.max, limit + 1]
-        let rows = try Row.fetchAll(
-            db.cachedStatement(
-                sql: """
-                    SELECT seq, type, record_type, record_id, fields, key_id, at FROM events
-                    WHERE seq IN (\(sources)) AND seq < ? ORDER BY seq DESC LIMIT ?
-                    """),
-            arguments: StatementArguments(arguments))
+        let rows = try db.rows(
+            """
+            SELECT seq, type, record_type, record_id, fields, key_id, at FROM events
+            WHERE seq IN (\(sources)) AND seq < ? ORDER BY seq DESC LIMIT ?
+            """, arguments)
         var entries = rows.map(Self.entry)
         let next = entries.trimToPage(limit)?.seq
         return TimelinePage(entries: entries, next: next)
@@ -82,10 +79,9 @@ public struct Engagement<Access: StorageAccess> {
         let now = WallClock.milliseconds()
         let since = Timestamp.iso8601(milliseconds: now - 30 * 86_400_000)
         let used =
-            try Int64.fetchOne(
-                db.cachedStatement(
-                    sql: "SELECT COUNT(*) FROM activities WHERE contact = ? AND channel = ? AND occurred_at >= ?"),
-                arguments: [id, channel.rawValue, since]) ?? 0
+            try db.value(
+                Int64.self, "SELECT COUNT(*) FROM activities WHERE contact = ? AND channel = ? AND occurred_at >= ?",
+                [id, channel.rawValue, since]) ?? 0
         let verdict: (Bool, String)
         switch consent.flatMap(ConsentState.init) {
         case nil: verdict = (false, "no consent recorded for \(channel.rawValue)")
@@ -100,7 +96,7 @@ public struct Engagement<Access: StorageAccess> {
         return Reachability(reachable: verdict.0, reason: verdict.1, consent: consent, cap: cap, used: used)
     }
 
-    static func entry(_ row: Row) -> TimelineEntry {
+    static func entry(_ row: SQLRow) -> TimelineEntry {
         let json: String = row[4]
         let object = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: Any] ?? [:]
         let fields = object.keys.sorted().map { ($0, object[$0] as? String) }
@@ -151,11 +147,10 @@ extension Engagement where Access == WriteAccess {
         let version = try RecordTable.contacts.update(
             db, current, changes, actor: actor, now: now, event: "contact.consent", eventFields: event)
         try db.execute(
-            sql: """
-                INSERT INTO consent_changes (contact_id, channel, state, max_per_month, source, key_id, at)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
-                """,
-            arguments: [id, channel.rawValue, state.rawValue, maxPerMonth, source, actor, now])
+            """
+            INSERT INTO consent_changes (contact_id, channel, state, max_per_month, source, key_id, at)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
+            """, [id, channel.rawValue, state.rawValue, maxPerMonth, source, actor, now])
         return version
     }
 }

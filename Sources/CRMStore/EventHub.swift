@@ -87,8 +87,10 @@ public final class EventHub: Sendable {
     /// someone listens). Called by the writer on its connection after each commit.
     func read(after commit: Database) throws -> CommittedEvents {
         let (after, listening) = state.withLock { ($0.lastSeq, $0.isListening) }
-        guard listening else { return CommittedEvents(newest: try EventLog.newestSeq(commit), events: []) }
-        let events = try EventLog.read(commit, after: after, limit: nil, types: [])
+        guard listening else {
+            return CommittedEvents(newest: try EventLog.newestSeq(SQLiteTransaction(db: commit)), events: [])
+        }
+        let events = try EventLog.read(SQLiteTransaction(db: commit), after: after, limit: nil, types: [])
         return CommittedEvents(newest: events.last?.seq ?? after, events: events)
     }
 

@@ -1,5 +1,4 @@
 import CRMCore
-import GRDB
 
 /// The tenant's append-only change log (DESIGN.md §5): every change appends
 /// one event in the same transaction as the change itself.
@@ -17,56 +16,46 @@ enum EventLog {
     /// Appends an event and returns its sequence number.
     @discardableResult
     static func append(
-        _ db: Database, type: String, recordType: String, recordID: Int64, changes: FieldChanges, actor: String?,
+        _ db: any SQLDatabase, type: String, recordType: String, recordID: Int64, changes: FieldChanges, actor: String?,
         at time: String, links: [Link] = []
     ) throws -> Int64 {
         let fields = JSONText.object(changes.fieldNames.map { ($0, changes[$0] ?? nil) })
-        try db.cachedStatement(
-            sql: "INSERT INTO events (type, record_type, record_id, fields, key_id, at) VALUES (?, ?, ?, ?, ?, ?)"
-        ).execute(arguments: [type, recordType, recordID, fields, actor, time])
-        let seq = db.lastInsertedRowID
-        let link = try db.cachedStatement(
-            sql: "INSERT OR IGNORE INTO event_links (record_type, record_id, seq) VALUES (?, ?, ?)")
+        guard
+            let seq = try db.value(
+                Int64.self,
+                "INSERT INTO events (type, record_type, record_id, fields, key_id, at) VALUES (?, ?, ?, ?, ?, ?) RETURNING seq",
+                [type, recordType, recordID, fields, actor, time])
+        else { throw StoreError.conflict("the event log returned no sequence number") }
         for target in [Link(type: recordType, id: recordID)] + links {
-            try link.execute(arguments: [target.type, target.id, seq])
+            try db.execute(
+                "INSERT INTO event_links (record_type, record_id, seq) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                [target.type, target.id, seq])
         }
         return seq
     }
 
     /// The newest sequence number in the log, 0 when it is empty.
-    static func newestSeq(_ db: Database) throws -> Int64 {
-        try Int64.fetchOne(db.cachedStatement(sql: "SELECT max(seq) FROM events")) ?? 0
+    static func newestSeq(_ db: any SQLDatabase) throws -> Int64 {
+        try db.value(Int64.self, "SELECT max(seq) FROM events") ?? 0
     }
 
     /// Events after `seq` in order, at most `limit`, only of `types` when given
     /// (a type ending in `*` matches by prefix, e.g. `reorder.*`).
-    static func read(_ db: Database, after seq: Int64, limit: Int?, types: [String]) throws -> [CommittedEvent] {
+    static func read(_ db: any SQLDatabase, after seq: Int64, limit: Int?, types: [String]) throws -> [CommittedEvent] {
         let typeFilter =
-            types.isEmpty ? "" : " AND (" + types.map { _ in "type GLOB ?" }.joined(separator: " OR ") + ")"
-        let patterns = types.map { $0.hasSuffix("*") ? String($0.dropLast()).globEscaped + "*" : $0.globEscaped }
-        var values: [any DatabaseValueConvertible] = [seq]
+            types.isEmpty
+            ? "" : " AND (" + types.map { _ in db.dialect.eventTypeMatches }.joined(separator: " OR ") + ")"
+        let patterns = types.map(db.dialect.eventTypePattern)
+        var values: [any SQLBindable] = [seq]
         values += patterns
         values.append(limit ?? -1)
-        return try Row.fetchAll(
-            db.cachedStatement(
-                sql: "SELECT seq, type, record_type, record_id, fields, key_id, at FROM events WHERE seq > ?"
-                    + typeFilter + " ORDER BY seq LIMIT ?"),
-            arguments: StatementArguments(values)
+        return try db.rows(
+            "SELECT seq, type, record_type, record_id, fields, key_id, at FROM events WHERE seq > ?"
+                + typeFilter + " ORDER BY seq LIMIT ?", values
         ).map { row in
             CommittedEvent(
                 seq: row[0], type: row[1], recordType: row[2], recordID: row[3], fields: row[4], keyID: row[5],
                 at: row[6])
         }
-    }
-}
-
-extension String {
-    /// The text with GLOB's special characters matched literally.
-    fileprivate var globEscaped: String {
-        var out = ""
-        for character in self {
-            if "*?[]".contains(character) { out += "[\(character)]" } else { out.append(character) }
-        }
-        return out
     }
 }

@@ -207,7 +207,7 @@ final class GroupCommitWriter: Sendable {
                                 ?? DatabaseError(resultCode: .SQLITE_ABORT, message: "transaction rolled back")
                         }
                     }
-                    try SearchIndex.flush(db)
+                    try SearchIndex.flush(SQLiteTransaction(db: db))
                     return .commit
                 }
                 // The commit stands either way; a failed read only delays the events to the next commit.

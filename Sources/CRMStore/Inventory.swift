@@ -1,5 +1,4 @@
 import CRMCore
-import GRDB
 
 /// A company's stock of one SKU and its reorder rule.
 public struct StockLevel: Sendable, Equatable {
@@ -22,13 +21,11 @@ public struct StockLevel: Sendable, Equatable {
 /// Partners' stock levels, kept by their ERP feeds. Every change re-evaluates
 /// the reorder rule in the same transaction (``ReorderEngine``).
 public struct Inventory<Access: StorageAccess> {
-    let db: Database
+    let db: any SQLDatabase
 
     /// A company by `ext` (an ERP's own customer number), or else by id.
     public func company(_ reference: String) throws -> Int64 {
-        if let id = try Int64.fetchOne(
-            db.cachedStatement(sql: "SELECT id FROM companies WHERE ext = ?"), arguments: [reference])
-        {
+        if let id = try db.value(Int64.self, "SELECT id FROM companies WHERE ext = ?", [reference]) {
             return id
         }
         if let id = Int64(reference), id > 0, try RecordTable.companies.exists(db, id: id) {
@@ -50,10 +47,9 @@ public struct Inventory<Access: StorageAccess> {
         levels: [StockLevel], next: String?
     ) {
         let company = try company(reference)
-        var levels = try Row.fetchAll(
-            db.cachedStatement(
-                sql: "SELECT \(Self.columns) FROM inventory WHERE company = ? AND sku > ? ORDER BY sku LIMIT ?"),
-            arguments: [company, after ?? "", limit + 1]
+        var levels = try db.rows(
+            "SELECT \(Self.columns) FROM inventory WHERE company = ? AND sku > ? ORDER BY sku LIMIT ?",
+            [company, after ?? "", limit + 1]
         ).map(Self.level)
         let next = levels.trimToPage(limit)?.sku
         return (levels, next)
@@ -63,14 +59,13 @@ public struct Inventory<Access: StorageAccess> {
         "company, sku, on_hand, on_order, min, max, multiple, lead_days, unit_price, currency, updated_at, reported"
     }
 
-    static func level(_ db: Database, company: Int64, sku: String) throws -> StockLevel? {
-        try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT \(columns) FROM inventory WHERE company = ? AND sku = ?"),
-            arguments: [company, sku]
+    static func level(_ db: any SQLDatabase, company: Int64, sku: String) throws -> StockLevel? {
+        try db.row(
+            "SELECT \(columns) FROM inventory WHERE company = ? AND sku = ?", [company, sku]
         ).map(level)
     }
 
-    static func level(_ row: Row) -> StockLevel {
+    static func level(_ row: SQLRow) -> StockLevel {
         var rule: ReorderRule?
         if let minimum: Int64 = row[4], let maximum: Int64 = row[5] {
             rule = try? ReorderRule(minimum: minimum, maximum: maximum, multiple: row[6], leadDays: row[7])
@@ -96,9 +91,9 @@ public struct Inventory<Access: StorageAccess> {
             throw InvalidField(
                 "quantity", "on_hand would leave -\(ReorderRule.maxQuantity)..\(ReorderRule.maxQuantity)")
         }
-        try db.cachedStatement(
-            sql: "UPDATE inventory SET on_hand = ?, reported = 1, updated_at = ? WHERE company = ? AND sku = ?"
-        ).execute(arguments: [onHand, now, company, sku])
+        try db.execute(
+            "UPDATE inventory SET on_hand = ?, reported = 1, updated_at = ? WHERE company = ? AND sku = ?",
+            [onHand, now, company, sku])
         try record(event, company, sku, now, actor, ["on_hand": String(onHand), "was": String(current.onHand)])
         current.onHand = onHand
         current.reported = true
@@ -107,9 +102,9 @@ public struct Inventory<Access: StorageAccess> {
     }
 
     private func ensureRow(_ company: Int64, _ sku: String, _ now: String) throws {
-        try db.cachedStatement(
-            sql: "INSERT INTO inventory (company, sku, updated_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
-        ).execute(arguments: [company, sku, now])
+        try db.execute(
+            "INSERT INTO inventory (company, sku, updated_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            [company, sku, now])
     }
 
     private func record(
@@ -126,12 +121,11 @@ extension Inventory where Access == WriteAccess {
         let company = try company(reference)
         let now = WallClock.now()
         try ensureRow(company, sku, now)
-        try db.cachedStatement(
-            sql: """
-                UPDATE inventory SET min = ?, max = ?, multiple = ?, lead_days = ?, updated_at = ?
-                WHERE company = ? AND sku = ?
-                """
-        ).execute(arguments: [rule.minimum, rule.maximum, rule.multiple, rule.leadDays, now, company, sku])
+        try db.execute(
+            """
+            UPDATE inventory SET min = ?, max = ?, multiple = ?, lead_days = ?, updated_at = ?
+            WHERE company = ? AND sku = ?
+            """, [rule.minimum, rule.maximum, rule.multiple, rule.leadDays, now, company, sku])
         try record(
             "inventory.rule", company, sku, now, actor,
             [
@@ -158,9 +152,9 @@ extension Inventory where Access == WriteAccess {
         let company = try company(reference)
         let now = WallClock.now()
         try ensureRow(company, sku, now)
-        try db.cachedStatement(
-            sql: "UPDATE inventory SET unit_price = ?, currency = ?, updated_at = ? WHERE company = ? AND sku = ?"
-        ).execute(arguments: [amount, currency, now, company, sku])
+        try db.execute(
+            "UPDATE inventory SET unit_price = ?, currency = ?, updated_at = ? WHERE company = ? AND sku = ?",
+            [amount, currency, now, company, sku])
         try record("inventory.price", company, sku, now, actor, ["unit_price": String(amount), "currency": currency])
     }
 }

@@ -1,11 +1,10 @@
 import CRMCore
 import Foundation
-import GRDB
 
 /// Data-subject requests (DESIGN.md §1): export everything held about a
 /// contact, and erase it while keeping de-identified aggregates.
 public struct Privacy<Access: StorageAccess> {
-    let db: Database
+    let db: any SQLDatabase
     /// The writer whose commit holds an erasure, told to scrub the WAL after it.
     let writer: GroupCommitWriter?
 
@@ -15,13 +14,11 @@ public struct Privacy<Access: StorageAccess> {
         guard let contact = try RecordTable.contacts.fetch(db, id: id) else {
             throw StoreError.notFound("no such contact")
         }
-        let consent = try Row.fetchAll(
-            db,
-            sql: """
-                SELECT channel, state, max_per_month, source, key_id, at FROM consent_changes
-                WHERE contact_id = ? ORDER BY seq
-                """,
-            arguments: [id]
+        let consent = try db.rows(
+            """
+            SELECT channel, state, max_per_month, source, key_id, at FROM consent_changes
+            WHERE contact_id = ? ORDER BY seq
+            """, [id]
         ).map { row -> [String: Any] in
             var entry: [String: Any] = ["channel": row[0] as String, "state": row[1] as String, "at": row[5] as String]
             if let cap: Int64 = row[2] { entry["max_per_month"] = cap }
@@ -32,13 +29,11 @@ public struct Privacy<Access: StorageAccess> {
         let related = { (table: RecordTable) in
             try table.find(db, Self.linked(to: id)).records.map(Self.object)
         }
-        let events = try Row.fetchAll(
-            db,
-            sql: """
-                SELECT e.seq, e.type, e.record_type, e.record_id, e.fields, e.key_id, e.at FROM event_links l
-                JOIN events e ON e.seq = l.seq WHERE l.record_type = 'contact' AND l.record_id = ? ORDER BY e.seq
-                """,
-            arguments: [id]
+        let events = try db.rows(
+            """
+            SELECT e.seq, e.type, e.record_type, e.record_id, e.fields, e.key_id, e.at FROM event_links l
+            JOIN events e ON e.seq = l.seq WHERE l.record_type = 'contact' AND l.record_id = ? ORDER BY e.seq
+            """, [id]
         ).map(Engagement<ReadAccess>.entry).map { entry -> [String: Any] in
             [
                 "seq": entry.seq, "type": entry.type, "record": "\(entry.recordType):\(entry.recordID)",
@@ -79,24 +74,16 @@ extension Privacy where Access == WriteAccess {
     /// truncated, so no file under the data directory keeps the values.
     public func forget(contact id: Int64, actor: String?) throws {
         guard try RecordTable.contacts.exists(db, id: id) else { throw StoreError.notFound("no such contact") }
-        try db.execute(sql: "PRAGMA secure_delete = ON")
-        defer { try? db.execute(sql: "PRAGMA secure_delete = OFF") }
-        try db.execute(
-            sql: """
+        try db.erasingSecurely {
+            try db.execute(
+                """
                 UPDATE events SET fields = '{"redacted":"contact.forget"}'
-                WHERE seq IN (SELECT seq FROM event_links WHERE record_type = 'contact' AND record_id = :id);
-                UPDATE activities SET subject = NULL, body = NULL, custom = NULL WHERE contact = :id;
-                UPDATE tickets SET subject = NULL, body = NULL, custom = NULL WHERE contact = :id;
-                DELETE FROM contacts WHERE id = :id;
-                """,
-            arguments: ["id": id])
-        // The contact's words leave the index now, and merging rewrites the segments that held them.
-        try SearchIndex.flush(db)
-        try db.execute(
-            sql: """
-                INSERT INTO contacts_fts(contacts_fts) VALUES('optimize');
-                INSERT INTO tickets_fts(tickets_fts) VALUES('optimize');
-                """)
+                WHERE seq IN (SELECT seq FROM event_links WHERE record_type = 'contact' AND record_id = ?)
+                """, [id])
+            try db.execute("UPDATE activities SET subject = NULL, body = NULL, custom = NULL WHERE contact = ?", [id])
+            try db.execute("UPDATE tickets SET subject = NULL, body = NULL, custom = NULL WHERE contact = ?", [id])
+            try db.execute("DELETE FROM contacts WHERE id = ?", [id])
+        }
         writer?.scrubWALAfterCommit()
         try EventLog.append(
             db, type: "contact.forgotten", recordType: "contact", recordID: id, changes: FieldChanges(), actor: actor,

@@ -1,15 +1,14 @@
 import CRMCore
-import GRDB
 
 /// What one record type adds to the common ADD/GET/SET/UPSERT/DEL/FIND
 /// conventions: defaults and derived fields on create, rules on change,
 /// and fields computed when a record is read.
 protocol RecordRules: Sendable {
-    func prepareInsert(_ db: Database, _ changes: inout FieldChanges, now: String) throws
+    func prepareInsert(_ db: any SQLDatabase, _ changes: inout FieldChanges, now: String) throws
     func prepareUpdate(
-        _ db: Database, _ current: StoredRecord, _ changes: inout FieldChanges, force: Bool, now: String
+        _ db: any SQLDatabase, _ current: StoredRecord, _ changes: inout FieldChanges, force: Bool, now: String
     ) throws
-    func didInsert(_ db: Database, id: Int64, _ changes: FieldChanges, actor: String?, now: String) throws
+    func didInsert(_ db: any SQLDatabase, id: Int64, _ changes: FieldChanges, actor: String?, now: String) throws
     func present(_ record: StoredRecord, now: @autoclosure () -> String) -> StoredRecord
     /// Whether ``present(_:now:)`` shows the stored record as it is, so a reply
     /// made from it holds until the record changes.
@@ -17,11 +16,11 @@ protocol RecordRules: Sendable {
 }
 
 extension RecordRules {
-    func prepareInsert(_ db: Database, _ changes: inout FieldChanges, now: String) throws {}
+    func prepareInsert(_ db: any SQLDatabase, _ changes: inout FieldChanges, now: String) throws {}
     func prepareUpdate(
-        _ db: Database, _ current: StoredRecord, _ changes: inout FieldChanges, force: Bool, now: String
+        _ db: any SQLDatabase, _ current: StoredRecord, _ changes: inout FieldChanges, force: Bool, now: String
     ) throws {}
-    func didInsert(_ db: Database, id: Int64, _ changes: FieldChanges, actor: String?, now: String) throws {}
+    func didInsert(_ db: any SQLDatabase, id: Int64, _ changes: FieldChanges, actor: String?, now: String) throws {}
     func present(_ record: StoredRecord, now: @autoclosure () -> String) -> StoredRecord { record }
     var presentsStoredFieldsOnly: Bool { true }
 }
@@ -30,13 +29,13 @@ extension RecordRules {
 /// every type shares: server ids, `ext` for idempotent upserts, versions for
 /// `IFVERSION`, events for every change. Only a ``TenantWriter``'s collections change records.
 public struct RecordCollection<Access: StorageAccess> {
-    let db: Database
+    let db: any SQLDatabase
     let table: RecordTable
     let rules: any RecordRules
     /// Set for the record kinds the cache holds, on read snapshots: records read by id are remembered.
     var cacheFill: (RecordCache.Fill, RecordKind)? = nil
 
-    init(db: Database, kind: RecordKind, cacheFill: RecordCache.Fill? = nil) {
+    init(db: any SQLDatabase, kind: RecordKind, cacheFill: RecordCache.Fill? = nil) {
         self.db = db
         let storage = kind.storage
         table = storage.table
@@ -44,7 +43,7 @@ public struct RecordCollection<Access: StorageAccess> {
         self.cacheFill = cacheFill.map { ($0, kind) }
     }
 
-    init(db: Database, table: RecordTable, rules: any RecordRules) {
+    init(db: any SQLDatabase, table: RecordTable, rules: any RecordRules) {
         self.db = db
         self.table = table
         self.rules = rules

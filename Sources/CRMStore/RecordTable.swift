@@ -1,7 +1,5 @@
 import CRMCore
 import Foundation
-import GRDB
-import GRDBSQLite
 
 /// SQL for one record type laid out by its ``RecordSchema``: a column per
 /// schema field, `x_*` custom fields in a JSON `custom` column, an optional
@@ -30,22 +28,22 @@ struct RecordTable: Sendable {
     static let tickets = RecordTable(schema: .ticket, table: "tickets", searchTable: "tickets_fts")
     static let activities = RecordTable(schema: .activity, table: "activities", searchTable: nil)
 
-    func fetch(_ db: Database, id: Int64) throws -> StoredRecord? {
+    func fetch(_ db: any SQLDatabase, id: Int64) throws -> StoredRecord? {
         try records(db, sql: selectByID, arguments: [id]).first
     }
 
-    func fetch(_ db: Database, ext: String) throws -> StoredRecord? {
+    func fetch(_ db: any SQLDatabase, ext: String) throws -> StoredRecord? {
         try records(db, sql: selectByExt, arguments: [ext]).first
     }
 
-    func exists(_ db: Database, id: Int64) throws -> Bool {
-        try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM \(table) WHERE id = ?"), arguments: [id]) ?? false
+    func exists(_ db: any SQLDatabase, id: Int64) throws -> Bool {
+        try db.value(Bool.self, "SELECT 1 FROM \(table) WHERE id = ?", [id]) ?? false
     }
 
-    func insert(_ db: Database, _ changes: FieldChanges, actor: String?, now: String) throws -> Int64 {
+    func insert(_ db: any SQLDatabase, _ changes: FieldChanges, actor: String?, now: String) throws -> Int64 {
         try checkReferences(db, changes)
         var columns = ["created_at", "updated_at"]
-        var values: [(any DatabaseValueConvertible)?] = [now, now]
+        var values: [any SQLBindable] = [now, now]
         for field in schema.fields {
             if let value = changes[field.name] {
                 columns.append(field.name)
@@ -58,13 +56,13 @@ struct RecordTable: Sendable {
             values.append(custom)
         }
         let placeholders = Array(repeating: "?", count: columns.count).joined(separator: ", ")
-        try explainingUniqueViolations(db, changes, excluding: nil) {
-            try db.cachedStatement(
-                sql: "INSERT INTO \(table) (\(columns.joined(separator: ", "))) VALUES (\(placeholders))"
-            )
-            .execute(arguments: StatementArguments(values))
+        let id = try explainingUniqueViolations(db, changes, excluding: nil) {
+            try db.value(
+                Int64.self,
+                "INSERT INTO \(table) (\(columns.joined(separator: ", "))) VALUES (\(placeholders)) RETURNING id",
+                values)
         }
-        let id = db.lastInsertedRowID
+        guard let id else { throw StoreError.conflict("the \(schema.type) was not inserted") }
         try EventLog.append(
             db, type: "\(schema.type).created", recordType: schema.type, recordID: id, changes: changes, actor: actor,
             at: now, links: links(current: nil, changes))
@@ -75,12 +73,12 @@ struct RecordTable: Sendable {
     /// names the change in the event log (default `<type>.updated`) and
     /// `eventFields` describes it there when it is more than the changed fields.
     func update(
-        _ db: Database, _ current: StoredRecord, _ changes: FieldChanges, actor: String?, now: String,
+        _ db: any SQLDatabase, _ current: StoredRecord, _ changes: FieldChanges, actor: String?, now: String,
         event: String? = nil, eventFields: FieldChanges? = nil
     ) throws -> Int64 {
         try checkReferences(db, changes)
         var assignments = ["version = version + 1", "updated_at = ?"]
-        var values: [(any DatabaseValueConvertible)?] = [now]
+        var values: [any SQLBindable] = [now]
         for field in schema.fields {
             if let value = changes[field.name] {
                 assignments.append("\(field.name) = ?")
@@ -95,8 +93,7 @@ struct RecordTable: Sendable {
         }
         values.append(current.id)
         try explainingUniqueViolations(db, changes, excluding: current.id) {
-            try db.cachedStatement(sql: "UPDATE \(table) SET \(assignments.joined(separator: ", ")) WHERE id = ?")
-                .execute(arguments: StatementArguments(values))
+            try db.execute("UPDATE \(table) SET \(assignments.joined(separator: ", ")) WHERE id = ?", values)
         }
         try EventLog.append(
             db, type: event ?? "\(schema.type).updated", recordType: schema.type, recordID: current.id,
@@ -104,18 +101,18 @@ struct RecordTable: Sendable {
         return current.version + 1
     }
 
-    func delete(_ db: Database, id: Int64, actor: String?, now: String) throws {
+    func delete(_ db: any SQLDatabase, id: Int64, actor: String?, now: String) throws {
         guard let current = try fetch(db, id: id) else { throw StoreError.notFound("no such \(schema.type)") }
-        try db.cachedStatement(sql: "DELETE FROM \(table) WHERE id = ?").execute(arguments: [id])
+        try db.execute("DELETE FROM \(table) WHERE id = ?", [id])
         try EventLog.append(
             db, type: "\(schema.type).deleted", recordType: schema.type, recordID: id, changes: FieldChanges(),
             actor: actor, at: now, links: links(current: current, FieldChanges()))
     }
 
-    func find(_ db: Database, _ query: FindQuery) throws -> RecordPage {
+    func find(_ db: any SQLDatabase, _ query: FindQuery) throws -> RecordPage {
         // A search behind a write in the same batch must find what that write indexed.
-        if query.search != nil { try SearchIndex.flush(db) }
-        let (sql, arguments) = try findStatement(query)
+        if query.search != nil { try db.prepareSearch() }
+        let (sql, arguments) = try findStatement(query, dialect: db.dialect)
         var records = try self.records(db, sql: sql, arguments: arguments)
         let next = records.trimToPage(query.limit).map { last in
             FindCursor(
@@ -126,31 +123,27 @@ struct RecordTable: Sendable {
     }
 
     /// The SQL and arguments of a `FIND` page (one row more than the limit, to know if more follow).
-    ///
-    /// A search reads the FTS5 matches first, in rowid order (`CROSS JOIN`
-    /// keeps the planner from driving the join from another index and probing
-    /// the full-text index once per row), so a page sorted by id stops after
-    /// its rows instead of collecting every match.
-    func findStatement(_ query: FindQuery) throws -> (sql: String, arguments: StatementArguments) {
+    /// A search reads its matches first, in id order, so a page sorted by id
+    /// stops after its rows instead of collecting every match.
+    func findStatement(_ query: FindQuery, dialect: any SQLDialect) throws -> (
+        sql: String, arguments: [any SQLBindable]
+    ) {
         var clauses: [String] = []
-        var arguments: [(any DatabaseValueConvertible)?] = []
+        var arguments: [any SQLBindable] = []
         var source = table
         var idColumn = "id"
         if query.search != nil {
-            guard let searchTable else { throw InvalidField("SEARCH", "\(schema.type) records are not searchable") }
+            guard searchTable != nil else {
+                throw InvalidField("SEARCH", "\(schema.type) records are not searchable")
+            }
             let words = query.searchWords
             guard !words.isEmpty else { throw InvalidField("SEARCH", "has no words to search for") }
-            // Every word as a quoted FTS5 string with a prefix star: no word is read as FTS5 syntax.
-            // (GRDB's FTS5Pattern builds the same, but opens two in-memory databases to do it: it
-            // was two thirds of a search's time.)
-            let pattern = words.map { "\"\($0)\"*" }.joined(separator: " ")
-            source =
-                "(SELECT rowid AS hit FROM \(searchTable) WHERE \(searchTable) MATCH ?) CROSS JOIN \(table) ON id = hit"
-            arguments.append(pattern)
+            source = dialect.searchSource(records: self)
+            arguments.append(dialect.searchPattern(words))
             idColumn = "hit"
         }
         for condition in query.conditions {
-            let column = expression(for: condition.field)
+            let column = expression(for: condition.field, dialect)
             if condition.value.isEmpty, condition.op == .equal || condition.op == .notEqual {
                 clauses.append("\(column) IS \(condition.op == .equal ? "" : "NOT ")NULL")
                 continue
@@ -158,18 +151,18 @@ struct RecordTable: Sendable {
             let value = try bindable(condition.value, field: condition.field)
             switch condition.op {
             case .equal: clauses.append("\(column) = ?")
-            case .notEqual: clauses.append("\(column) IS NOT ?")
+            case .notEqual: clauses.append("\(column) \(dialect.isDistinctFrom) ?")
             case .less: clauses.append("\(column) < ?")
             case .lessOrEqual: clauses.append("\(column) <= ?")
             case .greater: clauses.append("\(column) > ?")
             case .greaterOrEqual: clauses.append("\(column) >= ?")
             case .prefix:
-                clauses.append("(\(column) >= ? AND \(column) < ? || char(1114111))")
+                clauses.append("(\(column) >= ? AND \(column) < \(dialect.prefixUpperBound))")
                 arguments.append(condition.value)
             }
             arguments.append(condition.op == .prefix ? condition.value : value)
         }
-        let sort = sortExpression(for: query.sortField)
+        let sort = sortExpression(for: query.sortField, dialect)
         let direction = query.descending ? "DESC" : "ASC"
         if let after = query.after {
             let comparison = query.descending ? "<" : ">"
@@ -188,39 +181,39 @@ struct RecordTable: Sendable {
             query.sortField == "id"
             ? " ORDER BY \(idColumn) \(direction)" : " ORDER BY \(sort) \(direction), id \(direction)"
         sql += " LIMIT \(query.limit + 1)"
-        return (sql, StatementArguments(arguments))
+        return (sql, arguments)
     }
 
     // MARK: - Rows and values
 
     /// The records a `SELECT` of ``selectList`` finds.
-    private func records(_ db: Database, sql: String, arguments: StatementArguments) throws -> [StoredRecord] {
+    private func records(_ db: any SQLDatabase, sql: String, arguments: [any SQLBindable]) throws -> [StoredRecord] {
         var records: [StoredRecord] = []
-        try db.cachedStatement(sql: sql).forEachRow(arguments: arguments) { row in records.append(record(row)) }
+        try db.forEachRow(sql, arguments) { row in records.append(record(row)) }
         return records
     }
 
-    private func record(_ row: SQLiteStatement) -> StoredRecord {
+    private func record(_ row: any SQLColumns) -> StoredRecord {
         var fields: [(name: String, value: String)] = []
         fields.reserveCapacity(schema.fields.count)
         for (offset, field) in schema.fields.enumerated() {
-            if let value = ColumnValue.text(row, Int32(4 + offset)) {
+            if let value = row.text(4 + offset) {
                 fields.append((field.name, value))
             }
         }
-        if let custom = ColumnValue.text(row, Int32(4 + schema.fields.count)),
+        if let custom = row.text(4 + schema.fields.count),
             let object = try? JSONSerialization.jsonObject(with: Data(custom.utf8)) as? [String: String]
         {
             fields += object.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         }
         return StoredRecord(
-            id: ColumnValue.integer(row, 0), version: ColumnValue.integer(row, 1),
-            createdAt: ColumnValue.text(row, 2) ?? "", updatedAt: ColumnValue.text(row, 3) ?? "", fields: fields)
+            id: row.integer(0) ?? 0, version: row.integer(1) ?? 0, createdAt: row.text(2) ?? "",
+            updatedAt: row.text(3) ?? "", fields: fields)
     }
 
     /// A validated value as it is stored: numbers as integers, the rest as text.
-    static func databaseValue(_ value: String?, _ field: RecordSchema.Field) -> (any DatabaseValueConvertible)? {
-        guard let value else { return nil }
+    static func databaseValue(_ value: String?, _ field: RecordSchema.Field) -> any SQLBindable {
+        guard let value else { return SQLValue.null }
         return field.isNumeric ? Int64(value) : value
     }
 
@@ -243,7 +236,7 @@ struct RecordTable: Sendable {
     }
 
     /// Every record a change links to must exist in this tenant.
-    private func checkReferences(_ db: Database, _ changes: FieldChanges) throws {
+    private func checkReferences(_ db: any SQLDatabase, _ changes: FieldChanges) throws {
         for field in schema.fields {
             guard case .reference(let type) = field.kind, case .some(.some(let value)) = changes[field.name],
                 let id = Int64(value), let target = RecordKind(rawValue: type)?.table
@@ -256,17 +249,18 @@ struct RecordTable: Sendable {
 
     /// Runs `statement`; if a unique index rejects it, names the field and the record that holds the value.
     /// The indexes do the checking, so a write that violates nothing costs no extra lookups.
-    private func explainingUniqueViolations(
-        _ db: Database, _ changes: FieldChanges, excluding id: Int64?, _ statement: () throws -> Void
-    ) throws {
+    @discardableResult
+    private func explainingUniqueViolations<T>(
+        _ db: any SQLDatabase, _ changes: FieldChanges, excluding id: Int64?, _ statement: () throws -> T
+    ) throws -> T {
         do {
-            try statement()
-        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
+            return try statement()
+        } catch  where db.isUniqueViolation(error) {
             for field in schema.fields where field.unique {
                 guard case .some(.some(let value)) = changes[field.name] else { continue }
-                let other = try Int64.fetchOne(
-                    db.cachedStatement(sql: "SELECT id FROM \(table) WHERE \(field.name) = ? AND id IS NOT ?"),
-                    arguments: [value, id])
+                let other = try db.value(
+                    Int64.self, "SELECT id FROM \(table) WHERE \(field.name) = ? AND id \(db.dialect.isDistinctFrom) ?",
+                    [value, id])
                 if let other {
                     throw InvalidField(field.name, "already used by \(schema.type) \(other)")
                 }
@@ -276,14 +270,14 @@ struct RecordTable: Sendable {
     }
 
     /// The SQL expression of a queryable field; names are validated by the schema before they get here.
-    private func expression(for field: String) -> String {
-        RecordSchema.isCustomFieldName(field) ? "json_extract(custom, '$.\(field)')" : field
+    private func expression(for field: String, _ dialect: any SQLDialect) -> String {
+        RecordSchema.isCustomFieldName(field) ? dialect.customField(field) : field
     }
 
-    private func sortExpression(for field: String) -> String {
+    private func sortExpression(for field: String, _ dialect: any SQLDialect) -> String {
         if RecordSchema.systemFields.contains(field) { return field }
         if schema.field(named: field)?.isNumeric == true { return "COALESCE(\(field), \(Self.missingNumber))" }
-        return "COALESCE(\(expression(for: field)), '')"
+        return "COALESCE(\(expression(for: field, dialect)), '')"
     }
 
     /// Where a missing number sorts: before every stored one.
@@ -293,14 +287,14 @@ struct RecordTable: Sendable {
         field == "id" || field == "version" || schema.field(named: field)?.isNumeric == true
     }
 
-    private func bindable(_ value: String, field: String) throws -> any DatabaseValueConvertible {
+    private func bindable(_ value: String, field: String) throws -> any SQLBindable {
         guard isNumeric(field) else { return value }
         guard let number = Int64(value) else { throw InvalidField(field, "must be an integer") }
         return number
     }
 
     /// A cursor's sort value; an empty value of a numeric field stands for a missing one.
-    private func sortBindable(_ value: String, field: String) throws -> any DatabaseValueConvertible {
+    private func sortBindable(_ value: String, field: String) throws -> any SQLBindable {
         isNumeric(field) && value.isEmpty ? Self.missingNumber : try bindable(value, field: field)
     }
 }

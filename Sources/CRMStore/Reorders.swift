@@ -1,5 +1,4 @@
 import CRMCore
-import GRDB
 
 /// A re-order crmgate placed for a partner's SKU.
 public struct Reorder: Sendable, Equatable {
@@ -19,7 +18,7 @@ public struct Reorder: Sendable, Equatable {
 /// the transaction of the change that triggers it, so a reorder, its
 /// on_order, its deal and its event commit or vanish together.
 struct ReorderEngine {
-    let db: Database
+    let db: any SQLDatabase
 
     /// Creates a reorder when ``ReorderTrigger`` calls for one. `level` is the
     /// SKU's level as the caller just wrote it, if it has it at hand.
@@ -29,17 +28,15 @@ struct ReorderEngine {
             let quantity = try ReorderTrigger.quantity(
                 rule: level.rule, onHand: level.reportedOnHand, onOrder: level.onOrder,
                 stage: {
-                    try String.fetchOne(
-                        db.cachedStatement(sql: "SELECT stage FROM companies WHERE id = ?"), arguments: [company]
+                    try db.value(
+                        String.self, "SELECT stage FROM companies WHERE id = ?", [company]
                     ).flatMap(RelationshipStage.init)
                 },
                 hasOpenReorder: {
-                    try Int64.fetchOne(
-                        db.cachedStatement(
-                            sql:
-                                "SELECT id FROM reorders WHERE company = ? AND sku = ? AND status IN ('proposed', 'confirmed', 'held')"
-                        ),
-                        arguments: [company, sku]) != nil
+                    try db.value(
+                        Int64.self,
+                        "SELECT id FROM reorders WHERE company = ? AND sku = ? AND status IN ('proposed', 'confirmed', 'held')",
+                        [company, sku]) != nil
                 })
         else { return }
         var deal = FieldChanges()
@@ -52,16 +49,16 @@ struct ReorderEngine {
             deal.set("currency", currency)
         }
         let dealID = try RecordCollection<WriteAccess>(db: db, kind: .deal).add(deal, actor: actor)
-        try db.cachedStatement(
-            sql: """
-                INSERT INTO reorders (company, sku, quantity, status, deal, created_at, updated_at)
-                VALUES (?, ?, ?, 'proposed', ?, ?, ?)
+        guard
+            let id = try db.value(
+                Int64.self,
                 """
-        ).execute(arguments: [company, sku, quantity, dealID, now, now])
-        let id = db.lastInsertedRowID
-        try db.cachedStatement(
-            sql: "UPDATE inventory SET on_order = on_order + ? WHERE company = ? AND sku = ?"
-        ).execute(arguments: [quantity, company, sku])
+                INSERT INTO reorders (company, sku, quantity, status, deal, created_at, updated_at)
+                VALUES (?, ?, ?, 'proposed', ?, ?, ?) RETURNING id
+                """, [company, sku, quantity, dealID, now, now])
+        else { throw StoreError.conflict("the reorder was not inserted") }
+        try db.execute(
+            "UPDATE inventory SET on_order = on_order + ? WHERE company = ? AND sku = ?", [quantity, company, sku])
         try append(
             "reorder.created", id: id, company: company, deal: dealID, actor: actor, now: now,
             [
@@ -78,8 +75,7 @@ struct ReorderEngine {
             try setStatus(company: company, from: ["proposed", "confirmed"], to: .held, actor: actor, now: now)
         case .partner:
             try setStatus(company: company, from: ["held"], to: .proposed, actor: actor, now: now)
-            let skus = try String.fetchAll(
-                db, sql: "SELECT sku FROM inventory WHERE company = ? ORDER BY sku", arguments: [company])
+            let skus = try db.values(String.self, "SELECT sku FROM inventory WHERE company = ? ORDER BY sku", [company])
             for sku in skus { try evaluate(company: company, sku: sku, actor: actor, now: now) }
         case .transaction, .transition:
             break
@@ -89,15 +85,12 @@ struct ReorderEngine {
     private func setStatus(company: Int64, from: [String], to status: ReorderStatus, actor: String?, now: String)
         throws
     {
-        let rows = try Row.fetchAll(
-            db,
-            sql:
-                "SELECT id, deal FROM reorders WHERE company = ? AND status IN (\(from.map { "'\($0)'" }.joined(separator: ","))) ORDER BY id",
-            arguments: [company])
+        let rows = try db.rows(
+            "SELECT id, deal FROM reorders WHERE company = ? AND status IN (\(from.map { "'\($0)'" }.joined(separator: ","))) ORDER BY id",
+            [company])
         for row in rows {
             try db.execute(
-                sql: "UPDATE reorders SET status = ?, updated_at = ? WHERE id = ?",
-                arguments: [status.rawValue, now, row[0] as Int64])
+                "UPDATE reorders SET status = ?, updated_at = ? WHERE id = ?", [status.rawValue, now, row[0] as Int64])
             try append(
                 "reorder.\(status.rawValue)", id: row[0], company: company, deal: row[1], actor: actor, now: now,
                 ["status": status.rawValue])
@@ -117,12 +110,12 @@ struct ReorderEngine {
 
 /// Reorder commands: list, confirm, receive, cancel.
 public struct Reorders<Access: StorageAccess> {
-    let db: Database
+    let db: any SQLDatabase
 
     public func get(id: Int64) throws -> Reorder {
         guard
-            let reorder = try Row.fetchOne(
-                db.cachedStatement(sql: "SELECT \(Self.columns) FROM reorders WHERE id = ?"), arguments: [id]
+            let reorder = try db.row(
+                "SELECT \(Self.columns) FROM reorders WHERE id = ?", [id]
             ).map(Self.reorder)
         else { throw StoreError.notFound("no such reorder") }
         return reorder
@@ -132,14 +125,12 @@ public struct Reorders<Access: StorageAccess> {
     public func list(status: ReorderStatus?, company: Int64?, after: Int64?, limit: Int) throws -> (
         reorders: [Reorder], next: Int64?
     ) {
-        var reorders = try Row.fetchAll(
-            db.cachedStatement(
-                sql: """
-                    SELECT \(Self.columns) FROM reorders
-                    WHERE id > ? AND (? IS NULL OR status = ?) AND (? IS NULL OR company = ?)
-                    ORDER BY id LIMIT ?
-                    """),
-            arguments: [after ?? 0, status?.rawValue, status?.rawValue, company, company, limit + 1]
+        var reorders = try db.rows(
+            """
+            SELECT \(Self.columns) FROM reorders
+            WHERE id > ? AND (? IS NULL OR status = ?) AND (? IS NULL OR company = ?)
+            ORDER BY id LIMIT ?
+            """, [after ?? 0, status?.rawValue, status?.rawValue, company, company, limit + 1]
         ).map(Self.reorder)
         let next = reorders.trimToPage(limit)?.id
         return (reorders, next)
@@ -157,10 +148,9 @@ public struct Reorders<Access: StorageAccess> {
         _ reorder: Reorder, to status: ReorderStatus, received: Int64?, reason: String?, actor: String?
     ) throws -> Reorder {
         let now = WallClock.now()
-        try db.cachedStatement(
-            sql:
-                "UPDATE reorders SET status = ?, received = COALESCE(?, received), reason = COALESCE(?, reason), updated_at = ? WHERE id = ?"
-        ).execute(arguments: [status.rawValue, received, reason, now, reorder.id])
+        try db.execute(
+            "UPDATE reorders SET status = ?, received = COALESCE(?, received), reason = COALESCE(?, reason), updated_at = ? WHERE id = ?",
+            [status.rawValue, received, reason, now, reorder.id])
         var fields = ["status": status.rawValue]
         if let received { fields["received"] = String(received) }
         if let reason { fields["reason"] = reason }
@@ -172,7 +162,7 @@ public struct Reorders<Access: StorageAccess> {
 
     static var columns: String { "id, company, sku, quantity, received, status, deal, reason, created_at, updated_at" }
 
-    static func reorder(_ row: Row) -> Reorder {
+    static func reorder(_ row: SQLRow) -> Reorder {
         Reorder(
             id: row[0], company: row[1], sku: row[2], quantity: row[3], received: row[4],
             status: ReorderStatus(rawValue: row[5]) ?? .proposed, deal: row[6], reason: row[7], createdAt: row[8],
@@ -202,9 +192,9 @@ extension Reorders where Access == WriteAccess {
         guard (0...ReorderRule.maxQuantity).contains(received) else {
             throw InvalidField("QTY", "must be an integer from 0 to \(ReorderRule.maxQuantity)")
         }
-        try db.cachedStatement(
-            sql: "UPDATE inventory SET on_hand = on_hand + ?, on_order = on_order - ? WHERE company = ? AND sku = ?"
-        ).execute(arguments: [received, reorder.quantity, reorder.company, reorder.sku])
+        try db.execute(
+            "UPDATE inventory SET on_hand = on_hand + ?, on_order = on_order - ? WHERE company = ? AND sku = ?",
+            [received, reorder.quantity, reorder.company, reorder.sku])
         let updated = try update(reorder, to: .received, received: received, reason: nil, actor: actor)
         if let deal = try openDeal(of: reorder) { _ = try DealFlow(db: db).win(deal: deal, actor: actor) }
         try ReorderEngine(db: db).evaluate(
@@ -219,9 +209,9 @@ extension Reorders where Access == WriteAccess {
             throw InvalidField("status", "the reorder is already \(reorder.status.rawValue)")
         }
         let reason = try Reason.validated(reason)
-        try db.cachedStatement(
-            sql: "UPDATE inventory SET on_order = on_order - ? WHERE company = ? AND sku = ?"
-        ).execute(arguments: [reorder.quantity, reorder.company, reorder.sku])
+        try db.execute(
+            "UPDATE inventory SET on_order = on_order - ? WHERE company = ? AND sku = ?",
+            [reorder.quantity, reorder.company, reorder.sku])
         let updated = try update(reorder, to: .cancelled, received: nil, reason: reason, actor: actor)
         if let deal = try openDeal(of: reorder) {
             _ = try DealFlow(db: db).lose(deal: deal, reason: reason, actor: actor)

@@ -87,7 +87,8 @@ public final class TenantDatabase: Sendable {
         self.metrics = metrics
         recordCache = RecordCache(capacity: recordCacheCapacity)
         // Read on the writer's connection: a reader connection (and its three descriptors) opens only when a read needs it.
-        events = EventHub(lastSeq: try database.writeWithoutTransaction(EventLog.newestSeq))
+        events = EventHub(
+            lastSeq: try database.writeWithoutTransaction { try EventLog.newestSeq(SQLiteTransaction(db: $0)) })
         writer = GroupCommitWriter(
             database: database, walToSync: durability == .full ? path + "-wal" : nil, label: name.value,
             statistics: statistics, events: events
@@ -108,7 +109,8 @@ public final class TenantDatabase: Sendable {
         // Taken before the snapshot begins, so a commit between the two keeps stale records out of the cache.
         let cacheFill = recordCache.fill()
         database.asyncRead { connection in
-            completion(Result { try body(TenantReader(db: connection.get(), cacheFill: cacheFill)) })
+            completion(
+                Result { try body(TenantReader(db: SQLiteTransaction(db: connection.get()), cacheFill: cacheFill)) })
         }
     }
 
@@ -121,7 +123,9 @@ public final class TenantDatabase: Sendable {
     public func readHere<T>(lane: ObjectIdentifier, _ body: (TenantReader) throws -> T) -> Result<T, any Error>? {
         used()
         let cacheFill = recordCache.fill()
-        let result = inlineReaders.read(lane: lane) { db in try body(TenantReader(db: db, cacheFill: cacheFill)) }
+        let result = inlineReaders.read(lane: lane) { db in
+            try body(TenantReader(db: SQLiteTransaction(db: db), cacheFill: cacheFill))
+        }
         if result != nil { metrics.read(inline: true) }
         return result
     }
@@ -165,7 +169,9 @@ public final class TenantDatabase: Sendable {
         completion: @escaping @Sendable (Result<T, any Error>) -> Void
     ) {
         used()
-        writer.submit({ [writer] db in try body(TenantWriter(db: db, writer: writer)) }, completion: completion)
+        writer.submit(
+            { [writer] db in try body(TenantWriter(db: SQLiteTransaction(db: db), writer: writer)) },
+            completion: completion)
     }
 
     /// Runs each of `bodies` in the next group commit, each in its own
@@ -178,7 +184,9 @@ public final class TenantDatabase: Sendable {
     ) {
         used()
         writer.submitEach(
-            bodies.map { [writer] body in { db in try body(TenantWriter(db: db, writer: writer)) } },
+            bodies.map { [writer] body in
+                { db in try body(TenantWriter(db: SQLiteTransaction(db: db), writer: writer)) }
+            },
             completion: completion)
     }
 

@@ -1,11 +1,10 @@
 import CRMCore
-import GRDB
 
 /// One transaction on a tenant's database, in which one or more commands
 /// run: a ``TenantReader`` (a snapshot) or a ``TenantWriter`` (a group
 /// commit). It is the storage interface the gateway sees: typed operations, no SQL.
 public struct TenantTransaction<Access: StorageAccess> {
-    let db: Database
+    let db: any SQLDatabase
     /// Set on read snapshots: where records read by id are remembered.
     var cacheFill: RecordCache.Fill? = nil
     /// Set on writes: what to ask of the writer once the commit is done.
@@ -42,7 +41,7 @@ public struct TenantTransaction<Access: StorageAccess> {
     public func recordCounts() throws -> [(table: String, count: Int)] {
         try RecordKind.allCases.map { kind in
             let table = kind.table.table
-            return (table, try Int.fetchOne(db, sql: "SELECT count(*) FROM \(table)") ?? 0)
+            return (table, try db.value(Int.self, "SELECT count(*) FROM \(table)") ?? 0)
         }
     }
 

@@ -1,10 +1,9 @@
 import CRMCore
-import GRDB
 
 /// Tickets: due times from the tenant's SLA policy, the first-response and
 /// resolution times the status records, and a breach flag computed on read.
 struct TicketRules: RecordRules {
-    func prepareInsert(_ db: Database, _ changes: inout FieldChanges, now: String) throws {
+    func prepareInsert(_ db: any SQLDatabase, _ changes: inout FieldChanges, now: String) throws {
         let status = (changes["status"] ?? nil).flatMap(TicketStatus.init) ?? .new
         let priority = (changes["priority"] ?? nil).flatMap(TicketPriority.init) ?? .normal
         changes.set("status", status.rawValue)
@@ -14,7 +13,7 @@ struct TicketRules: RecordRules {
     }
 
     func prepareUpdate(
-        _ db: Database, _ current: StoredRecord, _ changes: inout FieldChanges, force: Bool, now: String
+        _ db: any SQLDatabase, _ current: StoredRecord, _ changes: inout FieldChanges, force: Bool, now: String
     ) throws {
         if changes["status"] == .some(nil) { throw InvalidField("status", "a ticket always has a status") }
         if changes["priority"] == .some(nil) { throw InvalidField("priority", "a ticket always has a priority") }
@@ -46,7 +45,7 @@ struct TicketRules: RecordRules {
     }
 
     private func setDueTimes(
-        _ db: Database, priority: TicketPriority, from start: String, _ changes: inout FieldChanges
+        _ db: any SQLDatabase, priority: TicketPriority, from start: String, _ changes: inout FieldChanges
     ) throws {
         let level = try ServiceLevels<ReadAccess>(db: db).level(for: priority)
         changes.set("first_response_due", Timestamp.adding(minutes: level.firstResponseMinutes, to: start))
@@ -56,13 +55,12 @@ struct TicketRules: RecordRules {
 
 /// The tenant's SLA policy: response and resolution targets per priority.
 public struct ServiceLevels<Access: StorageAccess> {
-    let db: Database
+    let db: any SQLDatabase
 
     public func level(for priority: TicketPriority) throws -> ServiceLevel {
-        let row = try Row.fetchOne(
-            db.cachedStatement(
-                sql: "SELECT first_response_minutes, resolve_minutes FROM service_levels WHERE priority = ?"),
-            arguments: [priority.rawValue])
+        let row = try db.row(
+            "SELECT first_response_minutes, resolve_minutes FROM service_levels WHERE priority = ?", [priority.rawValue]
+        )
         return row.map { ServiceLevel(firstResponseMinutes: $0[0], resolveMinutes: $0[1]) }
             ?? .standard(for: priority)
     }
@@ -76,12 +74,11 @@ extension ServiceLevels where Access == WriteAccess {
     /// Sets one priority's targets; tickets created or re-prioritised afterwards use them.
     public func set(_ priority: TicketPriority, _ level: ServiceLevel, actor: String?) throws {
         try db.execute(
-            sql: """
-                INSERT INTO service_levels (priority, first_response_minutes, resolve_minutes) VALUES (?, ?, ?)
-                ON CONFLICT (priority) DO UPDATE SET
-                    first_response_minutes = excluded.first_response_minutes, resolve_minutes = excluded.resolve_minutes
-                """,
-            arguments: [priority.rawValue, level.firstResponseMinutes, level.resolveMinutes])
+            """
+            INSERT INTO service_levels (priority, first_response_minutes, resolve_minutes) VALUES (?, ?, ?)
+            ON CONFLICT (priority) DO UPDATE SET
+                first_response_minutes = excluded.first_response_minutes, resolve_minutes = excluded.resolve_minutes
+            """, [priority.rawValue, level.firstResponseMinutes, level.resolveMinutes])
         let fields = FieldChanges([
             "priority": priority.rawValue, "first_response_minutes": String(level.firstResponseMinutes),
             "resolve_minutes": String(level.resolveMinutes),
@@ -93,7 +90,7 @@ extension ServiceLevels where Access == WriteAccess {
 
 /// Ticket workflow beyond field changes.
 public struct TicketDesk {
-    let db: Database
+    let db: any SQLDatabase
     private var tickets: RecordCollection<WriteAccess> { RecordCollection(db: db, kind: .ticket) }
 
     /// Moves a ticket to `status`; returns its new version.

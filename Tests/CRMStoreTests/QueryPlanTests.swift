@@ -1,6 +1,5 @@
 import CRMCore
 import CRMTestSupport
-import GRDB
 import Testing
 
 @testable import CRMStore
@@ -36,9 +35,9 @@ import Testing
             }
         }
         return try await database.read { transaction in
-            let (sql, arguments) = try type.table.findStatement(query)
-            return try Row.fetchAll(transaction.db, sql: "EXPLAIN QUERY PLAN " + sql, arguments: arguments)
-                .map { $0["detail"] as String }
+            let (sql, arguments) = try type.table.findStatement(query, dialect: transaction.db.dialect)
+            // EXPLAIN QUERY PLAN's columns: id, parent, notused, detail.
+            return try transaction.db.rows("EXPLAIN QUERY PLAN " + sql, arguments).map { $0[3] as String }
         }
     }
 

@@ -52,26 +52,22 @@ enum SearchIndex {
     /// Applies the pending changes to the FTS5 tables. The first noted
     /// version of a row is what the index holds (`OR IGNORE` keeps it), so
     /// that is what is deleted before the row's current text is indexed.
-    static func flush(_ db: Database) throws {
+    static func flush(_ db: SQLiteTransaction) throws {
         for index in indexes {
-            let isPending = try Bool.fetchOne(
-                db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM \(index.pending))"))
-            guard isPending == true else { continue }
+            guard try db.value(Bool.self, "SELECT EXISTS (SELECT 1 FROM \(index.pending))") == true else { continue }
             let columns = index.columns.joined(separator: ", ")
             let current = index.columns.map { "r.\($0)" }.joined(separator: ", ")
-            try db.cachedStatement(
-                sql: """
-                    INSERT INTO \(index.fts) (\(index.fts), rowid, \(columns))
-                    SELECT 'delete', id, \(columns) FROM \(index.pending) WHERE indexed
-                    """
-            ).execute()
-            try db.cachedStatement(
-                sql: """
-                    INSERT INTO \(index.fts) (rowid, \(columns))
-                    SELECT r.id, \(current) FROM \(index.pending) p JOIN \(index.records.table) r ON r.id = p.id
-                    """
-            ).execute()
-            try db.cachedStatement(sql: "DELETE FROM \(index.pending)").execute()
+            try db.execute(
+                """
+                INSERT INTO \(index.fts) (\(index.fts), rowid, \(columns))
+                SELECT 'delete', id, \(columns) FROM \(index.pending) WHERE indexed
+                """)
+            try db.execute(
+                """
+                INSERT INTO \(index.fts) (rowid, \(columns))
+                SELECT r.id, \(current) FROM \(index.pending) p JOIN \(index.records.table) r ON r.id = p.id
+                """)
+            try db.execute("DELETE FROM \(index.pending)")
         }
     }
 }

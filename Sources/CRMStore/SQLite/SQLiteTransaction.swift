@@ -1,0 +1,171 @@
+import GRDB
+import GRDBSQLite
+
+/// The SQLite engine's ``SQLDatabase``: statements on a GRDB connection,
+/// prepared once per connection (GRDB's statement cache) and bound and
+/// stepped straight through SQLite's C API. GRDB's `Row`, cursors and
+/// argument conversions cost more than SQLite's own work for a point read.
+struct SQLiteTransaction: SQLDatabase {
+    let db: Database
+
+    var dialect: any SQLDialect { SQLiteDialect.shared }
+
+    @discardableResult
+    func execute(_ sql: String, _ arguments: [any SQLBindable]) throws -> Int {
+        let statement = try prepared(sql, arguments)
+        defer { sqlite3_reset(statement) }
+        let code = sqlite3_step(statement)
+        guard code == SQLITE_DONE || code == SQLITE_ROW else { throw error(code, sql) }
+        return Int(sqlite3_changes(db.sqliteConnection))
+    }
+
+    func forEachRow(_ sql: String, _ arguments: [any SQLBindable], _ row: (any SQLColumns) throws -> Void) throws {
+        let statement = try prepared(sql, arguments)
+        // Reset at the end, so the statement holds no read lock afterwards.
+        defer { sqlite3_reset(statement) }
+        let columns = SQLiteColumns(statement: statement)
+        while true {
+            let code = sqlite3_step(statement)
+            switch code {
+            case SQLITE_ROW: try row(columns)
+            case SQLITE_DONE: return
+            default: throw error(code, sql)
+            }
+        }
+    }
+
+    func isUniqueViolation(_ error: any Error) -> Bool {
+        (error as? DatabaseError)?.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE
+    }
+
+    func prepareSearch() throws {
+        try SearchIndex.flush(self)
+    }
+
+    /// Deleted content is zeroed (`secure_delete`); the words leave the
+    /// search index now, and merging rewrites the segments that held them.
+    func erasingSecurely(_ body: () throws -> Void) throws {
+        try execute("PRAGMA secure_delete = ON")
+        defer { _ = try? execute("PRAGMA secure_delete = OFF") }
+        try body()
+        try SearchIndex.flush(self)
+        for index in SearchIndex.indexes {
+            try execute("INSERT INTO \(index.fts)(\(index.fts)) VALUES('optimize')")
+        }
+    }
+
+    /// The connection's cached statement for `sql`, reset and bound to `arguments`.
+    private func prepared(_ sql: String, _ arguments: [any SQLBindable]) throws -> SQLiteStatement {
+        let statement = try db.cachedStatement(sql: sql).sqliteStatement
+        sqlite3_reset(statement)
+        for (offset, argument) in arguments.enumerated() {
+            let index = Int32(offset + 1)
+            let code: Int32
+            switch argument.sqlValue {
+            case .null: code = sqlite3_bind_null(statement, index)
+            case .integer(let number): code = sqlite3_bind_int64(statement, index, number)
+            case .real(let number): code = sqlite3_bind_double(statement, index, number)
+            case .text(let text): code = sqlite3_bind_text(statement, index, text, -1, transientDestructor)
+            case .blob(let bytes):
+                code = bytes.withUnsafeBytes {
+                    sqlite3_bind_blob(statement, index, $0.baseAddress, Int32($0.count), transientDestructor)
+                }
+            }
+            guard code == SQLITE_OK else { throw error(code, sql) }
+        }
+        return statement
+    }
+
+    private func error(_ code: Int32, _ sql: String) -> DatabaseError {
+        let connection = db.sqliteConnection
+        return DatabaseError(
+            resultCode: ResultCode(rawValue: connection.map(sqlite3_extended_errcode) ?? code),
+            message: connection.map { String(cString: sqlite3_errmsg($0)) }, sql: sql)
+    }
+}
+
+/// SQLite's destructor value that has it copy bound text and blobs.
+private let transientDestructor = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+/// The current row of a statement stepped by ``SQLiteTransaction``.
+struct SQLiteColumns: SQLColumns {
+    let statement: SQLiteStatement
+
+    var count: Int { Int(sqlite3_column_count(statement)) }
+
+    func text(_ index: Int) -> String? {
+        let column = Int32(index)
+        switch sqlite3_column_type(statement, column) {
+        case SQLITE_NULL:
+            return nil
+        case SQLITE_INTEGER:
+            return String(sqlite3_column_int64(statement, column))
+        case SQLITE_FLOAT:
+            return String(sqlite3_column_double(statement, column))
+        default:
+            // Text and blobs alike: the bytes as UTF-8 (sqlite3_column_text first, then its length).
+            guard let bytes = sqlite3_column_text(statement, column) else { return "" }
+            let count = Int(sqlite3_column_bytes(statement, column))
+            return String(decoding: UnsafeBufferPointer(start: bytes, count: count), as: UTF8.self)
+        }
+    }
+
+    func integer(_ index: Int) -> Int64? {
+        sqlite3_column_type(statement, Int32(index)) == SQLITE_NULL
+            ? nil : sqlite3_column_int64(statement, Int32(index))
+    }
+
+    func value(_ index: Int) -> SQLValue {
+        let column = Int32(index)
+        switch sqlite3_column_type(statement, column) {
+        case SQLITE_NULL:
+            return .null
+        case SQLITE_INTEGER:
+            return .integer(sqlite3_column_int64(statement, column))
+        case SQLITE_FLOAT:
+            return .real(sqlite3_column_double(statement, column))
+        case SQLITE_BLOB:
+            let count = Int(sqlite3_column_bytes(statement, column))
+            guard count > 0, let bytes = sqlite3_column_blob(statement, column) else { return .blob([]) }
+            return .blob(Array(UnsafeRawBufferPointer(start: bytes, count: count)))
+        default:
+            return .text(text(index) ?? "")
+        }
+    }
+}
+
+/// SQLite's SQL where the engines differ.
+struct SQLiteDialect: SQLDialect {
+    static let shared = SQLiteDialect()
+
+    func customField(_ name: String) -> String { "json_extract(custom, '$.\(name)')" }
+
+    var isDistinctFrom: String { "IS NOT" }
+
+    var prefixUpperBound: String { "? || char(1114111)" }
+
+    var eventTypeMatches: String { "type GLOB ?" }
+
+    func eventTypePattern(_ type: String) -> String {
+        let escaped = { (text: Substring) in
+            text.map { "*?[]".contains($0) ? "[\($0)]" : String($0) }.joined()
+        }
+        return type.hasSuffix("*") ? escaped(type.dropLast()) + "*" : escaped(type[...])
+    }
+
+    /// The FTS5 matches first, in rowid order (`CROSS JOIN` keeps the planner
+    /// from driving the join from another index and probing the full-text
+    /// index once per row), so a page sorted by id stops after its rows
+    /// instead of collecting every match.
+    func searchSource(records: RecordTable) -> String {
+        let index = records.searchTable ?? ""
+        return "(SELECT rowid AS hit FROM \(index) WHERE \(index) MATCH ?) CROSS JOIN \(records.table) ON id = hit"
+    }
+
+    /// Every word as a quoted FTS5 string with a prefix star: no word is read
+    /// as FTS5 syntax. (GRDB's FTS5Pattern builds the same, but opens two
+    /// in-memory databases to do it: it was two thirds of a search's time.)
+    func searchPattern(_ words: [String]) -> String {
+        words.map { "\"\($0)\"*" }.joined(separator: " ")
+    }
+}
