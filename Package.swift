@@ -29,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         .target(name: "CRMCore", swiftSettings: serverSettings),
@@ -44,6 +45,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: serverSettings
         ),
@@ -127,7 +129,13 @@ let package = Package(
             ],
             path: "Admin/crmgate-admin"
         ),
-        .target(name: "CRMTestSupport", path: "Tests/CRMTestSupport"),
+        .target(
+            name: "CRMTestSupport",
+            dependencies: [
+                "CRMStore", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/CRMTestSupport"),
         .testTarget(name: "CRMCoreTests", dependencies: ["CRMCore"]),
         .testTarget(name: "CRMAdminTests", dependencies: ["CRMAdmin", "CRMProtocol", "CRMCore"]),
         .testTarget(

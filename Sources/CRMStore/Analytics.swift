@@ -61,10 +61,10 @@ public struct Analytics<Access: StorageAccess> {
         let rows = try db.rows(
             """
             SELECT substr(d.close_date, 1, 7) AS month, COUNT(*), SUM(COALESCE(d.amount, 0)),
-                (SUM(COALESCE(d.amount, 0) * p.probability) + 50) / 100
+                \(db.dialect.integerQuotient("SUM(COALESCE(d.amount, 0) * p.probability) + 50", "100"))
             FROM deals d JOIN pipeline_stages p ON p.pipeline = d.pipeline AND p.stage = d.stage
             WHERE d.status = 'open' AND d.close_date >= :from AND d.close_date < :until
-                AND (:pipeline IS NULL OR d.pipeline = :pipeline)
+                AND (CAST(:pipeline AS TEXT) IS NULL OR d.pipeline = :pipeline)
             GROUP BY month
             """,
             named: [

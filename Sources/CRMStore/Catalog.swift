@@ -21,24 +21,39 @@ public struct KeyInfo: Sendable, Equatable {
     public var revokedAt: String?
 }
 
-/// The catalog database: tenants and API keys (DESIGN.md §4).
+/// The catalog: tenants and API keys (DESIGN.md §4), in `catalog.sqlite`
+/// in the data directory, or in the `crmgate` schema of a PostgreSQL store.
 public final class Catalog: Sendable {
-    private let database: DatabasePool
+    private enum Engine {
+        case sqlite(DatabasePool)
+        case postgres(PostgresStore)
+    }
+
+    private let engine: Engine
 
     /// Opens (creating if needed) `catalog.sqlite` in `directory` and migrates it.
     public init(directory: String) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
-        database = try DatabasePool(path: directory + "/catalog.sqlite", configuration: configuration)
+        let database = try DatabasePool(path: directory + "/catalog.sqlite", configuration: configuration)
         // Every catalog commit (a tenant, a key) is synced. Set on the writer after the pool opened:
         // GRDB sets `synchronous = NORMAL` when it turns WAL on, after `prepareDatabase`.
         try database.writeWithoutTransaction { try $0.execute(sql: "PRAGMA synchronous = FULL") }
         try Self.migrator.migrate(database)
+        engine = .sqlite(database)
+    }
+
+    /// The catalog in a PostgreSQL store (its schema is created with the store).
+    public init(postgres store: PostgresStore) {
+        engine = .postgres(store)
     }
 
     /// The writer connection's `PRAGMA synchronous` (2 is FULL: each commit synced).
     var writerSynchronousLevel: Int {
-        get throws { try database.writeWithoutTransaction { try Int.fetchOne($0, sql: "PRAGMA synchronous") } ?? 0 }
+        get throws {
+            guard case .sqlite(let database) = engine else { return 2 }
+            return try database.writeWithoutTransaction { try Int.fetchOne($0, sql: "PRAGMA synchronous") } ?? 0
+        }
     }
 
     private static var migrator: DatabaseMigrator {
@@ -67,10 +82,30 @@ public final class Catalog: Sendable {
         return migrator
     }
 
+    /// Runs `body` on a snapshot of the catalog.
+    private func read<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) throws -> T) async throws -> T {
+        switch engine {
+        case .sqlite(let database):
+            return try await database.read { try body(SQLiteTransaction(db: $0)) }
+        case .postgres(let store):
+            return try await store.transaction(schema: PostgresSchema.catalog, readOnly: true) { try body($0) }
+        }
+    }
+
+    /// Runs `body` in a catalog transaction, committed (synced) before it returns.
+    private func write<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) throws -> T) async throws -> T {
+        switch engine {
+        case .sqlite(let database):
+            return try await database.write { try body(SQLiteTransaction(db: $0)) }
+        case .postgres(let store):
+            return try await store.transaction(schema: PostgresSchema.catalog) { try body($0) }
+        }
+    }
+
     /// Whether any operator key exists (false on a fresh data directory).
-    public func hasAdminKey() throws -> Bool {
-        try database.read { db in
-            try Bool.fetchOne(db, sql: "SELECT EXISTS(SELECT 1 FROM keys WHERE role = 'admin' AND revoked_at IS NULL)")
+    public func hasAdminKey() async throws -> Bool {
+        try await read { db in
+            try db.value(Bool.self, "SELECT EXISTS(SELECT 1 FROM keys WHERE role = 'admin' AND revoked_at IS NULL)")
                 ?? false
         }
     }
@@ -83,31 +118,24 @@ public final class Catalog: Sendable {
     public func createTenant(
         _ name: TenantName, clearingFiles: @escaping @Sendable () throws -> Void = {}
     ) async throws {
-        try await database.write { db in
-            if try Bool.fetchOne(
-                db, sql: "SELECT EXISTS(SELECT 1 FROM tenants WHERE name = ?)", arguments: [name.value])
-                == true
-            {
+        try await write { db in
+            if try db.value(Bool.self, "SELECT EXISTS(SELECT 1 FROM tenants WHERE name = ?)", [name.value]) == true {
                 throw StoreError.conflict("tenant \(name) already exists")
             }
             try clearingFiles()
-            try db.execute(
-                sql: "INSERT INTO tenants (name, created_at) VALUES (?, ?)",
-                arguments: [name.value, WallClock.now()]
-            )
+            try db.execute("INSERT INTO tenants (name, created_at) VALUES (?, ?)", [name.value, WallClock.now()])
         }
     }
 
     public func tenants() async throws -> [TenantSummary] {
-        try await database.read { db in
-            try Row.fetchAll(db, sql: Self.tenantQuery + " GROUP BY t.name ORDER BY t.name").map(Self.tenant)
+        try await read { db in
+            try db.rows(Self.tenantQuery + " GROUP BY t.name ORDER BY t.name").map(Self.tenant)
         }
     }
 
     public func tenant(_ name: TenantName) async throws -> TenantSummary? {
-        try await database.read { db in
-            try Row.fetchOne(db, sql: Self.tenantQuery + " WHERE t.name = ? GROUP BY t.name", arguments: [name.value])
-                .map(Self.tenant)
+        try await read { db in
+            try db.row(Self.tenantQuery + " WHERE t.name = ? GROUP BY t.name", [name.value]).map(Self.tenant)
         }
     }
 
@@ -116,25 +144,25 @@ public final class Catalog: Sendable {
         FROM tenants t LEFT JOIN keys k ON k.tenant = t.name AND k.revoked_at IS NULL
         """
 
-    private static func tenant(_ row: Row) -> TenantSummary {
-        TenantSummary(
-            name: row["name"], suspended: row["suspended"], createdAt: row["created_at"], keyCount: row["key_count"])
+    private static func tenant(_ row: SQLRow) -> TenantSummary {
+        TenantSummary(name: row[0], suspended: row[1], createdAt: row[2], keyCount: row[3])
     }
 
     /// Suspends or resumes a tenant.
     public func setSuspended(_ name: TenantName, _ suspended: Bool) async throws {
-        try await database.write { db in
-            try db.execute(sql: "UPDATE tenants SET suspended = ? WHERE name = ?", arguments: [suspended, name.value])
-            if db.changesCount == 0 { throw StoreError.notFound("no such tenant") }
+        try await write { db in
+            let changed = try db.execute("UPDATE tenants SET suspended = ? WHERE name = ?", [suspended, name.value])
+            if changed == 0 { throw StoreError.notFound("no such tenant") }
         }
     }
 
     /// Removes a tenant and its keys from the catalog.
     public func dropTenant(_ name: TenantName) async throws {
-        try await database.write { db in
-            try db.execute(sql: "DELETE FROM keys WHERE tenant = ?", arguments: [name.value])
-            try db.execute(sql: "DELETE FROM tenants WHERE name = ?", arguments: [name.value])
-            if db.changesCount == 0 { throw StoreError.notFound("no such tenant") }
+        try await write { db in
+            try db.execute("DELETE FROM keys WHERE tenant = ?", [name.value])
+            if try db.execute("DELETE FROM tenants WHERE name = ?", [name.value]) == 0 {
+                throw StoreError.notFound("no such tenant")
+            }
         }
     }
 
@@ -145,11 +173,9 @@ public final class Catalog: Sendable {
         let key = KeyInfo(
             id: KeySecret.makeID(), tenant: tenant?.value, role: role, label: label, createdAt: WallClock.now(),
             revokedAt: nil)
-        try await database.write { db in
+        try await write { db in
             if let tenant,
-                try Bool.fetchOne(
-                    db, sql: "SELECT EXISTS(SELECT 1 FROM tenants WHERE name = ?)", arguments: [tenant.value])
-                    != true
+                try db.value(Bool.self, "SELECT EXISTS(SELECT 1 FROM tenants WHERE name = ?)", [tenant.value]) != true
             {
                 throw StoreError.notFound("no such tenant")
             }
@@ -158,52 +184,48 @@ public final class Catalog: Sendable {
         return (key, secret)
     }
 
-    /// Creates the first operator key on a fresh data directory (synchronous; start-up only).
-    public func createBootstrapAdminKey() throws -> (KeyInfo, secret: String) {
+    /// Creates the first operator key on a fresh store (start-up only).
+    public func createBootstrapAdminKey() async throws -> (KeyInfo, secret: String) {
         let secret = KeySecret.makeSecret()
         let key = KeyInfo(
             id: KeySecret.makeID(), tenant: nil, role: .admin, label: "bootstrap", createdAt: WallClock.now(),
             revokedAt: nil)
-        try database.write { db in try Self.insert(key, secret: secret, db) }
+        try await write { db in try Self.insert(key, secret: secret, db) }
         return (key, secret)
     }
 
-    private static func insert(_ key: KeyInfo, secret: String, _ db: Database) throws {
+    private static func insert(_ key: KeyInfo, secret: String, _ db: any SQLDatabase) throws {
         try db.execute(
-            sql: "INSERT INTO keys (id, tenant, role, label, secret_digest, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-            arguments: [
-                key.id, key.tenant, key.role.rawValue, key.label, Data(KeySecret.digest(of: secret)), key.createdAt,
-            ]
-        )
+            "INSERT INTO keys (id, tenant, role, label, secret_digest, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            [key.id, key.tenant, key.role.rawValue, key.label, Data(KeySecret.digest(of: secret)), key.createdAt])
     }
+
+    private static let keyColumns = "id, tenant, role, label, created_at, revoked_at"
 
     /// Keys of one tenant, or all keys when `tenant` is nil.
     public func keys(tenant: TenantName?) async throws -> [KeyInfo] {
-        try await database.read { db in
+        try await read { db in
             if let tenant {
-                return try Row.fetchAll(
-                    db, sql: "SELECT * FROM keys WHERE tenant = ? ORDER BY created_at, id", arguments: [tenant.value]
-                )
-                .map(Self.key)
+                return try db.rows(
+                    "SELECT \(Self.keyColumns) FROM keys WHERE tenant = ? ORDER BY created_at, id", [tenant.value]
+                ).map(Self.key)
             }
-            return try Row.fetchAll(db, sql: "SELECT * FROM keys ORDER BY created_at, id").map(Self.key)
+            return try db.rows("SELECT \(Self.keyColumns) FROM keys ORDER BY created_at, id").map(Self.key)
         }
     }
 
     public func key(id: String) async throws -> KeyInfo? {
-        try await database.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM keys WHERE id = ?", arguments: [id]).map(Self.key)
+        try await read { db in
+            try db.row("SELECT \(Self.keyColumns) FROM keys WHERE id = ?", [id]).map(Self.key)
         }
     }
 
     /// Marks a key revoked; revoking twice is harmless.
     public func revokeKey(id: String) async throws {
-        try await database.write { db in
-            try db.execute(
-                sql: "UPDATE keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?",
-                arguments: [WallClock.now(), id]
-            )
-            if db.changesCount == 0 { throw StoreError.notFound("no such key") }
+        try await write { db in
+            let changed = try db.execute(
+                "UPDATE keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?", [WallClock.now(), id])
+            if changed == 0 { throw StoreError.notFound("no such key") }
         }
     }
 
@@ -227,36 +249,38 @@ public final class Catalog: Sendable {
     /// failures can be throttled per key rather than per address.
     public func check(keyID: String, secret: String) async throws -> KeyCheck {
         guard keyID.utf8.count <= 64, secret.utf8.count <= 256 else { return .unknownKey }
-        return try await database.read { db -> KeyCheck in
-            let row = try Row.fetchOne(
-                db,
-                sql: """
-                    SELECT k.*, t.suspended FROM keys k LEFT JOIN tenants t ON t.name = k.tenant
-                    WHERE k.id = ?
-                    """,
-                arguments: [keyID]
-            )
+        return try await read { db -> KeyCheck in
+            let row = try db.row(
+                """
+                SELECT k.id, k.tenant, k.role, k.label, k.created_at, k.revoked_at, k.secret_digest, t.suspended
+                FROM keys k LEFT JOIN tenants t ON t.name = k.tenant WHERE k.id = ?
+                """, [keyID])
             // Compare even when the key is unknown, so timing does not reveal which ids exist.
-            let stored: [UInt8] = (row?["secret_digest"] as Data?).map(Array.init) ?? Array(repeating: 0, count: 32)
+            let stored: [UInt8] = row.map { Array($0[6] as Data) } ?? Array(repeating: 0, count: 32)
             let secretMatches = KeySecret.matches(secret, digest: stored)
             guard let row else { return .unknownKey }
             let key = Self.key(row)
             guard secretMatches, key.revokedAt == nil else { return .refused(keyID: key.id, tenant: key.tenant) }
-            if key.tenant != nil, (row["suspended"] as Bool?) != false {
+            if key.tenant != nil, (row[7] as Bool?) != false {
                 return .refused(keyID: key.id, tenant: key.tenant)
             }
             return .accepted(key)
         }
     }
 
-    private static func key(_ row: Row) -> KeyInfo {
+    /// A key from the columns ``keyColumns`` lists, in that order.
+    private static func key(_ row: SQLRow) -> KeyInfo {
         KeyInfo(
-            id: row["id"], tenant: row["tenant"], role: Role(rawValue: row["role"]) ?? .readonly, label: row["label"],
-            createdAt: row["created_at"], revokedAt: row["revoked_at"])
+            id: row[0], tenant: row[1], role: Role(rawValue: row[2]) ?? .readonly, label: row[3], createdAt: row[4],
+            revokedAt: row[5])
     }
 
     /// Copies the catalog, from one consistent snapshot, to `destination`.
     public func backup(to destination: String) async throws {
+        guard case .sqlite(let database) = engine else {
+            throw StoreError.unsupported(
+                "BACKUP copies SQLite files; on PostgreSQL back the catalog up with pg_dump --schema=crmgate")
+        }
         try await database.read { db in
             let copy = try DatabaseQueue(path: destination)
             defer { try? copy.close() }
@@ -265,8 +289,8 @@ public final class Catalog: Sendable {
         }
     }
 
-    /// Closes the catalog database.
+    /// Closes the catalog database (a PostgreSQL store closes with its owner).
     public func close() throws {
-        try database.close()
+        if case .sqlite(let database) = engine { try database.close() }
     }
 }

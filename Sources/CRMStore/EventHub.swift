@@ -1,5 +1,4 @@
 import CRMCore
-import GRDB
 import Synchronization
 
 /// One committed entry of a tenant's event log.
@@ -85,12 +84,10 @@ public final class EventHub: Sendable {
 
     /// Reads what the commit just made added to the log (its events only while
     /// someone listens). Called by the writer on its connection after each commit.
-    func read(after commit: Database) throws -> CommittedEvents {
+    func read(after commit: any SQLDatabase) throws -> CommittedEvents {
         let (after, listening) = state.withLock { ($0.lastSeq, $0.isListening) }
-        guard listening else {
-            return CommittedEvents(newest: try EventLog.newestSeq(SQLiteTransaction(db: commit)), events: [])
-        }
-        let events = try EventLog.read(SQLiteTransaction(db: commit), after: after, limit: nil, types: [])
+        guard listening else { return CommittedEvents(newest: try EventLog.newestSeq(commit), events: []) }
+        let events = try EventLog.read(commit, after: after, limit: nil, types: [])
         return CommittedEvents(newest: events.last?.seq ?? after, events: events)
     }
 

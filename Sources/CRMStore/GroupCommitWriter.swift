@@ -20,7 +20,7 @@ import Synchronization
 /// waits for the first sync, forming meanwhile, while the writer's thread
 /// serves other tenants: writers run on a shared pool as wide as the machine,
 /// not a thread each.
-final class GroupCommitWriter: Sendable {
+final class GroupCommitWriter: CommitRequests {
     private struct Job: Sendable {
         /// The writes the job holds (a session's pipelined batch is one job).
         let writes: Int
@@ -61,7 +61,7 @@ final class GroupCommitWriter: Sendable {
     /// Called on the writer's queue after each commit, before any of its writes is answered.
     private let committed: @Sendable (RowChanges.Summary) -> Void
     let batchLimit: Int
-    /// Set by a write that erased personal data (``scrubWALAfterCommit()``).
+    /// Set by a write that erased personal data (``scrubAfterCommit()``).
     private let walScrubRequested = Atomic<Bool>(false)
 
     /// `walToSync`: the WAL to sync after each commit (the database's connections
@@ -125,7 +125,7 @@ final class GroupCommitWriter: Sendable {
     /// into the database and truncated to nothing: the erased values' old
     /// page versions live on in WAL frames until then. If readers hold the
     /// WAL, the next commit tries again.
-    func scrubWALAfterCommit() {
+    func scrubAfterCommit() {
         walScrubRequested.store(true, ordering: .relaxed)
     }
 
@@ -211,7 +211,7 @@ final class GroupCommitWriter: Sendable {
                     return .commit
                 }
                 // The commit stands either way; a failed read only delays the events to the next commit.
-                committedEvents = try? events.read(after: db)
+                committedEvents = try? events.read(after: SQLiteTransaction(db: db))
                 if walScrubRequested.exchange(false, ordering: .relaxed), (try? db.checkpoint(.truncate)) == nil {
                     walScrubRequested.store(true, ordering: .relaxed)
                 }

@@ -6,7 +6,7 @@ import Foundation
 public struct Privacy<Access: StorageAccess> {
     let db: any SQLDatabase
     /// The writer whose commit holds an erasure, told to scrub the WAL after it.
-    let writer: GroupCommitWriter?
+    let writer: (any CommitRequests)?
 
     /// The contact's record, consent history, activities, tickets, deals and
     /// timeline events as one JSON document.
@@ -84,7 +84,7 @@ extension Privacy where Access == WriteAccess {
             try db.execute("UPDATE tickets SET subject = NULL, body = NULL, custom = NULL WHERE contact = ?", [id])
             try db.execute("DELETE FROM contacts WHERE id = ?", [id])
         }
-        writer?.scrubWALAfterCommit()
+        writer?.scrubAfterCommit()
         try EventLog.append(
             db, type: "contact.forgotten", recordType: "contact", recordID: id, changes: FieldChanges(), actor: actor,
             at: WallClock.now())

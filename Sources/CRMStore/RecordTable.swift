@@ -56,13 +56,17 @@ struct RecordTable: Sendable {
             values.append(custom)
         }
         let placeholders = Array(repeating: "?", count: columns.count).joined(separator: ", ")
-        let id = try explainingUniqueViolations(db, changes, excluding: nil) {
-            try db.value(
+        // A value a unique index holds already inserts nothing (and, unlike an error, leaves a PostgreSQL
+        // transaction usable): the field and the record holding it are then looked up and named.
+        guard
+            let id = try db.value(
                 Int64.self,
-                "INSERT INTO \(table) (\(columns.joined(separator: ", "))) VALUES (\(placeholders)) RETURNING id",
-                values)
+                "INSERT INTO \(table) (\(columns.joined(separator: ", "))) VALUES (\(placeholders))"
+                    + " ON CONFLICT DO NOTHING RETURNING id", values)
+        else {
+            try explainUniqueViolation(db, changes, excluding: nil)
+            throw StoreError.conflict("the \(schema.type) was not inserted: a value it must not share is taken")
         }
-        guard let id else { throw StoreError.conflict("the \(schema.type) was not inserted") }
         try EventLog.append(
             db, type: "\(schema.type).created", recordType: schema.type, recordID: id, changes: changes, actor: actor,
             at: now, links: links(current: nil, changes))
@@ -92,8 +96,17 @@ struct RecordTable: Sendable {
             values.append(customJSON(merging: changes, into: existing))
         }
         values.append(current.id)
-        try explainingUniqueViolations(db, changes, excluding: current.id) {
-            try db.execute("UPDATE \(table) SET \(assignments.joined(separator: ", ")) WHERE id = ?", values)
+        let setsUniqueField = schema.fields.contains { $0.unique && changes[$0.name] != nil }
+        do {
+            let update = "UPDATE \(table) SET \(assignments.joined(separator: ", ")) WHERE id = ?"
+            if setsUniqueField {
+                try db.recoverable { try db.execute(update, values) }
+            } else {
+                try db.execute(update, values)
+            }
+        } catch  where db.isUniqueViolation(error) {
+            try explainUniqueViolation(db, changes, excluding: current.id)
+            throw error
         }
         try EventLog.append(
             db, type: event ?? "\(schema.type).updated", recordType: schema.type, recordID: current.id,
@@ -247,25 +260,17 @@ struct RecordTable: Sendable {
         }
     }
 
-    /// Runs `statement`; if a unique index rejects it, names the field and the record that holds the value.
-    /// The indexes do the checking, so a write that violates nothing costs no extra lookups.
-    @discardableResult
-    private func explainingUniqueViolations<T>(
-        _ db: any SQLDatabase, _ changes: FieldChanges, excluding id: Int64?, _ statement: () throws -> T
-    ) throws -> T {
-        do {
-            return try statement()
-        } catch  where db.isUniqueViolation(error) {
-            for field in schema.fields where field.unique {
-                guard case .some(.some(let value)) = changes[field.name] else { continue }
-                let other = try db.value(
-                    Int64.self, "SELECT id FROM \(table) WHERE \(field.name) = ? AND id \(db.dialect.isDistinctFrom) ?",
-                    [value, id])
-                if let other {
-                    throw InvalidField(field.name, "already used by \(schema.type) \(other)")
-                }
+    /// Throws naming the unique field of `changes` whose value another record
+    /// (not `id`) holds, and that record, if there is one.
+    private func explainUniqueViolation(_ db: any SQLDatabase, _ changes: FieldChanges, excluding id: Int64?) throws {
+        for field in schema.fields where field.unique {
+            guard case .some(.some(let value)) = changes[field.name] else { continue }
+            let other = try db.value(
+                Int64.self, "SELECT id FROM \(table) WHERE \(field.name) = ? AND id \(db.dialect.isDistinctFrom) ?",
+                [value, id])
+            if let other {
+                throw InvalidField(field.name, "already used by \(schema.type) \(other)")
             }
-            throw error
         }
     }
 

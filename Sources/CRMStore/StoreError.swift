@@ -13,6 +13,8 @@ public enum StoreError: Error, Equatable, Sendable {
     /// The tenant's database cannot be opened or created now (the process is
     /// out of file descriptors, or a file operation failed); nothing changed.
     case unavailable(String)
+    /// The command is not available on this storage engine; the message says what to use instead.
+    case unsupported(String)
 
     /// `error` as a store error, when SQLite's result code says what went wrong.
     public static func classify(_ error: any Error) -> StoreError? {

@@ -5,16 +5,27 @@ import GRDBSQLite
 import NIOPosix
 import Synchronization
 
-/// The tenant databases under `DATA/tenants/`: opened lazily on first use,
-/// shared by every session of the tenant, closed when idle, and bounded in
-/// number (least recently used idle ones close first).
+/// The tenants' databases, as SQLite files under `DATA/tenants/` or as
+/// schemas in PostgreSQL: opened lazily on first use, shared by every
+/// session of the tenant, closed when idle, and bounded in number (least
+/// recently used idle ones close first).
 public final class TenantDirectory: Sendable {
+    /// Where the tenants are.
+    private enum Location {
+        /// SQLite files in a directory, new ones copied from the empty template.
+        case files(template: TenantTemplate)
+        /// Schemas in PostgreSQL.
+        case postgres(PostgresStore)
+    }
+
     private enum Entry {
         case opening(Task<TenantDatabase, any Error>)
         case open(TenantDatabase, leases: Int, lastUsed: ContinuousClock.Instant)
     }
 
+    /// The directory of the tenants' files (SQLite), or the store's masked URL (PostgreSQL).
     public let root: String
+    private let location: Location
     public let durability: Durability
     public let maxOpen: Int
     /// Records each open tenant keeps in its ``RecordCache`` (0: none).
@@ -26,8 +37,6 @@ public final class TenantDirectory: Sendable {
     /// Batch sizes, reorders and feed gaps, for metrics and `INFO`.
     public let metrics: StoreMetrics
     private let entries = Mutex<[String: Entry]>([:])
-    /// The empty database new tenants are copied from.
-    private let template: TenantTemplate
     /// Held while a tenant's database is written from the template.
     private let instantiating = Mutex(())
     /// Databases opened since start (cold opens), for `INFO` and metrics.
@@ -47,7 +56,28 @@ public final class TenantDirectory: Sendable {
         self.maxOpen = maxOpen
         self.recordCacheCapacity = recordCacheCapacity
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        template = try TenantTemplate(directory: root, durability: durability)
+        location = .files(template: try TenantTemplate(directory: root, durability: durability))
+    }
+
+    /// Tenants as schemas in the PostgreSQL `store`; durability is PostgreSQL's (`synchronous_commit`).
+    public init(
+        postgres store: PostgresStore, maxOpen: Int = 256, recordCacheCapacity: Int = 0,
+        metrics: StoreMetrics = .discarded
+    ) {
+        root = store.url.description
+        location = .postgres(store)
+        self.metrics = metrics
+        statistics = WriteStatistics(batchSizes: metrics.batchSizes)
+        maxDatabaseBytes = nil
+        durability = .full
+        self.maxOpen = maxOpen
+        self.recordCacheCapacity = recordCacheCapacity
+    }
+
+    /// The PostgreSQL store the tenants are in, if they are.
+    public var postgres: PostgresStore? {
+        if case .postgres(let store) = location { return store }
+        return nil
     }
 
     /// Tenant databases opened since start.
@@ -63,11 +93,25 @@ public final class TenantDirectory: Sendable {
         "\(root)/\(name.value).sqlite"
     }
 
-    /// Bytes a tenant's database and its WAL take on disk.
-    public func sizeOnDisk(of name: TenantName) -> Int {
-        let path = path(of: name)
-        return [path, path + "-wal"].reduce(0) { total, file in
-            total + ((try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0)
+    /// Bytes a tenant's database and its WAL take on disk (its schema's tables and indexes, in PostgreSQL).
+    public func sizeOnDisk(of name: TenantName) async -> Int {
+        switch location {
+        case .files:
+            let path = path(of: name)
+            return [path, path + "-wal"].reduce(0) { total, file in
+                total + ((try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0)
+            }
+        case .postgres(let store):
+            let schema = PostgresSchema.tenant(name)
+            let size = try? await store.transaction(schema: nil, readOnly: true) { db in
+                try db.value(
+                    Int.self,
+                    """
+                    SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c
+                    JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = ? AND c.relkind = 'r'
+                    """, [schema])
+            }
+            return (size ?? nil) ?? 0
         }
     }
 
@@ -149,6 +193,7 @@ public final class TenantDirectory: Sendable {
     /// call it off the event loops (``Catalog/createTenant(_:clearingFiles:)``
     /// runs it on the catalog's writer, before the tenant's row).
     public func discardLeftovers(of name: TenantName) throws {
+        guard case .files = location else { return }
         let path = path(of: name)
         let leftovers = [path, path + "-wal", path + "-shm"].filter { FileManager.default.fileExists(atPath: $0) }
         guard !leftovers.isEmpty else { return }
@@ -196,14 +241,32 @@ public final class TenantDirectory: Sendable {
         } else if case .opening(let task) = entry, let database = try? await task.value {
             try await onBlockingThread { try database.close() }
         }
-        let path = path(of: name)
-        for file in [path, path + "-wal", path + "-shm"] where FileManager.default.fileExists(atPath: file) {
-            try FileManager.default.removeItem(atPath: file)
+        switch location {
+        case .files:
+            let path = path(of: name)
+            for file in [path, path + "-wal", path + "-shm"] where FileManager.default.fileExists(atPath: file) {
+                try FileManager.default.removeItem(atPath: file)
+            }
+        case .postgres(let store):
+            try await store.transaction(schema: nil, lock: PostgresSchema.lockKey(name)) { db in
+                try db.run("DROP SCHEMA IF EXISTS \(PostgresSchema.quoted(PostgresSchema.tenant(name))) CASCADE")
+            }
+        }
+    }
+
+    /// Backups copy SQLite files; PostgreSQL has its own tools for a schema.
+    private func requireFiles() throws {
+        if case .postgres = location {
+            throw StoreError.unsupported(
+                "BACKUP and TENANT.RESTORE copy SQLite files; on PostgreSQL back a tenant up with"
+                    + " pg_dump --schema=tenant_<name> (or the whole database with pg_basebackup) and restore"
+                    + " it with pg_restore")
         }
     }
 
     /// Copies a tenant's database, from one consistent snapshot, to `destination`.
     public func backup(_ name: TenantName, to destination: String) async throws {
+        try requireFiles()
         let source = path(of: name)
         try await onBlockingThread {
             try self.instantiateIfMissing(name)
@@ -216,7 +279,7 @@ public final class TenantDirectory: Sendable {
     /// a first open of the same new tenant cannot both write it. Blocking.
     private func instantiateIfMissing(_ name: TenantName) throws {
         let path = path(of: name)
-        guard !FileManager.default.fileExists(atPath: path) else { return }
+        guard case .files(let template) = location, !FileManager.default.fileExists(atPath: path) else { return }
         try instantiating.withLock { _ in
             guard !FileManager.default.fileExists(atPath: path) else { return }
             try template.instantiate(at: path)
@@ -226,6 +289,7 @@ public final class TenantDirectory: Sendable {
     /// Replaces a tenant's database with the copy at `source` (see ``backup(_:to:)``).
     /// The tenant's sessions must be closed first; its open database is closed here.
     public func restore(_ name: TenantName, from source: String) async throws {
+        try requireFiles()
         guard FileManager.default.fileExists(atPath: source) else {
             throw StoreError.notFound("the backup holds no database for tenant \(name)")
         }
@@ -314,13 +378,22 @@ public final class TenantDirectory: Sendable {
     }
 
     private func open(_ name: TenantName) async throws -> TenantDatabase {
-        let database = try await onBlockingThread {
-            try self.instantiateIfMissing(name)
-            return try TenantDatabase(
-                name: name, path: self.path(of: name), durability: self.durability,
-                recordCacheCapacity: self.recordCacheCapacity, maxBytes: self.maxDatabaseBytes,
-                statistics: [self.statistics, self.writeStatistics(of: name)], metrics: self.metrics)
+        let recordCache = RecordCache(capacity: recordCacheCapacity)
+        let statistics = [statistics, writeStatistics(of: name)]
+        let engine: any TenantEngine
+        switch location {
+        case .files:
+            engine = try await onBlockingThread {
+                try self.instantiateIfMissing(name)
+                return try SQLiteTenantEngine(
+                    name: name, path: self.path(of: name), durability: self.durability, recordCache: recordCache,
+                    maxBytes: self.maxDatabaseBytes, statistics: statistics, metrics: self.metrics)
+            }
+        case .postgres(let store):
+            engine = try await PostgresTenantEngine(
+                name: name, store: store, recordCache: recordCache, statistics: statistics, metrics: metrics)
         }
+        let database = TenantDatabase(name: name, recordCache: recordCache, engine: engine, metrics: metrics)
         opens.add(1, ordering: .relaxed)
         return database
     }

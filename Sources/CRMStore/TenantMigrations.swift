@@ -243,17 +243,7 @@ enum TenantMigrations {
                 for column in columns { fts.column(column) }
             }
         }
-        for (position, stage) in Pipeline.standard.stages.enumerated() {
-            try db.execute(
-                sql: "INSERT INTO pipeline_stages (pipeline, position, stage, probability) VALUES (?, ?, ?, ?)",
-                arguments: [Pipeline.standard.name, position, stage.name, stage.probability])
-        }
-        for priority in TicketPriority.allCases {
-            let level = ServiceLevel.standard(for: priority)
-            try db.execute(
-                sql: "INSERT INTO service_levels (priority, first_response_minutes, resolve_minutes) VALUES (?, ?, ?)",
-                arguments: [priority.rawValue, level.firstResponseMinutes, level.resolveMinutes])
-        }
+        try TenantDefaults.insert(SQLiteTransaction(db: db))
     }
 
     /// Stock per (company, sku) with its reorder rule, reorders, and ERP feed positions.

@@ -8,7 +8,7 @@ public struct TenantTransaction<Access: StorageAccess> {
     /// Set on read snapshots: where records read by id are remembered.
     var cacheFill: RecordCache.Fill? = nil
     /// Set on writes: what to ask of the writer once the commit is done.
-    var writer: GroupCommitWriter? = nil
+    var writer: (any CommitRequests)? = nil
 
     public var contacts: RecordCollection<Access> { records(.contact) }
     public var companies: RecordCollection<Access> { records(.company) }

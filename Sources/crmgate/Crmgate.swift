@@ -108,7 +108,7 @@ struct Serve: AsyncParsableCommand {
         let eventLoops = MultiThreadedEventLoopGroup(
             numberOfThreads: configuration.eventLoopThreads ?? GatewayConfiguration.defaultEventLoopThreads)
         do {
-            let server = try GatewayServer(configuration: configuration, logger: logger, group: eventLoops)
+            let server = try await GatewayServer(configuration: configuration, logger: logger, group: eventLoops)
             let group = ServiceGroup(
                 configuration: ServiceGroupConfiguration(
                     services: [.init(service: server), .init(service: server.housekeeping)],
@@ -170,6 +170,13 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Records each open tenant keeps in memory for GETs (about 1 KiB each; default 100000; 0 off).")
     var recordCacheEntries: Int?
 
+    @Option(
+        help: """
+            Keep the catalog and tenants in PostgreSQL (postgresql://user@host:port/db) instead of SQLite files; \
+            the password from CRMGATE_POSTGRES_PASSWORD or storage_password_file.
+            """)
+    var storage: String?
+
     @Option(help: "Event-loop threads serving connections (default: half the CPU cores, at least one).")
     var threads: Int?
 
@@ -221,6 +228,13 @@ struct ServerOptions: ParsableArguments {
         if let durability { configuration.durability = durability }
         if let recordCacheEntries { configuration.recordCacheEntries = recordCacheEntries }
         if let maxOpenTenants { configuration.maxOpenTenants = maxOpenTenants }
+        if let storage {
+            do throws(PostgresURLError) {
+                configuration.storage = storage.isEmpty ? nil : try PostgresURL(storage)
+            } catch {
+                throw ValidationError("--storage: \(error.description)")
+            }
+        }
         if let threads { configuration.eventLoopThreads = threads > 0 ? threads : nil }
         if let maxTenantSize { configuration.maxTenantBytes = maxTenantSize > 0 ? maxTenantSize << 20 : nil }
         if let tenantRate { configuration.tenantRateLimit = tenantRate > 0 ? tenantRate : nil }

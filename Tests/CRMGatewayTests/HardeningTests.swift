@@ -17,8 +17,8 @@ import Testing
         var configuration = GatewayConfiguration()
         configuration.dataDirectory = first.directory.path
         configuration.port = 0
-        let refusal = #expect(throws: ConfigurationError.self) {
-            _ = try GatewayServer(configuration: configuration, logger: LogCapture().logger(label: "second"))
+        let refusal = await #expect(throws: ConfigurationError.self) {
+            _ = try await GatewayServer(configuration: configuration, logger: LogCapture().logger(label: "second"))
         }
         #expect(refusal?.description.contains(first.directory.path) == true, "\(refusal?.description ?? "")")
         #expect(refusal?.description.contains("pid \(getpid())") == true, "\(refusal?.description ?? "")")
@@ -47,8 +47,8 @@ import Testing
         var configuration = GatewayConfiguration()
         configuration.dataDirectory = fresh
         configuration.port = port
-        let refusal = #expect(throws: ConfigurationError.self) {
-            _ = try GatewayServer(configuration: configuration, logger: LogCapture().logger(label: "busy"))
+        let refusal = await #expect(throws: ConfigurationError.self) {
+            _ = try await GatewayServer(configuration: configuration, logger: LogCapture().logger(label: "busy"))
         }
         #expect(
             refusal?.description

@@ -2,7 +2,8 @@ import CRMCore
 import CRMStore
 import CRMTestSupport
 
-/// Tenant `acme` opened in a fresh temporary directory: where most store tests start.
+/// Tenant `acme` opened in a fresh temporary directory (or a fresh PostgreSQL
+/// database, see ``TestStorage``): where most store tests start.
 struct AcmeTenant {
     let directory: TemporaryDirectory
     let tenants: TenantDirectory
@@ -10,7 +11,7 @@ struct AcmeTenant {
 
     init() async throws {
         directory = try TemporaryDirectory()
-        tenants = try TenantDirectory(root: directory.path + "/tenants")
+        (_, tenants) = try await TestStorage.open(in: directory)
         database = try await tenants.acquire(TenantName("acme"))
     }
 }

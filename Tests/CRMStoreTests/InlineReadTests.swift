@@ -6,7 +6,7 @@ import Testing
 
 /// Quick reads run on the calling thread, on the lane's own read-only
 /// connection; a read that is not quick is handed back to run on a reader.
-@Suite struct InlineReadTests {
+@Suite(.enabled(if: !TestStorage.isPostgres, "SQLite files")) struct InlineReadTests {
     /// Stands for an event loop: a lane is an object's identity.
     private final class Lane {}
 

@@ -6,7 +6,7 @@ import Testing
 
 /// FIND must reach its rows through an index, whatever the table's size:
 /// these are SQLite's own plans for the statements FIND runs.
-@Suite struct QueryPlanTests {
+@Suite(.enabled(if: !TestStorage.isPostgres, "SQLite files")) struct QueryPlanTests {
     static let indexedFinds: [(RecordKind, String, String)] = [
         (.contact, "WHERE lifecycle = lead LIMIT 10", "USING INDEX contacts_lifecycle"),
         (.contact, "WHERE owner = ana", "USING INDEX contacts_owner"),

@@ -7,7 +7,7 @@ import Testing
 
 /// Open tenants are cheap to hold: an idle one keeps only its writer's
 /// descriptors (and SQLite's one deferred close); created tenants are copies of a migrated template.
-@Suite struct TenantDensityTests {
+@Suite(.enabled(if: !TestStorage.isPostgres, "SQLite files")) struct TenantDensityTests {
     /// Descriptors this process holds on `path` and its WAL and shared-memory files.
     private func descriptors(on path: String) -> Int {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
@@ -23,7 +23,7 @@ import Testing
         let changes = try RecordSchema.contact.validate([("email", "idle@example.com")])
         let id = try await database.add(changes, actor: nil)
         #expect(try await database.get(id: id)["email"] == "idle@example.com")
-        let busy = descriptors(on: database.path)
+        let busy = descriptors(on: acme.tenants.path(of: database.name))
         #expect(busy > 3, "a read opened a reader beside the writer (\(busy))")
 
         await acme.tenants.releaseIdle(olderThan: .zero)
@@ -31,18 +31,18 @@ import Testing
         var idle = busy
         for _ in 0..<100 where idle > 3 {
             try await Task.sleep(for: .milliseconds(20))
-            idle = descriptors(on: database.path)
+            idle = descriptors(on: acme.tenants.path(of: database.name))
         }
         let held = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).compactMap {
             try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\($0)")
-        }.filter { $0.hasPrefix(database.path) }
+        }.filter { $0.hasPrefix(acme.tenants.path(of: database.name)) }
         // The writer's database, WAL and shared memory, and SQLite's deferred closes: a closed
         // connection's database descriptor stays until the last connection on the file closes, since
         // closing it would drop the writer's POSIX locks (the next connection reuses it). The reader
         // left one; a background checkpoint's connection, if one ran (a commit more than a second after
         // the open, on a loaded machine), another.
         #expect(idle <= 5, "an idle open tenant keeps its writer's descriptors only: \(held)")
-        #expect(held.filter { $0 == database.path }.count <= 3, "\(held)")
+        #expect(held.filter { $0 == acme.tenants.path(of: database.name) }.count <= 3, "\(held)")
         #expect(held.filter { $0.hasSuffix("-wal") }.count == 1 && held.filter { $0.hasSuffix("-shm") }.count == 1)
         #expect(database.recordCache.count == 0, "its record cache is empty")
         #expect(try await database.get(id: id)["email"] == "idle@example.com", "the next read works as before")

@@ -52,6 +52,7 @@ public struct CommandError: Error, Equatable, Sendable {
         case StoreError.conflict(let message): CommandError(.conflict, message)
         case StoreError.full(let message): CommandError(.limit, message)
         case StoreError.unavailable(let message): CommandError(.tryagain, message)
+        case StoreError.unsupported(let message): CommandError(.err, message)
         default: StoreError.classify(error).flatMap(known)
         }
     }

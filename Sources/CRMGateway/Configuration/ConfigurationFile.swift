@@ -104,6 +104,20 @@ public enum ConfigurationFile {
         integer("record_cache_entries", \.recordCacheEntries, in: 0...100_000_000),
         optionalInteger("event_loop_threads", \.eventLoopThreads, in: 1...1024),
         Setting(
+            key: "storage",
+            apply: { configuration, value throws(ConfigurationError) in
+                let text = try text(value, key: "storage")
+                do throws(PostgresURLError) {
+                    configuration.storage = text.isEmpty ? nil : try PostgresURL(text)
+                } catch {
+                    throw ConfigurationError("storage: \(error.description)")
+                }
+            },
+            // The URL as checked, its password masked.
+            show: { $0.storage.map { quoted($0.description) } }),
+        optionalString("storage_password_file", \.storagePasswordFile),
+        integer("postgres_connections", \.postgresConnections, in: 1...1000),
+        Setting(
             key: "log_level",
             apply: { configuration, value throws(ConfigurationError) in
                 let text = try text(value, key: "log_level")

@@ -1,5 +1,6 @@
 import CRMProtocol
 import CRMStore
+import Foundation
 import NIOCore
 
 /// Everything that shapes a running gateway; the `crmgate` executable fills it from flags.
@@ -27,6 +28,15 @@ public struct GatewayConfiguration: Sendable {
     public var maxOpenTenants = 10_000
     /// Records each open tenant keeps in memory for `GET`s (about 1 KiB each, with its encoded reply); 0 turns the cache off.
     public var recordCacheEntries = 100_000
+    /// The PostgreSQL holding the catalog and every tenant (`--storage
+    /// postgresql://user@host:port/db`); nil: SQLite files in the data directory.
+    /// Its password comes from the URL, `CRMGATE_POSTGRES_PASSWORD` or
+    /// ``storagePasswordFile``, and is never logged.
+    public var storage: PostgresURL?
+    /// A file holding the PostgreSQL password (its first line).
+    public var storagePasswordFile: String?
+    /// Connections to PostgreSQL at most (the pool's size, and the threads waiting on them).
+    public var postgresConnections = 16
     /// Event-loop threads serving connections; nil: ``defaultEventLoopThreads``.
     public var eventLoopThreads: Int?
 
@@ -120,9 +130,27 @@ public struct GatewayConfiguration: Sendable {
             if let limit, limit <= 0 { throw ConfigurationError("\(name) must be positive") }
         }
         guard recordCacheEntries >= 0 else { throw ConfigurationError("--record-cache-entries must not be negative") }
+        guard (1...1000).contains(postgresConnections) else {
+            throw ConfigurationError("postgres_connections must be between 1 and 1000")
+        }
         guard (1...1_000_000).contains(maxOpenTenants) else {
             throw ConfigurationError("--max-open-tenants must be between 1 and 1,000,000")
         }
+    }
+
+    /// ``storage`` with its password filled in from the environment or
+    /// ``storagePasswordFile`` when the URL has none.
+    public func storageWithPassword(environment: [String: String]) throws(ConfigurationError) -> PostgresURL? {
+        guard var url = storage else { return nil }
+        if url.password == nil, let password = environment["CRMGATE_POSTGRES_PASSWORD"], !password.isEmpty {
+            url.password = password
+        } else if url.password == nil, let storagePasswordFile {
+            guard let text = try? String(contentsOfFile: storagePasswordFile, encoding: .utf8) else {
+                throw ConfigurationError("cannot read storage_password_file \(storagePasswordFile)")
+            }
+            url.password = text.split(whereSeparator: \.isNewline).first.map(String.init)
+        }
+        return url
     }
 
     /// Every port the server will listen on, with its host and the flag that sets it.

@@ -3,8 +3,8 @@ import Foundation
 import Logging
 
 /// The data directory's fixed layout, prepared on start: `crmgate.lock`,
-/// `tls/` (development certificate), `catalog.sqlite`, `tenants/`, and
-/// `admin.key` on first start.
+/// `tls/` (development certificate), `catalog.sqlite` and `tenants/` (unless
+/// the catalog and tenants are in PostgreSQL), and `admin.key` on first start.
 struct DataDirectory {
     /// This server's hold on the directory: nothing else is touched before it is taken.
     let lock: DataDirectoryLock
@@ -15,7 +15,7 @@ struct DataDirectory {
     let certificatePath: String
     let keyPath: String
 
-    static func prepare(_ configuration: GatewayConfiguration, logger: Logger, metrics: StoreMetrics) throws
+    static func prepare(_ configuration: GatewayConfiguration, logger: Logger, metrics: StoreMetrics) async throws
         -> DataDirectory
     {
         let root = configuration.dataDirectory
@@ -47,9 +47,10 @@ struct DataDirectory {
             keyPath = paths.key
         }
 
-        let catalog = try Catalog(directory: root)
-        if try !catalog.hasAdminKey() {
-            let (key, secret) = try catalog.createBootstrapAdminKey()
+        let postgres = try await Self.connect(configuration, logger: logger)
+        let catalog = try postgres.map(Catalog.init(postgres:)) ?? Catalog(directory: root)
+        if try await !catalog.hasAdminKey() {
+            let (key, secret) = try await catalog.createBootstrapAdminKey()
             let keyFile = root + "/admin.key"
             try PrivateFile.write("\(key.id) \(secret)\n", to: keyFile, mode: 0o600)
             logger.notice(
@@ -67,12 +68,37 @@ struct DataDirectory {
         } else {
             logger.notice("file descriptors", metadata: limits)
         }
-        let tenants = try TenantDirectory(
-            root: root + "/tenants", durability: configuration.durability, maxOpen: maxOpen,
-            recordCacheCapacity: configuration.recordCacheEntries, maxDatabaseBytes: configuration.maxTenantBytes,
-            metrics: metrics)
+        let tenants =
+            try postgres.map {
+                TenantDirectory(
+                    postgres: $0, maxOpen: configuration.maxOpenTenants,
+                    recordCacheCapacity: configuration.recordCacheEntries, metrics: metrics)
+            }
+            ?? TenantDirectory(
+                root: root + "/tenants", durability: configuration.durability, maxOpen: maxOpen,
+                recordCacheCapacity: configuration.recordCacheEntries, maxDatabaseBytes: configuration.maxTenantBytes,
+                metrics: metrics)
         return DataDirectory(
             lock: lock, descriptorLimit: descriptors, catalog: catalog, tenants: tenants,
             certificatePath: certificatePath, keyPath: keyPath)
+    }
+
+    /// The PostgreSQL store `--storage` names, reached and its catalog schema
+    /// created; nil for SQLite. A server that cannot reach it does not start.
+    private static func connect(_ configuration: GatewayConfiguration, logger: Logger) async throws -> PostgresStore? {
+        guard let url = try configuration.storageWithPassword(environment: ProcessInfo.processInfo.environment) else {
+            return nil
+        }
+        do {
+            let store = try await PostgresStore(
+                url: url, connections: configuration.postgresConnections, logger: Logger(label: "crmgate.postgres"))
+            logger.notice(
+                "storage: PostgreSQL",
+                metadata: ["url": "\(url)", "connections": "\(configuration.postgresConnections)"])
+            return store
+        } catch let error as StoreError {
+            guard case .unavailable(let reason) = error else { throw error }
+            throw ConfigurationError(reason)
+        }
     }
 }

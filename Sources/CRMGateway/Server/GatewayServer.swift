@@ -49,7 +49,7 @@ public final class GatewayServer: Service, Sendable {
     public init(
         configuration: GatewayConfiguration, logger: Logger,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
-    ) throws {
+    ) async throws {
         try configuration.validate()
         for (port, host, flag) in configuration.listeners {
             try ListenAddress.checkFree(host: host, port: port, flag: flag)
@@ -59,7 +59,7 @@ public final class GatewayServer: Service, Sendable {
             slowLog: SlowLog(
                 thresholdMicroseconds: configuration.slowlogThresholdMicroseconds,
                 maxLength: configuration.slowlogMaxLength))
-        let data = try DataDirectory.prepare(configuration, logger: logger, metrics: metrics.store)
+        let data = try await DataDirectory.prepare(configuration, logger: logger, metrics: metrics.store)
         directoryLock = data.lock
         certificatePath = data.certificatePath
         keyPath = data.keyPath
@@ -117,6 +117,7 @@ public final class GatewayServer: Service, Sendable {
         forceClose.cancel()
         await services.tenants.closeAll()
         try? services.catalog.close()
+        await services.tenants.postgres?.shutdown()
         directoryLock.release()
         services.logger.notice("shutdown complete")
     }

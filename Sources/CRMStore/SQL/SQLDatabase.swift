@@ -16,6 +16,10 @@ protocol SQLDatabase {
     /// Whether `error` is a unique index rejecting a write.
     func isUniqueViolation(_ error: any Error) -> Bool
 
+    /// Runs `statement` so that, if it fails, the transaction can go on
+    /// (PostgreSQL aborts a transaction at a failed statement unless a savepoint holds it).
+    func recoverable(_ statement: () throws -> Void) throws
+
     /// Brings the search index up to date with this transaction's writes,
     /// where the engine defers that work.
     func prepareSearch() throws
@@ -138,6 +142,9 @@ protocol SQLDialect: Sendable {
 
     /// The expression of the smallest text above every text starting with the bound prefix.
     var prefixUpperBound: String { get }
+
+    /// The integer quotient of two integer expressions, truncated toward zero.
+    func integerQuotient(_ dividend: String, _ divisor: String) -> String
 
     /// A condition on the event column `type` matching one bound pattern.
     var eventTypeMatches: String { get }

@@ -38,6 +38,11 @@ struct SQLiteTransaction: SQLDatabase {
         (error as? DatabaseError)?.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE
     }
 
+    /// SQLite undoes a failed statement alone.
+    func recoverable(_ statement: () throws -> Void) throws {
+        try statement()
+    }
+
     func prepareSearch() throws {
         try SearchIndex.flush(self)
     }
@@ -143,6 +148,8 @@ struct SQLiteDialect: SQLDialect {
     var isDistinctFrom: String { "IS NOT" }
 
     var prefixUpperBound: String { "? || char(1114111)" }
+
+    func integerQuotient(_ dividend: String, _ divisor: String) -> String { "(\(dividend)) / (\(divisor))" }
 
     var eventTypeMatches: String { "type GLOB ?" }
 

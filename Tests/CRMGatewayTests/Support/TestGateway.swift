@@ -30,7 +30,7 @@ final class TestGateway {
         configuration.port = 0
         configure(&configuration)
         let logs = logs ?? LogCapture()
-        let server = try GatewayServer(
+        let server = try await GatewayServer(
             configuration: configuration, logger: logs.logger(label: "crmgate-test", level: .debug))
         try await server.start()
         return try TestGateway(directory: directory, server: server, logs: logs)

@@ -101,7 +101,7 @@ enum InfoCommands {
             ]
         case "persistence":
             return persistence(services.tenants.writeStatistics(of: database.name), services)
-                + [("database_bytes", String(services.tenants.sizeOnDisk(of: database.name)))]
+                + [("database_bytes", String(await services.tenants.sizeOnDisk(of: database.name)))]
         case "keyspace":
             let counts = try await database.read { try $0.recordCounts() }
             let total = counts.reduce(0) { $0 + $1.count }

@@ -43,7 +43,7 @@ enum TenantCommands {
             }
             let clients = services.clients.all().filter { client in client.details.withLock { $0.tenant } == name.value
             }
-            let bytes = services.tenants.sizeOnDisk(of: name)
+            let bytes = await services.tenants.sizeOnDisk(of: name)
             return .map(
                 summaryFields(tenant) + [
                     (.bulk("connected_clients"), .integer(clients.count)),

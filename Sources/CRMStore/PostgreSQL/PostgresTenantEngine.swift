@@ -1,0 +1,185 @@
+import CRMCore
+import Dispatch
+import Synchronization
+
+/// A tenant's schema in PostgreSQL. Reads run in a repeatable-read snapshot
+/// on a pooled connection; writes queue up and commit together, each batch
+/// one transaction under the tenant's advisory lock (one writer per tenant,
+/// across gateways), each write in a savepoint when the batch holds more
+/// than one. A batch is answered once PostgreSQL acknowledged its COMMIT.
+final class PostgresTenantEngine: TenantEngine {
+    /// Writes one transaction holds at most: PostgreSQL slows down past 64
+    /// subtransactions in one transaction, and each write is one.
+    static let batchLimit = 32
+
+    private struct Job: Sendable {
+        let writes: Int
+        /// Runs the writes in the batch's transaction; returns how to answer them once it ends.
+        let run: @Sendable (PostgresTransaction, _ savepoints: Bool) -> @Sendable ((any Error)?) -> Void
+        let fail: @Sendable (any Error) -> Void
+    }
+
+    private struct Queue {
+        var jobs: [Job] = []
+        var draining = false
+        var closed = false
+    }
+
+    let events: EventHub
+    private let store: PostgresStore
+    private let schema: String
+    private let lock: Int64
+    private let recordCache: RecordCache
+    private let metrics: StoreMetrics
+    private let statistics: [WriteStatistics]
+    private let queue = Mutex(Queue())
+    private let idle = Mutex<[CheckedContinuation<Void, Never>]>([])
+
+    /// Creates or migrates the tenant's schema and reads where its event log stands.
+    init(
+        name: TenantName, store: PostgresStore, recordCache: RecordCache, statistics: [WriteStatistics],
+        metrics: StoreMetrics
+    ) async throws {
+        let schema = PostgresSchema.tenant(name)
+        let lock = PostgresSchema.lockKey(name)
+        let newest = try await store.transaction(schema: schema, lock: lock) { db in
+            try PostgresSchema.migrateTenant(db, schema: schema)
+            return try EventLog.newestSeq(db)
+        }
+        self.store = store
+        self.schema = schema
+        self.lock = lock
+        self.recordCache = recordCache
+        self.metrics = metrics
+        self.statistics = statistics
+        events = EventHub(lastSeq: newest)
+    }
+
+    func read<T: Sendable>(
+        _ body: @escaping @Sendable (any SQLDatabase) throws -> T,
+        completion: @escaping @Sendable (Result<T, any Error>) -> Void
+    ) {
+        Task { [store, schema] in
+            do {
+                completion(.success(try await store.transaction(schema: schema, readOnly: true) { try body($0) }))
+            } catch {
+                completion(.failure(error))
+            }
+        }
+    }
+
+    /// Every read crosses the network: none is quick enough for an event loop.
+    func readHere<T>(lane: ObjectIdentifier, _ body: (any SQLDatabase) throws -> T) -> Result<T, any Error>? {
+        nil
+    }
+
+    func writeEach<T: Sendable>(
+        _ bodies: [@Sendable (any SQLDatabase, any CommitRequests) throws -> T],
+        completion: @escaping @Sendable (Result<[Result<T, any Error>], any Error>) -> Void
+    ) {
+        let job = Job(
+            writes: bodies.count,
+            run: { db, savepoints in
+                var results: [Result<T, any Error>] = []
+                results.reserveCapacity(bodies.count)
+                for body in bodies {
+                    if savepoints { _ = try? db.run("SAVEPOINT write") }
+                    let result = Result { try body(db, NothingToScrub()) }
+                    if savepoints {
+                        if case .failure = result {
+                            _ = try? db.run("ROLLBACK TO SAVEPOINT write; RELEASE SAVEPOINT write")
+                        } else {
+                            _ = try? db.run("RELEASE SAVEPOINT write")
+                        }
+                    }
+                    results.append(result)
+                }
+                return { [results] failure in completion(failure.map { .failure($0) } ?? .success(results)) }
+            },
+            fail: { completion(.failure($0)) })
+        let start = queue.withLock { queue -> Bool? in
+            guard !queue.closed else { return nil }
+            queue.jobs.append(job)
+            defer { queue.draining = true }
+            return !queue.draining
+        }
+        switch start {
+        case nil: job.fail(StoreError.unavailable("the tenant is closing; retry"))
+        case true?: Task { await drain() }
+        case false?: break
+        }
+    }
+
+    /// Commits batches until the queue is empty.
+    private func drain() async {
+        while true {
+            let batch = queue.withLock { queue -> [Job] in
+                var writes = 0
+                let count = queue.jobs.prefix { job in
+                    defer { writes += job.writes }
+                    return writes == 0 || writes + job.writes <= Self.batchLimit
+                }.count
+                defer { queue.jobs.removeFirst(count) }
+                if count == 0 { queue.draining = false }
+                return Array(queue.jobs.prefix(count))
+            }
+            guard !batch.isEmpty else { break }
+            await commit(batch)
+        }
+        for waiter in idle.withLock({ waiters in
+            defer { waiters.removeAll() }
+            return waiters
+        }) { waiter.resume() }
+    }
+
+    private func commit(_ batch: [Job]) async {
+        let writes = batch.reduce(0) { $0 + $1.writes }
+        let savepoints = writes > 1
+        do {
+            let (answers, committed, changedRecords) = try await store.transaction(schema: schema, lock: lock) {
+                [events] db in
+                let answers = batch.map { $0.run(db, savepoints) }
+                return (answers, try events.read(after: db), db.changedRecords)
+            }
+            switch changedRecords {
+            case .all: recordCache.removeAll()
+            case .some(let keys) where !keys.isEmpty: recordCache.invalidate(keys)
+            case .some: break
+            }
+            for statistics in statistics { statistics.recordBatch(size: writes) }
+            events.publish(committed)
+            for answer in answers { answer(nil) }
+        } catch {
+            for job in batch { job.fail(error) }
+        }
+    }
+
+    /// Nothing to give back: connections belong to the store's pool.
+    func releaseMemory() {}
+
+    /// Waits for queued writes to be answered, then takes no more.
+    func close() throws {
+        let draining = queue.withLock { queue in
+            queue.closed = true
+            return queue.draining
+        }
+        guard draining else { return }
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            await withCheckedContinuation { continuation in
+                let resumeNow = queue.withLock { queue in
+                    if queue.draining { idle.withLock { $0.append(continuation) } }
+                    return !queue.draining
+                }
+                if resumeNow { continuation.resume() }
+            }
+            done.signal()
+        }
+        done.wait()
+    }
+}
+
+/// PostgreSQL leaves no erased value in reach of queries once the commit is done.
+private struct NothingToScrub: CommitRequests {
+    func scrubAfterCommit() {}
+}

@@ -1,0 +1,174 @@
+import CRMCore
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+
+/// The PostgreSQL engine's ``SQLDatabase``: the services' statements on one
+/// connection inside a transaction, run from a blocking-pool thread, which
+/// waits on postgres-nio's futures (never an event loop: the store runs
+/// bodies only on its own threads).
+final class PostgresTransaction: SQLDatabase {
+    let connection: PostgresConnection
+    private let logger: Logger
+    private let metrics: PostgresMetrics
+    /// The stored records this transaction changed, for the record cache to
+    /// forget when it commits (a new record changes none). A record updated
+    /// by id is named; any other update or delete of a record table (a bulk
+    /// update, or a delete whose foreign-key actions change other rows) makes
+    /// the cache forget the tenant's records.
+    private(set) var changedRecords = RecordChanges.none
+
+    init(connection: PostgresConnection, logger: Logger, metrics: PostgresMetrics) {
+        self.connection = connection
+        self.logger = logger
+        self.metrics = metrics
+    }
+
+    var dialect: any SQLDialect { PostgresDialect.shared }
+
+    @discardableResult
+    func execute(_ sql: String, _ arguments: [any SQLBindable]) throws -> Int {
+        noteWrites(sql, arguments)
+        return try timed { try connection.query(query(sql, arguments), logger: logger).wait() }.metadata.rows ?? 0
+    }
+
+    func forEachRow(_ sql: String, _ arguments: [any SQLBindable], _ row: (any SQLColumns) throws -> Void) throws {
+        noteWrites(sql, arguments)
+        let result = try timed { try connection.query(query(sql, arguments), logger: logger).wait() }
+        for found in result.rows {
+            try row(PostgresColumns(row: found.makeRandomAccess()))
+        }
+    }
+
+    /// Runs each `;`-separated statement of `sql` (schema changes), one round trip each.
+    func run(_ sql: String) throws {
+        for statement in PostgresDialect.statements(sql) {
+            _ = try timed { try connection.query(PostgresQuery(unsafeSQL: statement), logger: logger).wait() }
+        }
+    }
+
+    /// Runs one round trip, timed for the metrics; the server's errors become ``PostgresStatementError``s.
+    private func timed<T>(_ roundTrip: () throws -> T) throws -> T {
+        let start = ContinuousClock.now
+        defer { metrics.roundTrip(ContinuousClock.now - start) }
+        do {
+            return try roundTrip()
+        } catch let error as PSQLError {
+            guard let info = error.serverInfo, let state = info[.sqlState] else { throw error }
+            throw PostgresStatementError(sqlState: state, message: info[.message] ?? "")
+        }
+    }
+
+    func isUniqueViolation(_ error: any Error) -> Bool {
+        (error as? PostgresStatementError)?.sqlState == "23505"
+    }
+
+    func recoverable(_ statement: () throws -> Void) throws {
+        try execute("SAVEPOINT recoverable", [])
+        do {
+            try statement()
+            try execute("RELEASE SAVEPOINT recoverable", [])
+        } catch {
+            try execute("ROLLBACK TO SAVEPOINT recoverable", [])
+            try execute("RELEASE SAVEPOINT recoverable", [])
+            throw error
+        }
+    }
+
+    /// The search vector is a generated column: always in step.
+    func prepareSearch() throws {}
+
+    /// PostgreSQL keeps no deleted values in reach of queries once the
+    /// transaction commits; old row versions go at the next vacuum (see Ops/SCALING.md).
+    func erasingSecurely(_ body: () throws -> Void) throws {
+        try body()
+    }
+
+    /// `sql` with its `?` placeholders numbered as PostgreSQL takes them, and its arguments bound.
+    private func query(_ sql: String, _ arguments: [any SQLBindable]) -> PostgresQuery {
+        var bindings = PostgresBindings(capacity: arguments.count)
+        for argument in arguments {
+            switch argument.sqlValue {
+            case .null: bindings.appendNull()
+            case .integer(let number): bindings.append(number)
+            case .real(let number): bindings.append(number)
+            case .text(let text): bindings.append(text)
+            case .blob(let bytes): bindings.append(ByteBuffer(bytes: bytes))
+            }
+        }
+        return PostgresQuery(unsafeSQL: PostgresDialect.numberingPlaceholders(sql), binds: bindings)
+    }
+
+    private func noteWrites(_ sql: String, _ arguments: [any SQLBindable]) {
+        guard case .some(var keys) = changedRecords, !sql.hasPrefix("SELECT"), !sql.hasPrefix("INSERT") else { return }
+        for kind in RecordKind.allCases {
+            let table = kind.table.table
+            if sql.hasPrefix("UPDATE \(table) SET "), sql.hasSuffix(" WHERE id = ?"),
+                case .integer(let id)? = arguments.last?.sqlValue
+            {
+                keys.insert(RecordCache.Key(type: kind, id: id))
+                changedRecords = .some(keys)
+                return
+            }
+            if sql.contains("UPDATE \(table) ") || sql.contains("DELETE FROM \(table) ") {
+                changedRecords = .all
+                return
+            }
+        }
+    }
+}
+
+/// An error PostgreSQL answered a statement with: its SQLSTATE and message
+/// (never its detail, which may quote the values of a row).
+public struct PostgresStatementError: Error, Equatable, CustomStringConvertible {
+    public let sqlState: String
+    public let message: String
+
+    public var description: String { "PostgreSQL error \(sqlState): \(message)" }
+}
+
+/// Which cached records a transaction's commit makes stale.
+enum RecordChanges {
+    /// These (none, when empty).
+    case some(Set<RecordCache.Key>)
+    /// Possibly any.
+    case all
+
+    static let none = RecordChanges.some([])
+}
+
+/// The current row of a PostgreSQL result, read as the values both engines share.
+struct PostgresColumns: SQLColumns {
+    let row: PostgresRandomAccessRow
+
+    var count: Int { row.count }
+
+    func text(_ index: Int) -> String? {
+        String.decode(value(index))
+    }
+
+    func integer(_ index: Int) -> Int64? {
+        Int64.decode(value(index))
+    }
+
+    func value(_ index: Int) -> SQLValue {
+        let cell = row[index]
+        guard cell.bytes != nil else { return .null }
+        switch cell.dataType {
+        case .int2, .int4, .int8, .oid:
+            return (try? cell.decode(Int64.self)).map(SQLValue.integer) ?? .null
+        case .bool:
+            return (try? cell.decode(Bool.self)).map { .integer($0 ? 1 : 0) } ?? .null
+        case .float4, .float8:
+            return (try? cell.decode(Double.self)).map(SQLValue.real) ?? .null
+        case .numeric:
+            // Sums of integers: whole numbers, read as text and parsed where an integer is wanted.
+            return (try? cell.decode(Decimal.self)).map { .text("\($0)") } ?? .null
+        case .bytea:
+            return (try? cell.decode(ByteBuffer.self)).map { .blob(Array($0.readableBytesView)) } ?? .null
+        default:
+            return (try? cell.decode(String.self)).map(SQLValue.text) ?? .null
+        }
+    }
+}
