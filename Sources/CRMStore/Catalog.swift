@@ -277,10 +277,7 @@ public final class Catalog: Sendable {
 
     /// Copies the catalog, from one consistent snapshot, to `destination`.
     public func backup(to destination: String) async throws {
-        guard case .sqlite(let database) = engine else {
-            throw StoreError.unsupported(
-                "BACKUP copies SQLite files; on PostgreSQL back the catalog up with pg_dump --schema=crmgate")
-        }
+        guard case .sqlite(let database) = engine else { throw StoreError.unsupported(PostgresStore.backupAdvice) }
         try await database.read { db in
             let copy = try DatabaseQueue(path: destination)
             defer { try? copy.close() }

@@ -72,7 +72,7 @@ extension Pipelines where Access == WriteAccess {
         try db.execute(
             """
             UPDATE deals SET status = CASE stage WHEN ? THEN 'won' WHEN ? THEN 'lost' ELSE 'open' END
-            WHERE pipeline = ? AND status IS NOT CASE stage WHEN ? THEN 'won' WHEN ? THEN 'lost' ELSE 'open' END
+            WHERE pipeline = ? AND status \(db.dialect.isDistinctFrom) CASE stage WHEN ? THEN 'won' WHEN ? THEN 'lost' ELSE 'open' END
             """, [pipeline.wonStage, pipeline.lostStage, pipeline.name, pipeline.wonStage, pipeline.lostStage])
         let fields = FieldChanges([
             "name": pipeline.name,

@@ -23,7 +23,10 @@ enum EventLog {
         guard
             let seq = try db.value(
                 Int64.self,
-                "INSERT INTO events (type, record_type, record_id, fields, key_id, at) VALUES (?, ?, ?, ?, ?, ?) RETURNING seq",
+                db.dialect.insertReturningKey(
+                    into: "events", key: "seq",
+                    columns: ["type", "record_type", "record_id", "fields", "key_id", "at"],
+                    ignoringConflicts: false),
                 [type, recordType, recordID, fields, actor, time])
         else { throw StoreError.conflict("the event log returned no sequence number") }
         for target in [Link(type: recordType, id: recordID)] + links {
@@ -48,10 +51,10 @@ enum EventLog {
         let patterns = types.map(db.dialect.eventTypePattern)
         var values: [any SQLBindable] = [seq]
         values += patterns
-        values.append(limit ?? -1)
+        if let limit { values.append(limit) }
         return try db.rows(
             "SELECT seq, type, record_type, record_id, fields, key_id, at FROM events WHERE seq > ?"
-                + typeFilter + " ORDER BY seq LIMIT ?", values
+                + typeFilter + " ORDER BY seq" + (limit == nil ? "" : " LIMIT ?"), values
         ).map { row in
             CommittedEvent(
                 seq: row[0], type: row[1], recordType: row[2], recordID: row[3], fields: row[4], keyID: row[5],

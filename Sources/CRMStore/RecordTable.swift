@@ -55,14 +55,13 @@ struct RecordTable: Sendable {
             columns.append("custom")
             values.append(custom)
         }
-        let placeholders = Array(repeating: "?", count: columns.count).joined(separator: ", ")
         // A value a unique index holds already inserts nothing (and, unlike an error, leaves a PostgreSQL
         // transaction usable): the field and the record holding it are then looked up and named.
         guard
             let id = try db.value(
                 Int64.self,
-                "INSERT INTO \(table) (\(columns.joined(separator: ", "))) VALUES (\(placeholders))"
-                    + " ON CONFLICT DO NOTHING RETURNING id", values)
+                db.dialect.insertReturningKey(into: table, key: "id", columns: columns, ignoringConflicts: true),
+                values)
         else {
             try explainUniqueViolation(db, changes, excluding: nil)
             throw StoreError.conflict("the \(schema.type) was not inserted: a value it must not share is taken")

@@ -52,10 +52,11 @@ struct ReorderEngine {
         guard
             let id = try db.value(
                 Int64.self,
-                """
-                INSERT INTO reorders (company, sku, quantity, status, deal, created_at, updated_at)
-                VALUES (?, ?, ?, 'proposed', ?, ?, ?) RETURNING id
-                """, [company, sku, quantity, dealID, now, now])
+                db.dialect.insertReturningKey(
+                    into: "reorders", key: "id",
+                    columns: ["company", "sku", "quantity", "status", "deal", "created_at", "updated_at"],
+                    ignoringConflicts: false),
+                [company, sku, quantity, ReorderStatus.proposed.rawValue, dealID, now, now])
         else { throw StoreError.conflict("the reorder was not inserted") }
         try db.execute(
             "UPDATE inventory SET on_order = on_order + ? WHERE company = ? AND sku = ?", [quantity, company, sku])
@@ -128,7 +129,7 @@ public struct Reorders<Access: StorageAccess> {
         var reorders = try db.rows(
             """
             SELECT \(Self.columns) FROM reorders
-            WHERE id > ? AND (? IS NULL OR status = ?) AND (? IS NULL OR company = ?)
+            WHERE id > ? AND (CAST(? AS TEXT) IS NULL OR status = ?) AND (CAST(? AS BIGINT) IS NULL OR company = ?)
             ORDER BY id LIMIT ?
             """, [after ?? 0, status?.rawValue, status?.rawValue, company, company, limit + 1]
         ).map(Self.reorder)

@@ -254,19 +254,15 @@ public final class TenantDirectory: Sendable {
         }
     }
 
-    /// Backups copy SQLite files; PostgreSQL has its own tools for a schema.
-    private func requireFiles() throws {
-        if case .postgres = location {
-            throw StoreError.unsupported(
-                "BACKUP and TENANT.RESTORE copy SQLite files; on PostgreSQL back a tenant up with"
-                    + " pg_dump --schema=tenant_<name> (or the whole database with pg_basebackup) and restore"
-                    + " it with pg_restore")
-        }
+    /// Throws unless backups are file copies (SQLite): PostgreSQL has its own
+    /// tools, which the error names.
+    public func checkFileBackups() throws {
+        if case .postgres = location { throw StoreError.unsupported(PostgresStore.backupAdvice) }
     }
 
     /// Copies a tenant's database, from one consistent snapshot, to `destination`.
     public func backup(_ name: TenantName, to destination: String) async throws {
-        try requireFiles()
+        try checkFileBackups()
         let source = path(of: name)
         try await onBlockingThread {
             try self.instantiateIfMissing(name)
@@ -289,7 +285,7 @@ public final class TenantDirectory: Sendable {
     /// Replaces a tenant's database with the copy at `source` (see ``backup(_:to:)``).
     /// The tenant's sessions must be closed first; its open database is closed here.
     public func restore(_ name: TenantName, from source: String) async throws {
-        try requireFiles()
+        try checkFileBackups()
         guard FileManager.default.fileExists(atPath: source) else {
             throw StoreError.notFound("the backup holds no database for tenant \(name)")
         }

@@ -7,7 +7,7 @@ import Testing
 
 /// `BACKUP` while writes go on, `crmgate restore` into a new data directory,
 /// and `TENANT.RESTORE` on a running server.
-@Suite struct BackupTests {
+@Suite(.enabled(if: !TestStorage.isPostgres, "SQLite files")) struct BackupTests {
     @Test func aBackupUnderWriteLoadHoldsEveryWriteAcknowledgedBeforeIt() async throws {
         let gateway = try await TestGateway.start()
         let key = try await gateway.createTenantKey("acme")
@@ -81,7 +81,7 @@ import Testing
     }
 }
 
-@Suite struct BackupScriptTests {
+@Suite(.enabled(if: !TestStorage.isPostgres, "SQLite files")) struct BackupScriptTests {
     @Test func opsBackupWritesABackupAndKeepsTheNewest() async throws {
         let gateway = try await TestGateway.start()
         _ = try await gateway.createTenantKey("acme")
@@ -97,6 +97,26 @@ import Testing
         #expect(backups.count == 1 && backups[0].hasPrefix("auto-"), "\(backups)")
         let kept = gateway.directory.path + "/backups/" + backups[0]
         #expect(try DatabaseCopy.integrityCheck(kept + "/tenants/acme.sqlite") == "ok")
+        await gateway.stop()
+    }
+}
+
+/// On PostgreSQL, backups are PostgreSQL's own job: BACKUP and TENANT.RESTORE say which tools to use.
+@Suite(.enabled(if: TestStorage.isPostgres, "PostgreSQL")) struct PostgresBackupTests {
+    @Test func backupAndRestoreNamePostgreSQLsOwnTools() async throws {
+        let gateway = try await TestGateway.start()
+        _ = try await gateway.createTenantKey("acme")
+        let admin = try await gateway.connectAsAdmin()
+        for command in [["BACKUP", "TO", "nightly"], ["BACKUP", "TENANT", "acme", "TO", "nightly"]] {
+            let reply = try await admin.send(command)
+            #expect(
+                reply.errorMessage?.hasPrefix("ERR BACKUP and TENANT.RESTORE copy SQLite files") == true, "\(reply)")
+            #expect(reply.errorMessage?.contains("pg_dump --schema=crmgate") == true, "\(reply)")
+        }
+        let restore = try await admin.send("TENANT.RESTORE", "acme", "FROM", "nightly")
+        #expect(restore.errorMessage?.contains("pg_restore") == true, "\(restore)")
+        #expect(!FileManager.default.fileExists(atPath: gateway.directory.path + "/backups/nightly"))
+        await admin.close()
         await gateway.stop()
     }
 }

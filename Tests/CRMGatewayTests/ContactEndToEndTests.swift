@@ -1,4 +1,5 @@
 import CRMProtocol
+import CRMTestSupport
 import NIOCore
 import Testing
 
@@ -196,7 +197,8 @@ import Testing
         return try #require(line.flatMap { Int($0.dropFirst(name.count + 1)) }, "\(name) in \(info)")
     }
 
-    @Test func indexedFindsRunOnTheEventLoopAndSearchesOnReaderThreads() async throws {
+    @Test(.enabled(if: !TestStorage.isPostgres, "SQLite files"))
+    func indexedFindsRunOnTheEventLoopAndSearchesOnReaderThreads() async throws {
         let gateway = try await TestGateway.start()
         let client = try await gateway.connect(tenant: "acme")
         let admin = try await gateway.connectAsAdmin()

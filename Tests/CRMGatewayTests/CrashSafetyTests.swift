@@ -5,7 +5,7 @@ import Testing
 
 /// `kill -9` in the middle of a write load: every acknowledged write is there
 /// after the restart, no feed update is applied twice, and the databases are intact.
-@Suite struct CrashSafetyTests {
+@Suite(.enabled(if: !TestStorage.isPostgres, "SQLite files")) struct CrashSafetyTests {
     /// `CRMGATE_CRASH_ITERATIONS` (default 4; the full run uses 20).
     static let iterations = ProcessInfo.processInfo.environment["CRMGATE_CRASH_ITERATIONS"].flatMap(Int.init) ?? 4
 

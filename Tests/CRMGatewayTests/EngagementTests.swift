@@ -1,4 +1,5 @@
 import CRMProtocol
+import CRMTestSupport
 import Foundation
 import GRDB
 import Testing
@@ -149,6 +150,17 @@ import Testing
         await agent.close()
         await gateway.stop()
 
+        if TestStorage.isPostgres {
+            let tables = try await TestStorage.postgresRows(of: gateway.directory, schema: "tenant_acme")
+            #expect(tables["contacts"]?.count == 1, "the kept contact")
+            for (table, rows) in tables {
+                for row in rows {
+                    #expect(!row.lowercased().contains("quixote"), "\(table) still holds the email")
+                    #expect(!row.lowercased().contains("zedediah"), "\(table) still holds the name")
+                }
+            }
+            return
+        }
         let database = try DatabaseQueue(path: gateway.directory.path + "/tenants/acme.sqlite")
         try await database.write { db in
             let tables = try String.fetchAll(

@@ -7,7 +7,8 @@ import Testing
 
 /// The real `crmgate` binary: first start, TLS policy, graceful shutdown on SIGTERM.
 @Suite struct ExecutableTests {
-    @Test func sigtermShutsDownGracefullyAndKeepsAcknowledgedWrites() async throws {
+    @Test(.enabled(if: !TestStorage.isPostgres, "SQLite files"))
+    func sigtermShutsDownGracefullyAndKeepsAcknowledgedWrites() async throws {
         let directory = try TemporaryDirectory()
         // An event-loop count given on the command line starts and stops with it too.
         let server = try ServerProcess(dataDirectory: directory.path, arguments: ["--threads", "2"])

@@ -28,7 +28,8 @@ import Testing
         await again.stop()
     }
 
-    @Test func aSecondServerProcessExitsWithOneLineNamingTheHolder() async throws {
+    @Test(.enabled(if: !TestStorage.isPostgres, "SQLite files"))
+    func aSecondServerProcessExitsWithOneLineNamingTheHolder() async throws {
         let directory = try TemporaryDirectory()
         let server = try ServerProcess(dataDirectory: directory.path)
         let (status, output) = try await ServerProcess.run(["--data-dir", directory.path, "--port", "0"])
@@ -75,7 +76,9 @@ import Testing
         return found
     }
 
-    @Test func forgetAndDropLeaveNoByteOfTheValuesInAnyFile() async throws {
+    @Test(.enabled(if: !TestStorage.isPostgres, "SQLite files")) func forgetAndDropLeaveNoByteOfTheValuesInAnyFile()
+        async throws
+    {
         let gateway = try await TestGateway.start()
         let owner = try await gateway.connect(tenant: "acme")
         let secrets = ["zyxquorblat@erase.example", "Vexmortqua", "glorpwhistle"]

@@ -186,7 +186,7 @@ import X509
         await gateway.stop()
     }
 
-    @Test func theBinaryReloadsOnSIGHUP() async throws {
+    @Test(.enabled(if: !TestStorage.isPostgres, "SQLite files")) func theBinaryReloadsOnSIGHUP() async throws {
         let directory = try TemporaryDirectory()
         let server = try ServerProcess(dataDirectory: directory.path)
         kill(server.process.processIdentifier, SIGHUP)

@@ -43,13 +43,21 @@ import X509
         for secret in secrets {
             #expect(!seen.contains { $0.contains(secret) }, "a secret leaked")
         }
-        let catalog = try Data(contentsOf: URL(fileURLWithPath: gateway.directory.path + "/catalog.sqlite"))
-        let wal =
-            (try? Data(contentsOf: URL(fileURLWithPath: gateway.directory.path + "/catalog.sqlite-wal"))) ?? Data()
-        for secret in secrets {
-            #expect(
-                catalog.range(of: Data(secret.utf8)) == nil && wal.range(of: Data(secret.utf8)) == nil,
-                "stored in clear")
+        if TestStorage.isPostgres {
+            let catalog = try await TestStorage.postgresRows(of: gateway.directory, schema: "crmgate")
+            #expect(catalog["keys"]?.isEmpty == false)
+            for secret in secrets {
+                #expect(!catalog.values.joined().contains { $0.contains(secret) }, "stored in clear")
+            }
+        } else {
+            let catalog = try Data(contentsOf: URL(fileURLWithPath: gateway.directory.path + "/catalog.sqlite"))
+            let wal =
+                (try? Data(contentsOf: URL(fileURLWithPath: gateway.directory.path + "/catalog.sqlite-wal"))) ?? Data()
+            for secret in secrets {
+                #expect(
+                    catalog.range(of: Data(secret.utf8)) == nil && wal.range(of: Data(secret.utf8)) == nil,
+                    "stored in clear")
+            }
         }
         await client.close()
         await admin.close()

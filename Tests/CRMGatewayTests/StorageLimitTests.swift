@@ -5,7 +5,7 @@ import Testing
 /// A tenant database that cannot grow (its size limit, as a full disk would)
 /// answers `-LIMIT`, loses nothing it acknowledged, and takes writes again
 /// once there is room.
-@Suite struct StorageLimitTests {
+@Suite(.enabled(if: !TestStorage.isPostgres, "SQLite files")) struct StorageLimitTests {
     @Test func aFullDatabaseRefusesWritesKeepsItsDataAndRecoversWhenThereIsRoom() async throws {
         let directory = try TemporaryDirectory()
         var gateway = try await TestGateway.start(directory: directory) { $0.maxTenantBytes = 1024 * 1024 }

@@ -8,7 +8,7 @@ import Testing
 /// Many tenants on one server: creation survives a crash whole, and a server
 /// short of file descriptors closes idle tenants, or answers `-TRYAGAIN`,
 /// instead of failing.
-@Suite struct TenantDensityTests {
+@Suite(.enabled(if: !TestStorage.isPostgres, "SQLite files")) struct TenantDensityTests {
     @Test func aCrashDuringTenantCreateLeavesNoHalfTenant() async throws {
         let directory = try TemporaryDirectory()
         var server = try ServerProcess(dataDirectory: directory.path)

@@ -1,4 +1,5 @@
 import CRMProtocol
+import CRMTestSupport
 import Foundation
 import Testing
 
@@ -27,8 +28,13 @@ import Testing
         #expect(try await acme.send("CONTACT.GET", acmeID) == before, "acme's contact is untouched")
         let globexPage = try await globex.send("CONTACT.FIND")
         #expect(globexPage.elements?[1].elements?.count == 1)
-        #expect(FileManager.default.fileExists(atPath: gateway.directory.path + "/tenants/acme.sqlite"))
-        #expect(FileManager.default.fileExists(atPath: gateway.directory.path + "/tenants/globex.sqlite"))
+        if TestStorage.isPostgres {
+            let schemas = try await TestStorage.postgresSchemas(of: gateway.directory)
+            #expect(schemas.contains("tenant_acme") && schemas.contains("tenant_globex"), "a schema each: \(schemas)")
+        } else {
+            #expect(FileManager.default.fileExists(atPath: gateway.directory.path + "/tenants/acme.sqlite"))
+            #expect(FileManager.default.fileExists(atPath: gateway.directory.path + "/tenants/globex.sqlite"))
+        }
         await acme.close()
         await globex.close()
         await gateway.stop()

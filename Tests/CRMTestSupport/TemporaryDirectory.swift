@@ -4,7 +4,7 @@ import Foundation
 public final class TemporaryDirectory: @unchecked Sendable {
     public let path: String
     /// What lives as long as the directory (a test's PostgreSQL database and its store).
-    private var kept: [AnyObject] = []
+    private(set) var kept: [AnyObject] = []
 
     public init() throws {
         path = NSTemporaryDirectory() + "crmgate-test-" + UUID().uuidString

@@ -15,20 +15,44 @@ public enum TestStorage {
     /// Whether the suites run on PostgreSQL.
     public static var isPostgres: Bool { postgresURL != nil }
 
-    /// The catalog and tenants of a test: in `directory`, or in a fresh PostgreSQL database.
+    /// The catalog and tenants of a test: in `directory`, or in its PostgreSQL database.
     public static func open(in directory: TemporaryDirectory) async throws -> (Catalog, TenantDirectory) {
-        guard let database = try await TestDatabase.create() else {
+        guard let database = try await database(of: directory) else {
             return (try Catalog(directory: directory.path), try TenantDirectory(root: directory.path + "/tenants"))
         }
-        directory.keep(database)
         return (Catalog(postgres: database.store), TenantDirectory(postgres: database.store))
     }
 
-    /// A fresh PostgreSQL database's URL for a test, or nil on SQLite; the database is dropped with `directory`.
-    public static func freshPostgresURL(keptBy directory: TemporaryDirectory) async throws -> PostgresURL? {
+    /// The URL of `directory`'s PostgreSQL database (made at the first call, dropped with the
+    /// directory), for a gateway's `storage`; nil on SQLite.
+    public static func postgresURL(of directory: TemporaryDirectory) async throws -> PostgresURL? {
+        try await database(of: directory)?.store.url
+    }
+
+    /// Every row of every table of `schema` in `directory`'s PostgreSQL
+    /// database, each as PostgreSQL's text of the row (e.g. `(1,acme,…)`), by table.
+    public static func postgresRows(of directory: TemporaryDirectory, schema: String) async throws -> [String: [String]]
+    {
+        guard let database = try await database(of: directory) else { return [:] }
+        let tables = try await database.texts(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = '\(schema)'")
+        var rows: [String: [String]] = [:]
+        for table in tables {
+            rows[table] = try await database.texts("SELECT t::text FROM \"\(schema)\".\"\(table)\" t")
+        }
+        return rows
+    }
+
+    /// The schemas of `directory`'s PostgreSQL database.
+    public static func postgresSchemas(of directory: TemporaryDirectory) async throws -> [String] {
+        try await database(of: directory)?.texts("SELECT nspname::text FROM pg_namespace") ?? []
+    }
+
+    private static func database(of directory: TemporaryDirectory) async throws -> TestDatabase? {
+        if let database = directory.kept.lazy.compactMap({ $0 as? TestDatabase }).first { return database }
         guard let database = try await TestDatabase.create() else { return nil }
         directory.keep(database)
-        return database.store.url
+        return database
     }
 }
 
@@ -41,21 +65,56 @@ final class TestDatabase: @unchecked Sendable {
     }
 
     static func create() async throws -> TestDatabase? {
-        guard let server = TestStorage.postgresURL else { return nil }
+        guard TestStorage.postgresURL != nil else { return nil }
         let name = "crmgate_test_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
-        let configuration = PostgresConnection.Configuration(
-            host: server.host, port: server.port, username: server.user, password: server.password,
-            database: server.database, tls: .disable)
-        let connection = try await PostgresConnection.connect(
-            configuration: configuration, id: 1, logger: Logger(label: "test-postgres"))
-        _ = try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: connection.logger)
-        try await connection.close()
-        var url = server
+        try await onServer("CREATE DATABASE \(name)")
+        var url = TestStorage.postgresURL!
         url.database = name
         return TestDatabase(store: try await PostgresStore(url: url, connections: 4))
     }
 
-    deinit {
-        Task { [store] in await store.shutdown() }
+    /// The first column of each row `sql` returns, as text, on this database.
+    func texts(_ sql: String) async throws -> [String] {
+        var url = TestStorage.postgresURL!
+        url.database = store.url.database
+        let connection = try await Self.connect(url)
+        defer { Task { try? await connection.close() } }
+        var texts: [String] = []
+        for try await row in try await connection.query(PostgresQuery(unsafeSQL: sql), logger: connection.logger) {
+            texts.append(try row.decode(String.self))
+        }
+        return texts
     }
+
+    private static func connect(_ url: PostgresURL) async throws -> PostgresConnection {
+        let configuration = PostgresConnection.Configuration(
+            host: url.host, port: url.port, username: url.user, password: url.password, database: url.database,
+            tls: .disable)
+        return try await PostgresConnection.connect(
+            configuration: configuration, id: 1, logger: Logger(label: "test-postgres"))
+    }
+
+    /// Runs `sql` on the test server's own database.
+    private static func onServer(_ sql: String) async throws {
+        guard let server = TestStorage.postgresURL else { return }
+        let connection = try await connect(server)
+        defer { Task { try? await connection.close() } }
+        do {
+            _ = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: connection.logger)
+        } catch {
+            throw TestStorageError(description: String(reflecting: error))
+        }
+    }
+
+    /// Drops the database once the test is done with it (best effort: the cluster is the test run's own).
+    deinit {
+        Task { [store] in
+            await store.shutdown()
+            try? await Self.onServer("DROP DATABASE IF EXISTS \(store.url.database) WITH (FORCE)")
+        }
+    }
+}
+
+struct TestStorageError: Error, CustomStringConvertible {
+    let description: String
 }

@@ -8,6 +8,19 @@ struct PostgresDialect: SQLDialect {
 
     var prefixUpperBound: String { "? || chr(1114111)" }
 
+    /// The key comes from the tenant's `id_counters` table, in the transaction: an
+    /// identity column's sequence would keep the numbers an undone write took.
+    /// (The tenant's advisory lock makes its writes one at a time, so the row is never contended.)
+    func insertReturningKey(into table: String, key: String, columns: [String], ignoringConflicts: Bool) -> String {
+        let placeholders = Array(repeating: "?", count: columns.count).joined(separator: ", ")
+        return """
+            WITH next AS (UPDATE id_counters SET last = last + 1 WHERE name = '\(table)' RETURNING last) \
+            INSERT INTO \(table) (\(key), \(columns.joined(separator: ", "))) \
+            VALUES ((SELECT last FROM next), \(placeholders))\(ignoringConflicts ? " ON CONFLICT DO NOTHING" : "") \
+            RETURNING \(key)
+            """
+    }
+
     func integerQuotient(_ dividend: String, _ divisor: String) -> String { "div(\(dividend), \(divisor))" }
 
     var eventTypeMatches: String { "type LIKE ?" }

@@ -85,11 +85,17 @@ public final class PostgresStore: Sendable {
             // No answer from the server (refused, reset, timed out): the command changed nothing it acknowledged.
             metrics.failed()
             throw StoreError.unavailable("PostgreSQL is unreachable (\(Self.reason(error))); retry shortly")
-        } catch {
+        } catch let error as PostgresStatementError {
             metrics.failed()
             throw error
         }
     }
+
+    /// What BACKUP and TENANT.RESTORE answer on PostgreSQL: its own tools do that job.
+    public static let backupAdvice =
+        "BACKUP and TENANT.RESTORE copy SQLite files; on PostgreSQL use its tools: pg_dump --schema=crmgate"
+        + " --schema='\"tenant_<name>\"' for the catalog and a tenant (pg_restore brings them back), or"
+        + " pg_basebackup and streaming replicas for the whole database (Ops/SCALING.md)"
 
     /// Closes the connections and stops the threads.
     public func shutdown() async {

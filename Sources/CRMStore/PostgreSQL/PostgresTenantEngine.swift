@@ -14,9 +14,18 @@ final class PostgresTenantEngine: TenantEngine {
 
     private struct Job: Sendable {
         let writes: Int
-        /// Runs the writes in the batch's transaction; returns how to answer them once it ends.
-        let run: @Sendable (PostgresTransaction, _ savepoints: Bool) -> @Sendable ((any Error)?) -> Void
+        /// Runs the writes in the batch's transaction; returns whether one failed, and how to answer
+        /// them once the transaction ends.
+        let run: @Sendable (PostgresTransaction, _ savepoints: Bool) -> (failed: Bool, answer: Answer)
         let fail: @Sendable (any Error) -> Void
+    }
+
+    typealias Answer = @Sendable ((any Error)?) -> Void
+
+    /// Ends a batch whose one write failed outside a savepoint: the transaction
+    /// rolls back, and the write is answered with its own error.
+    private struct UndoneWrite: Error {
+        let answer: Answer
     }
 
     private struct Queue {
@@ -82,19 +91,23 @@ final class PostgresTenantEngine: TenantEngine {
             run: { db, savepoints in
                 var results: [Result<T, any Error>] = []
                 results.reserveCapacity(bodies.count)
+                var failed = false
                 for body in bodies {
                     if savepoints { _ = try? db.run("SAVEPOINT write") }
+                    let created = db.created
                     let result = Result { try body(db, NothingToScrub()) }
                     if savepoints {
                         if case .failure = result {
                             _ = try? db.run("ROLLBACK TO SAVEPOINT write; RELEASE SAVEPOINT write")
+                            db.created = created
                         } else {
                             _ = try? db.run("RELEASE SAVEPOINT write")
                         }
                     }
+                    if case .failure = result { failed = true }
                     results.append(result)
                 }
-                return { [results] failure in completion(failure.map { .failure($0) } ?? .success(results)) }
+                return (failed, { [results] failure in completion(failure.map { .failure($0) } ?? .success(results)) })
             },
             fail: { completion(.failure($0)) })
         let start = queue.withLock { queue -> Bool? in
@@ -136,10 +149,13 @@ final class PostgresTenantEngine: TenantEngine {
         let writes = batch.reduce(0) { $0 + $1.writes }
         let savepoints = writes > 1
         do {
-            let (answers, committed, changedRecords) = try await store.transaction(schema: schema, lock: lock) {
+            let (answers, committed, changedRecords, created) = try await store.transaction(schema: schema, lock: lock)
+            {
                 [events] db in
-                let answers = batch.map { $0.run(db, savepoints) }
-                return (answers, try events.read(after: db), db.changedRecords)
+                let runs = batch.map { $0.run(db, savepoints) }
+                // Without savepoints a failed write leaves its statements (or an aborted transaction): undo it all.
+                if !savepoints, let failed = runs.first(where: \.failed) { throw UndoneWrite(answer: failed.answer) }
+                return (runs.map(\.answer), try events.read(after: db), db.changedRecords, db.created)
             }
             switch changedRecords {
             case .all: recordCache.removeAll()
@@ -147,8 +163,11 @@ final class PostgresTenantEngine: TenantEngine {
             case .some: break
             }
             for statistics in statistics { statistics.recordBatch(size: writes) }
+            metrics.committed(reorders: created.reorders, feedGaps: created.feedGaps)
             events.publish(committed)
             for answer in answers { answer(nil) }
+        } catch let undone as UndoneWrite {
+            undone.answer(nil)
         } catch {
             for job in batch { job.fail(error) }
         }

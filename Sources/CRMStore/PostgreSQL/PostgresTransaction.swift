@@ -18,6 +18,8 @@ final class PostgresTransaction: SQLDatabase {
     /// update, or a delete whose foreign-key actions change other rows) makes
     /// the cache forget the tenant's records.
     private(set) var changedRecords = RecordChanges.none
+    /// Reorders and feed gaps the transaction created, for metrics (set back when a write is undone).
+    var created = (reorders: 0, feedGaps: 0)
 
     init(connection: PostgresConnection, logger: Logger, metrics: PostgresMetrics) {
         self.connection = connection
@@ -101,6 +103,11 @@ final class PostgresTransaction: SQLDatabase {
     }
 
     private func noteWrites(_ sql: String, _ arguments: [any SQLBindable]) {
+        if sql.hasPrefix("INSERT INTO feed_gaps ") {
+            created.feedGaps += 1
+        } else if sql.contains("INSERT INTO reorders ") {
+            created.reorders += 1
+        }
         guard case .some(var keys) = changedRecords, !sql.hasPrefix("SELECT"), !sql.hasPrefix("INSERT") else { return }
         for kind in RecordKind.allCases {
             let table = kind.table.table

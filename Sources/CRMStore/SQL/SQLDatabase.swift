@@ -143,6 +143,13 @@ protocol SQLDialect: Sendable {
     /// The expression of the smallest text above every text starting with the bound prefix.
     var prefixUpperBound: String { get }
 
+    /// An INSERT of `columns` (bound in that order) into `table` that returns
+    /// the new row's `key`, allocated as SQLite's AUTOINCREMENT does: one more
+    /// than the largest ever used, never reused, and not used up by a write
+    /// that is undone, so a tenant's ids and event numbers have no gaps. With
+    /// `ignoringConflicts`, a row a unique index rejects inserts (and returns) nothing.
+    func insertReturningKey(into table: String, key: String, columns: [String], ignoringConflicts: Bool) -> String
+
     /// The integer quotient of two integer expressions, truncated toward zero.
     func integerQuotient(_ dividend: String, _ divisor: String) -> String
 

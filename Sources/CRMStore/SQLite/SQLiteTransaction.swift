@@ -12,24 +12,23 @@ struct SQLiteTransaction: SQLDatabase {
 
     @discardableResult
     func execute(_ sql: String, _ arguments: [any SQLBindable]) throws -> Int {
-        let statement = try prepared(sql, arguments)
-        defer { sqlite3_reset(statement) }
-        let code = sqlite3_step(statement)
-        guard code == SQLITE_DONE || code == SQLITE_ROW else { throw error(code, sql) }
-        return Int(sqlite3_changes(db.sqliteConnection))
+        try withPrepared(sql, arguments) { statement in
+            let code = sqlite3_step(statement)
+            guard code == SQLITE_DONE || code == SQLITE_ROW else { throw error(code, sql) }
+            return Int(sqlite3_changes(db.sqliteConnection))
+        }
     }
 
     func forEachRow(_ sql: String, _ arguments: [any SQLBindable], _ row: (any SQLColumns) throws -> Void) throws {
-        let statement = try prepared(sql, arguments)
-        // Reset at the end, so the statement holds no read lock afterwards.
-        defer { sqlite3_reset(statement) }
-        let columns = SQLiteColumns(statement: statement)
-        while true {
-            let code = sqlite3_step(statement)
-            switch code {
-            case SQLITE_ROW: try row(columns)
-            case SQLITE_DONE: return
-            default: throw error(code, sql)
+        try withPrepared(sql, arguments) { statement in
+            let columns = SQLiteColumns(statement: statement)
+            while true {
+                let code = sqlite3_step(statement)
+                switch code {
+                case SQLITE_ROW: try row(columns)
+                case SQLITE_DONE: return
+                default: throw error(code, sql)
+                }
             }
         }
     }
@@ -59,10 +58,24 @@ struct SQLiteTransaction: SQLDatabase {
         }
     }
 
-    /// The connection's cached statement for `sql`, reset and bound to `arguments`.
-    private func prepared(_ sql: String, _ arguments: [any SQLBindable]) throws -> SQLiteStatement {
-        let statement = try db.cachedStatement(sql: sql).sqliteStatement
-        sqlite3_reset(statement)
+    /// Runs `body` on the connection's cached statement for `sql`, bound to
+    /// `arguments`, and resets it afterwards (so it holds no read lock). GRDB
+    /// hands out a statement of its own when the cached one is busy (the same
+    /// SQL run inside its own rows): it is kept alive until `body` returns.
+    private func withPrepared<T>(
+        _ sql: String, _ arguments: [any SQLBindable], _ body: (SQLiteStatement) throws -> T
+    ) throws -> T {
+        let cached = try db.cachedStatement(sql: sql)
+        return try withExtendedLifetime(cached) {
+            let statement = cached.sqliteStatement
+            sqlite3_reset(statement)
+            defer { sqlite3_reset(statement) }
+            try bind(arguments, to: statement, sql)
+            return try body(statement)
+        }
+    }
+
+    private func bind(_ arguments: [any SQLBindable], to statement: SQLiteStatement, _ sql: String) throws {
         for (offset, argument) in arguments.enumerated() {
             let index = Int32(offset + 1)
             let code: Int32
@@ -78,7 +91,6 @@ struct SQLiteTransaction: SQLDatabase {
             }
             guard code == SQLITE_OK else { throw error(code, sql) }
         }
-        return statement
     }
 
     private func error(_ code: Int32, _ sql: String) -> DatabaseError {
@@ -148,6 +160,12 @@ struct SQLiteDialect: SQLDialect {
     var isDistinctFrom: String { "IS NOT" }
 
     var prefixUpperBound: String { "? || char(1114111)" }
+
+    func insertReturningKey(into table: String, key: String, columns: [String], ignoringConflicts: Bool) -> String {
+        let placeholders = Array(repeating: "?", count: columns.count).joined(separator: ", ")
+        return "INSERT INTO \(table) (\(columns.joined(separator: ", "))) VALUES (\(placeholders))"
+            + (ignoringConflicts ? " ON CONFLICT DO NOTHING" : "") + " RETURNING \(key)"
+    }
 
     func integerQuotient(_ dividend: String, _ divisor: String) -> String { "(\(dividend)) / (\(divisor))" }
 

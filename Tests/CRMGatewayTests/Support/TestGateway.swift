@@ -28,6 +28,8 @@ final class TestGateway {
         var configuration = GatewayConfiguration()
         configuration.dataDirectory = directory.path
         configuration.port = 0
+        configuration.storage = try await TestStorage.postgresURL(of: directory)
+        configuration.postgresConnections = 4
         configure(&configuration)
         let logs = logs ?? LogCapture()
         let server = try await GatewayServer(

@@ -13,6 +13,7 @@ enum BackupCommands {
         guard let name = options.value("TO") else { throw CommandError.syntax("BACKUP needs TO name") }
         let only = try options.value("TENANT").map { try TenantName($0) }
         let services = invocation.services
+        try services.tenants.checkFileBackups()
         let logger = invocation.logger
         let backup = try backupSet(name, services: services)
         return invocation.async {
@@ -46,6 +47,7 @@ enum BackupCommands {
             throw CommandError.syntax("TENANT.RESTORE name FROM backup")
         }
         let services = invocation.services
+        try services.tenants.checkFileBackups()
         let logger = invocation.logger
         let backup = try backupSet(try invocation.text(3), services: services)
         return invocation.async {
