@@ -14,7 +14,7 @@ struct Crmgate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "crmgate",
         abstract: "A multi-tenant CRM gateway speaking the Redis protocol over TLS.",
-        subcommands: [Serve.self, CheckConfig.self, Restore.self, Reference.self],
+        subcommands: [Serve.self, CheckConfig.self, Restore.self, Migrate.self, Reference.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -86,6 +86,110 @@ struct Restore: ParsableCommand {
         } catch let error as ConfigurationError {
             throw ValidationError(error.description)
         }
+    }
+}
+
+/// `crmgate migrate --from DATA_DIR --to postgresql://… [--tenant NAME]`: copies
+/// a stopped server's catalog and tenants into PostgreSQL, verifying every table.
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: """
+            Copy a data directory's catalog and tenants (or one, with --tenant) into PostgreSQL, verifying each \
+            table's rows and checksum; resumable, and the source is left untouched.
+            """)
+
+    @Option(help: "The data directory to copy from (its server must be stopped).")
+    var from: String
+
+    @Option(help: "The PostgreSQL to copy into: postgresql://user@host:port/db (password: CRMGATE_POSTGRES_PASSWORD).")
+    var to: String
+
+    @Option(help: "Copy only this tenant (and its keys).")
+    var tenant: String?
+
+    @Option(help: "A file whose first line is the PostgreSQL password.")
+    var passwordFile: String?
+
+    func run() async throws {
+        var configuration = GatewayConfiguration()
+        do throws(PostgresURLError) {
+            configuration.storage = try PostgresURL(to)
+        } catch {
+            throw ValidationError("--to: \(error.description)")
+        }
+        configuration.storagePasswordFile = passwordFile
+        guard FileManager.default.fileExists(atPath: from + "/catalog.sqlite") else {
+            throw ValidationError("\(from) holds no catalog.sqlite: not a crmgate data directory")
+        }
+        do {
+            // A server writing the source meanwhile would make the copy stale: it must be stopped.
+            let lock = try DataDirectoryLock.acquire(from)
+            defer { lock.release() }
+            let url = try configuration.storageWithPassword(environment: ProcessInfo.processInfo.environment)!
+            let store = try await PostgresStore(url: url, connections: 2)
+            do {
+                try await copy(into: store)
+            } catch {
+                await store.shutdown()
+                throw error
+            }
+            await store.shutdown()
+        } catch let error as ConfigurationError {
+            throw ValidationError(error.description)
+        } catch let error as StoreError {
+            FileHandle.standardError.write(Data("crmgate migrate: \(Self.describe(error))\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+
+    private func copy(into store: PostgresStore) async throws {
+        let migration = PostgresMigration(from: from, to: store)
+        let listed = try await migration.sourceTenants()
+        var tenants = listed
+        if let tenant {
+            let name = try TenantName(tenant)
+            guard listed.contains(name) else { throw StoreError.notFound("\(from) lists no tenant \(tenant)") }
+            tenants = [name]
+        }
+        for copy in try await migration.copyCatalog(tenants: tenants, all: tenant == nil) {
+            print(Self.line("catalog", copy))
+        }
+        var copied = 0
+        for name in tenants {
+            switch try await migration.copyTenant(name) {
+            case .alreadyCopied:
+                print("tenant \(name): already copied by an earlier run, from the same rows")
+            case .neverUsed:
+                print("tenant \(name): never used, nothing to copy (its schema is made at its first use)")
+            case .copied(let tables):
+                copied += 1
+                print("tenant \(name): copied")
+                for table in tables { print(Self.line("  ", table)) }
+            }
+        }
+        print(
+            "copied \(copied) of \(tenants.count) tenants into \(store.url) (the others: see above); \(from) is unchanged"
+        )
+    }
+
+    private static func line(_ prefix: String, _ copy: PostgresMigration.TableCopy) -> String {
+        let table = copy.table.padding(toLength: 16, withPad: " ", startingAt: 0)
+        return
+            "\(prefix) \(table) \(String(copy.rows).leftPadded(8)) rows  sha256 \(copy.checksum.prefix(16))  verified"
+    }
+
+    private static func describe(_ error: StoreError) -> String {
+        switch error {
+        case .notFound(let message), .conflict(let message), .full(let message), .unavailable(let message),
+            .unsupported(let message):
+            message
+        }
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(_ width: Int) -> String {
+        String(repeating: " ", count: max(0, width - count)) + self
     }
 }
 

@@ -58,8 +58,12 @@ struct DataDirectory {
                 metadata: ["key_id": "\(key.id)", "key_file": "\(keyFile)"])
         }
         let descriptors = DescriptorLimit.raise()
-        let maxOpen = DescriptorLimit.openTenants(
-            configured: configuration.maxOpenTenants, limit: descriptors, maxClients: configuration.maxClients)
+        // A tenant open on PostgreSQL holds no file: only SQLite tenants are budgeted descriptors.
+        let maxOpen =
+            postgres != nil
+            ? configuration.maxOpenTenants
+            : DescriptorLimit.openTenants(
+                configured: configuration.maxOpenTenants, limit: descriptors, maxClients: configuration.maxClients)
         var limits: Logger.Metadata = ["limit": "\(descriptors)", "max_open_tenants": "\(maxOpen)"]
         if maxOpen < configuration.maxOpenTenants {
             limits["configured_max_open_tenants"] = "\(configuration.maxOpenTenants)"

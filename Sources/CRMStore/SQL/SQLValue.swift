@@ -101,7 +101,7 @@ extension Optional: SQLDecodable where Wrapped: SQLDecodable {
 }
 
 /// One result row, read into memory.
-struct SQLRow {
+struct SQLRow: Sendable {
     let values: [SQLValue]
 
     /// Column `index` as `T`. A column that cannot be read as `T` is a bug in
