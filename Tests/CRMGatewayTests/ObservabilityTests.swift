@@ -14,6 +14,35 @@ import X509
 
 /// INFO sections, SLOWLOG, the Prometheus endpoint, structured logs and certificate reload.
 @Suite struct ObservabilityTests {
+    @Test func infoStorageNamesTheEngineAndShowsPostgreSQLsPoolToAdminsOnly() async throws {
+        let gateway = try await TestGateway.start()
+        let client = try await gateway.connect(tenant: "acme")
+        #expect(try await client.send("CONTACT.ADD", "email", "a@example.com") == .integer(1))
+        let admin = try await gateway.connectAsAdmin()
+        let storage = try #require(try await admin.send("INFO", "storage").string)
+        let fields = Dictionary(
+            storage.split(separator: "\r\n").compactMap { line -> (String, String)? in
+                let parts = line.split(separator: ":", maxSplits: 1).map(String.init)
+                return parts.count == 2 ? (parts[0], parts[1]) : nil
+            }, uniquingKeysWith: { $1 })
+        if TestStorage.isPostgres {
+            #expect(fields["storage"] == "postgresql")
+            #expect(fields["postgres_pool_size"] == "4")
+            #expect(fields["postgres_connections_in_use"] == "0", "nothing runs between commands")
+            #expect(fields["postgres_waiting_for_connection"] == "0")
+            #expect(fields["postgres_errors"] == "0")
+            #expect((Int(fields["postgres_statements"] ?? "") ?? 0) > 5, "\(storage)")
+            #expect((Double(fields["postgres_round_trip_mean_us"] ?? "") ?? 0) > 0, "\(storage)")
+        } else {
+            #expect(fields["storage"] == "sqlite")
+            #expect(fields["tenants_directory"] == gateway.directory.path + "/tenants")
+        }
+        #expect(try await client.send("INFO", "storage").string?.contains("storage:") == false, "an admin section")
+        await client.close()
+        await admin.close()
+        await gateway.stop()
+    }
+
     /// A partner company with an inventory rule, a reorder and a feed gap, so every counter has something to count.
     static func seed(_ client: TestClient) async throws {
         for command in [

@@ -23,6 +23,10 @@ public final class GatewayMetrics: Sendable {
     private let tenantOpens: CoreMetrics.Counter
     private let sqliteMemory: CoreMetrics.Meter
     private let descriptors: CoreMetrics.Meter
+    private let postgresInUse: CoreMetrics.Meter
+    private let postgresWaiting: CoreMetrics.Meter
+    private let postgresErrors: CoreMetrics.Meter
+    private let postgresRoundTrip: CoreMetrics.Meter
     /// Tenant opens already added to `tenantOpens`; touched only by ``sampleTenants(_:)``'s one caller.
     private let tenantOpensSampled = Atomic<Int>(0)
 
@@ -38,6 +42,10 @@ public final class GatewayMetrics: Sendable {
         tenantOpens = CoreMetrics.Counter(label: "crmgate_tenant_opens_total", factory: factory)
         sqliteMemory = CoreMetrics.Meter(label: "crmgate_sqlite_memory_bytes", factory: factory)
         descriptors = CoreMetrics.Meter(label: "crmgate_open_file_descriptors", factory: factory)
+        postgresInUse = CoreMetrics.Meter(label: "crmgate_postgres_connections_in_use", factory: factory)
+        postgresWaiting = CoreMetrics.Meter(label: "crmgate_postgres_waiting_for_connection", factory: factory)
+        postgresErrors = CoreMetrics.Meter(label: "crmgate_postgres_errors", factory: factory)
+        postgresRoundTrip = CoreMetrics.Meter(label: "crmgate_postgres_round_trip_mean_seconds", factory: factory)
     }
 
     /// Open tenants, tenant opens, the memory SQLite holds for them and the descriptors in use, for `/metrics`.
@@ -48,6 +56,13 @@ public final class GatewayMetrics: Sendable {
         let opened = tenants.openings
         let before = tenantOpensSampled.exchange(opened, ordering: .relaxed)
         if opened > before { tenantOpens.increment(by: opened - before) }
+        if let postgres = tenants.postgres {
+            let inFlight = postgres.metrics.transactionsInFlight
+            postgresInUse.set(min(inFlight, postgres.connections))
+            postgresWaiting.set(max(0, inFlight - postgres.connections))
+            postgresErrors.set(postgres.metrics.errors)
+            postgresRoundTrip.set(postgres.metrics.meanRoundTripMicroseconds / 1_000_000)
+        }
     }
 
     func connectionOpened() {

@@ -22,7 +22,7 @@ public final class PostgresMetrics: Sendable {
 
     func started() { inFlight.add(1, ordering: .relaxed) }
 
-    func finished(after _: Duration) { inFlight.subtract(1, ordering: .relaxed) }
+    func finished() { inFlight.subtract(1, ordering: .relaxed) }
 
     func failed() { failures.add(1, ordering: .relaxed) }
 

@@ -3,17 +3,21 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import PostgresNIO
+import Synchronization
 
 /// A PostgreSQL server holding the catalog and every tenant's schema:
 /// postgres-nio's pooled client, and the threads store bodies run on while
 /// they wait for its answers (a bounded pool: never an event loop).
 public final class PostgresStore: Sendable {
     public let url: PostgresURL
+    /// Connections at most: the pool's size.
+    public let connections: Int
     let client: PostgresClient
     private let threads: NIOThreadPool
     private let running: Task<Void, Never>
     let logger: Logger
-    let metrics: PostgresMetrics
+    /// The pool's use, errors and round trips, for `INFO storage` and `/metrics`.
+    public let metrics: PostgresMetrics
 
     /// Connects to `url` (at most `connections` at a time) and checks that the
     /// server answers; throws ``StoreError/unavailable(_:)`` saying why if it does not.
@@ -27,6 +31,7 @@ public final class PostgresStore: Sendable {
         configuration.options.connectTimeout = .seconds(5)
         let metrics = PostgresMetrics()
         self.url = url
+        self.connections = connections
         self.logger = logger
         self.metrics = metrics
         client = PostgresClient(configuration: configuration, backgroundLogger: logger)
@@ -50,44 +55,81 @@ public final class PostgresStore: Sendable {
         try await transaction(schema: nil) { try PostgresSchema.createCatalog($0) }
     }
 
+    /// How long a command waits for a connection before it is answered that
+    /// PostgreSQL is unreachable (the pool keeps reconnecting, with backoff, meanwhile).
+    static let connectionWait = Duration.seconds(5)
+
     /// Runs `body` in a transaction on a pooled connection, on one of the
     /// store's threads. With `schema`, unqualified names are that schema's;
     /// with `lock`, the transaction first takes that advisory lock (one
     /// writer per tenant, across every gateway). A thrown error rolls it back.
+    /// No connection within ``connectionWait``, or one lost on the way, is
+    /// ``StoreError/unavailable(_:)``: nothing was acknowledged, retry.
     func transaction<T: Sendable>(
         schema: String?, readOnly: Bool = false, lock: Int64? = nil,
         _ body: @escaping @Sendable (PostgresTransaction) throws -> T
     ) async throws -> T {
-        let start = ContinuousClock.now
         metrics.started()
-        defer { metrics.finished(after: ContinuousClock.now - start) }
+        defer { metrics.finished() }
+        let connected = ConnectionTaken()
         do {
-            return try await client.withConnection { [threads, logger] connection in
-                try await threads.runIfActive { [metrics] in
-                    let transaction = PostgresTransaction(connection: connection, logger: logger, metrics: metrics)
-                    try transaction.run(readOnly ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN")
-                    // The schema and the tenant's lock in one round trip.
-                    var setup: [String] = []
-                    if let schema { setup.append("set_config('search_path', \(PostgresSchema.literal(schema)), true)") }
-                    if let lock { setup.append("pg_advisory_xact_lock(\(lock))") }
-                    if !setup.isEmpty { try transaction.run("SELECT " + setup.joined(separator: ", ")) }
-                    do {
-                        let result = try body(transaction)
-                        try transaction.run("COMMIT")
-                        return result
-                    } catch {
-                        try? transaction.run("ROLLBACK")
-                        throw error
+            return try await withThrowingTaskGroup(of: T?.self) { group in
+                group.addTask { [self] in
+                    try await client.withConnection { connection in
+                        connected.mark()
+                        return try await run(body, on: connection, schema: schema, readOnly: readOnly, lock: lock)
                     }
                 }
+                group.addTask {
+                    try await Task.sleep(for: Self.connectionWait)
+                    guard connected.isTaken else { throw ConnectionWaitExpired() }
+                    return nil
+                }
+                while let result = try await group.next() {
+                    if let result {
+                        group.cancelAll()
+                        return result
+                    }
+                }
+                throw ConnectionWaitExpired()
             }
-        } catch let error as PSQLError where error.serverInfo == nil {
-            // No answer from the server (refused, reset, timed out): the command changed nothing it acknowledged.
-            metrics.failed()
-            throw StoreError.unavailable("PostgreSQL is unreachable (\(Self.reason(error))); retry shortly")
         } catch let error as PostgresStatementError {
             metrics.failed()
             throw error
+        } catch let error as PSQLError where error.serverInfo == nil {
+            // The connection went away (refused, reset, timed out): nothing was acknowledged.
+            metrics.failed()
+            throw StoreError.unavailable("PostgreSQL is unreachable (\(Self.reason(error))); retry shortly")
+        } catch where !connected.isTaken {
+            // No connection came: the wait expired, or the pool gave up reconnecting for now.
+            metrics.failed()
+            throw StoreError.unavailable(
+                "PostgreSQL is unreachable (no connection within \(Self.connectionWait)); the command changed nothing: retry shortly"
+            )
+        }
+    }
+
+    /// `body` in a transaction on `connection`, on one of the store's threads.
+    private func run<T: Sendable>(
+        _ body: @escaping @Sendable (PostgresTransaction) throws -> T, on connection: PostgresConnection,
+        schema: String?, readOnly: Bool, lock: Int64?
+    ) async throws -> T {
+        try await threads.runIfActive { [logger, metrics] in
+            let transaction = PostgresTransaction(connection: connection, logger: logger, metrics: metrics)
+            try transaction.run(readOnly ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN")
+            // The schema and the tenant's lock in one round trip.
+            var setup: [String] = []
+            if let schema { setup.append("set_config('search_path', \(PostgresSchema.literal(schema)), true)") }
+            if let lock { setup.append("pg_advisory_xact_lock(\(lock))") }
+            if !setup.isEmpty { try transaction.run("SELECT " + setup.joined(separator: ", ")) }
+            do {
+                let result = try body(transaction)
+                try transaction.run("COMMIT")
+                return result
+            } catch {
+                try? transaction.run("ROLLBACK")
+                throw error
+            }
         }
     }
 
@@ -110,4 +152,16 @@ public final class PostgresStore: Sendable {
         }
         return "\(error)"
     }
+}
+
+/// No pooled connection came within ``PostgresStore/connectionWait``.
+private struct ConnectionWaitExpired: Error {}
+
+/// Whether a transaction got its connection (after which no wait expires it).
+private final class ConnectionTaken: Sendable {
+    private let taken = Atomic<Bool>(false)
+
+    var isTaken: Bool { taken.load(ordering: .relaxed) }
+
+    func mark() { taken.store(true, ordering: .relaxed) }
 }

@@ -17,9 +17,10 @@ enum InfoCommands {
 
     /// Sections in the order INFO prints them; some only for admin keys.
     static let sections = [
-        "server", "clients", "memory", "stats", "commandstats", "persistence", "keyspace", "tenants", "feeds",
+        "server", "clients", "memory", "stats", "commandstats", "persistence", "keyspace", "tenants", "storage",
+        "feeds",
     ]
-    static let adminSections: Set = ["commandstats", "tenants", "feeds"]
+    static let adminSections: Set = ["commandstats", "tenants", "storage", "feeds"]
 
     /// Whose figures an `INFO` shows: an admin key sees the server's, a tenant
     /// key only its own tenant's, and nothing of the host or other tenants.
@@ -176,6 +177,22 @@ enum InfoCommands {
                 ("tenant_sqlite_memory_bytes", String(services.tenants.sqliteMemory)),
                 ("open_file_descriptors", String(DescriptorLimit.inUse)),
                 ("max_file_descriptors", String(services.descriptorLimit)),
+            ]
+        case "storage":
+            guard let postgres = services.tenants.postgres else {
+                return [("storage", "sqlite"), ("tenants_directory", services.tenants.root)]
+            }
+            let metrics = postgres.metrics
+            let inFlight = metrics.transactionsInFlight
+            return [
+                ("storage", "postgresql"),
+                ("postgres_url", "\(postgres.url)"),
+                ("postgres_pool_size", String(postgres.connections)),
+                ("postgres_connections_in_use", String(min(inFlight, postgres.connections))),
+                ("postgres_waiting_for_connection", String(max(0, inFlight - postgres.connections))),
+                ("postgres_errors", String(metrics.errors)),
+                ("postgres_statements", String(metrics.statementCount)),
+                ("postgres_round_trip_mean_us", String(format: "%.1f", metrics.meanRoundTripMicroseconds)),
             ]
         default:
             return [
