@@ -100,7 +100,7 @@ public final class PostgresStore: Sendable {
             // The connection went away (refused, reset, timed out): nothing was acknowledged.
             metrics.failed()
             throw StoreError.unavailable("PostgreSQL is unreachable (\(Self.reason(error))); retry shortly")
-        } catch where !connected.isTaken {
+        } catch  where !connected.isTaken {
             // No connection came: the wait expired, or the pool gave up reconnecting for now.
             metrics.failed()
             throw StoreError.unavailable(
