@@ -16,8 +16,9 @@ public enum StoreError: Error, Equatable, Sendable {
     /// The command is not available on this storage engine; the message says what to use instead.
     case unsupported(String)
 
-    /// `error` as a store error, when SQLite's result code says what went wrong.
+    /// `error` as a store error, when the engine's error code says what went wrong.
     public static func classify(_ error: any Error) -> StoreError? {
+        if let error = error as? PostgresStatementError { return error.storeError }
         guard let error = error as? DatabaseError else { return nil }
         switch error.resultCode {
         case .SQLITE_FULL:

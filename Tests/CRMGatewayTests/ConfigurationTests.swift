@@ -108,4 +108,28 @@ import Testing
         #expect(refused.status != 0)
         #expect(refused.output.contains("refusing plaintext on non-loopback host 0.0.0.0"))
     }
+
+    @Test func checkConfigValidatesTheStorageURLAndMasksItsPassword() async throws {
+        let directory = try TemporaryDirectory()
+        let file = directory.path + "/crmgate.toml"
+        try "storage = \"postgresql://crmgate:hunter2@db.internal:6543/crm?sslmode=require\"\n".write(
+            toFile: file, atomically: true, encoding: .utf8)
+        let checked = try await ServerProcess.run(["check-config", file])
+        #expect(checked.status == 0, "\(checked.output)")
+        #expect(
+            checked.output.contains("storage = \"postgresql://crmgate:****@db.internal:6543/crm?sslmode=require\""),
+            "\(checked.output)")
+        #expect(!checked.output.contains("hunter2"))
+        let flag = try await ServerProcess.run(["check-config", file, "--storage", "postgresql://ops@db2/crm"])
+        #expect(flag.output.contains("storage = \"postgresql://ops@db2:5432/crm\""), "\(flag.output)")
+        for (url, problem) in [
+            ("mysql://u@h/db", "must start with postgresql://"), ("postgresql://u@h", "names no database"),
+            ("postgresql://h/db", "names no user"), ("postgresql://u@h/db?sslmode=maybe", "takes only sslmode"),
+        ] {
+            try "storage = \"\(url)\"\n".write(toFile: file, atomically: true, encoding: .utf8)
+            let refused = try await ServerProcess.run(["check-config", file])
+            #expect(refused.status != 0)
+            #expect(refused.output.contains("storage: the PostgreSQL URL \(problem)"), "\(refused.output)")
+        }
+    }
 }

@@ -10,7 +10,13 @@ import PostgresNIO
 public enum TestStorage {
     /// The PostgreSQL server to test against, if any.
     public static let postgresURL: PostgresURL? = ProcessInfo.processInfo.environment["CRMGATE_TEST_POSTGRES"]
-        .flatMap { try? PostgresURL($0) }
+        .map { text in
+            do throws(PostgresURLError) {
+                return try PostgresURL(text)
+            } catch {
+                fatalError("CRMGATE_TEST_POSTGRES: \(error.description)")
+            }
+        }
 
     /// Whether the suites run on PostgreSQL.
     public static var isPostgres: Bool { postgresURL != nil }

@@ -96,6 +96,9 @@ struct DataDirectory {
         do {
             let store = try await PostgresStore(
                 url: url, connections: configuration.postgresConnections, logger: Logger(label: "crmgate.postgres"))
+            if configuration.maxTenantBytes != nil {
+                logger.warning("max_tenant_size is not enforced on PostgreSQL: set quotas or monitor there")
+            }
             logger.notice(
                 "storage: PostgreSQL",
                 metadata: ["url": "\(url)", "connections": "\(configuration.postgresConnections)"])

@@ -5,11 +5,11 @@ import Synchronization
 /// A tenant's schema in PostgreSQL. Reads run in a repeatable-read snapshot
 /// on a pooled connection; writes queue up and commit together, each batch
 /// one transaction under the tenant's advisory lock (one writer per tenant,
-/// across gateways), each write in a savepoint when the batch holds more
-/// than one. A batch is answered once PostgreSQL acknowledged its COMMIT.
+/// across gateways); should one write fail, the batch runs again with a
+/// savepoint per write. A batch is answered once PostgreSQL acknowledged its COMMIT.
 final class PostgresTenantEngine: TenantEngine {
     /// Writes one transaction holds at most: PostgreSQL slows down past 64
-    /// subtransactions in one transaction, and each write is one.
+    /// subtransactions in one transaction, and with savepoints each write is one.
     static let batchLimit = 32
 
     private struct Job: Sendable {
@@ -22,8 +22,9 @@ final class PostgresTenantEngine: TenantEngine {
 
     typealias Answer = @Sendable ((any Error)?) -> Void
 
-    /// Ends a batch whose one write failed outside a savepoint: the transaction
-    /// rolls back, and the write is answered with its own error.
+    /// Ends a transaction in which a write failed outside a savepoint: it rolls
+    /// back, and the batch runs again with savepoints, or (alone) the write is
+    /// answered with its own error.
     private struct UndoneWrite: Error {
         let answer: Answer
     }
@@ -145,31 +146,52 @@ final class PostgresTenantEngine: TenantEngine {
         }) { waiter.resume() }
     }
 
+    /// What a committed batch leaves to do: answer its writes, publish its events, update the cache.
+    private struct Outcome: Sendable {
+        let answers: [Answer]
+        let committed: CommittedEvents
+        let changedRecords: RecordChanges
+        let created: (reorders: Int, feedGaps: Int)
+    }
+
+    /// Commits `batch` in one transaction. Its writes first run without
+    /// savepoints (each costs two round trips more); if one fails, that
+    /// transaction rolls back and the batch runs again with a savepoint per
+    /// write, so the failed write alone is undone. A batch of one write needs
+    /// none: its failure rolls the transaction back, and it gets its own error.
     private func commit(_ batch: [Job]) async {
         let writes = batch.reduce(0) { $0 + $1.writes }
-        let savepoints = writes > 1
         do {
-            let (answers, committed, changedRecords, created) = try await store.transaction(schema: schema, lock: lock)
-            {
-                [events] db in
-                let runs = batch.map { $0.run(db, savepoints) }
-                // Without savepoints a failed write leaves its statements (or an aborted transaction): undo it all.
-                if !savepoints, let failed = runs.first(where: \.failed) { throw UndoneWrite(answer: failed.answer) }
-                return (runs.map(\.answer), try events.read(after: db), db.changedRecords, db.created)
+            let outcome: Outcome
+            do {
+                outcome = try await attempt(batch, savepoints: false)
+            } catch is UndoneWrite where writes > 1 {
+                outcome = try await attempt(batch, savepoints: true)
             }
-            switch changedRecords {
+            switch outcome.changedRecords {
             case .all: recordCache.removeAll()
             case .some(let keys) where !keys.isEmpty: recordCache.invalidate(keys)
             case .some: break
             }
             for statistics in statistics { statistics.recordBatch(size: writes) }
-            metrics.committed(reorders: created.reorders, feedGaps: created.feedGaps)
-            events.publish(committed)
-            for answer in answers { answer(nil) }
+            metrics.committed(reorders: outcome.created.reorders, feedGaps: outcome.created.feedGaps)
+            events.publish(outcome.committed)
+            for answer in outcome.answers { answer(nil) }
         } catch let undone as UndoneWrite {
             undone.answer(nil)
         } catch {
             for job in batch { job.fail(error) }
+        }
+    }
+
+    /// Runs `batch` in a transaction; without savepoints, the first failed write rolls it back (``UndoneWrite``).
+    private func attempt(_ batch: [Job], savepoints: Bool) async throws -> Outcome {
+        try await store.transaction(schema: schema, lock: lock) { [events] db in
+            let runs = batch.map { $0.run(db, savepoints) }
+            if !savepoints, let failed = runs.first(where: \.failed) { throw UndoneWrite(answer: failed.answer) }
+            return Outcome(
+                answers: runs.map(\.answer), committed: try events.read(after: db), changedRecords: db.changedRecords,
+                created: db.created)
         }
     }
 

@@ -133,10 +133,24 @@ public struct PostgresStatementError: Error, Equatable, CustomStringConvertible 
     public let message: String
 
     public var description: String { "PostgreSQL error \(sqlState): \(message)" }
+
+    /// What the error means to a command, when its class says (SQLSTATE's first two characters).
+    var storeError: StoreError? {
+        switch sqlState.prefix(2) {
+        case "53":
+            .full("PostgreSQL is out of resources (\(message)); the command changed nothing")
+        case "08", "57":
+            .unavailable("PostgreSQL is unavailable (\(message)); the command changed nothing: retry shortly")
+        case "40":
+            .unavailable("PostgreSQL rolled the transaction back (\(message)); the command changed nothing: retry")
+        default:
+            nil
+        }
+    }
 }
 
 /// Which cached records a transaction's commit makes stale.
-enum RecordChanges {
+enum RecordChanges: Sendable {
     /// These (none, when empty).
     case some(Set<RecordCache.Key>)
     /// Possibly any.
