@@ -1,6 +1,7 @@
 import CRMGateway
 import Foundation
 import Logging
+import Synchronization
 
 /// libFuzzer entry point over a whole session: a real crmgate server runs in
 /// this process (plaintext on loopback, a temporary data directory) and every
@@ -42,14 +43,17 @@ final class SessionHarness: @unchecked Sendable {
         var logger = Logger(label: "crmgate-fuzz")
         logger.logLevel = .critical
         do {
-            server = try GatewayServer(configuration: configuration, logger: logger)
-            let started = DispatchSemaphore(value: 0)
-            let server = server
-            Task {
-                try await server.start()
-                started.signal()
+            let start = ServerStart()
+            Task { [configuration, logger] in
+                do {
+                    let server = try await GatewayServer(configuration: configuration, logger: logger)
+                    try await server.start()
+                    start.finish(.success(server))
+                } catch {
+                    start.finish(.failure(error))
+                }
             }
-            started.wait()
+            server = try start.wait()
             port = server.ports.plaintext!
             let words = try String(contentsOfFile: directory + "/admin.key", encoding: .utf8).split(separator: " ")
             adminKey = (String(words[0]), words[1].trimmingCharacters(in: .whitespacesAndNewlines))
@@ -140,5 +144,21 @@ struct LoopbackConnection: ~Copyable {
             guard count > 0 else { return received }
             received.append(contentsOf: chunk[0..<count])
         }
+    }
+}
+
+/// The server's start, handed from the task that runs it to the fuzzer's thread.
+private final class ServerStart: Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private let outcome = Mutex<Result<GatewayServer, any Error>?>(nil)
+
+    func finish(_ result: Result<GatewayServer, any Error>) {
+        outcome.withLock { $0 = result }
+        done.signal()
+    }
+
+    func wait() throws -> GatewayServer {
+        done.wait()
+        return try outcome.withLock { $0! }.get()
     }
 }
