@@ -109,20 +109,27 @@ final class PostgresTransaction: SQLDatabase {
             created.reorders += 1
         }
         guard case .some(var keys) = changedRecords, !sql.hasPrefix("SELECT"), !sql.hasPrefix("INSERT") else { return }
-        for kind in RecordKind.allCases {
-            let table = kind.table.table
-            if sql.hasPrefix("UPDATE \(table) SET "), sql.hasSuffix(" WHERE id = ?"),
+        for statements in Self.recordStatements {
+            if sql.hasPrefix(statements.updateByID), sql.hasSuffix(" WHERE id = ?"),
                 case .integer(let id)? = arguments.last?.sqlValue
             {
-                keys.insert(RecordCache.Key(type: kind, id: id))
+                keys.insert(RecordCache.Key(type: statements.kind, id: id))
                 changedRecords = .some(keys)
                 return
             }
-            if sql.contains("UPDATE \(table) ") || sql.contains("DELETE FROM \(table) ") {
+            if sql.contains(statements.update) || sql.contains(statements.delete) {
                 changedRecords = .all
                 return
             }
         }
+    }
+
+    /// What a statement changing each record table starts with, made once: ``noteWrites(_:_:)`` runs for every statement.
+    private static let recordStatements = RecordKind.allCases.map { kind in
+        let table = kind.table.table
+        return (
+            kind: kind, updateByID: "UPDATE \(table) SET ", update: "UPDATE \(table) ", delete: "DELETE FROM \(table) "
+        )
     }
 }
 
