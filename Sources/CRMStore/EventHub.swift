@@ -82,6 +82,12 @@ public final class EventHub: Sendable {
         }
     }
 
+    /// The newest sequence number published.
+    var newestSeq: Int64 { state.withLock { $0.lastSeq } }
+
+    /// Whether anyone listens now (a commit's events are read only then).
+    var isListening: Bool { state.withLock { $0.isListening } }
+
     /// Reads what the commit just made added to the log (its events only while
     /// someone listens). Called by the writer on its connection after each commit.
     func read(after commit: any SQLDatabase) throws -> CommittedEvents {
@@ -92,16 +98,23 @@ public final class EventHub: Sendable {
     }
 
     /// Tells listeners about a commit's events once the commit is durable.
-    /// The writer publishes commits one at a time and in order.
+    /// Each reading holds every event after the seq published when it was
+    /// read, so publishing them as they come delivers each event once and in
+    /// order, even when another gateway's commits are caught up beside this
+    /// one's own (what was published already is skipped).
     func publish(_ committed: CommittedEvents) {
-        let (subscribers, waiters) = state.withLock {
-            state -> ([@Sendable ([CommittedEvent]) -> Void], [@Sendable () -> Void]) in
-            guard committed.newest > state.lastSeq else { return ([], []) }
+        let (events, subscribers, waiters) = state.withLock {
+            state -> ([CommittedEvent], [@Sendable ([CommittedEvent]) -> Void], [@Sendable () -> Void]) in
+            guard committed.newest > state.lastSeq else { return ([], [], []) }
+            let published = state.lastSeq
             state.lastSeq = committed.newest
             defer { state.waiters.removeAll() }
-            return (committed.events.isEmpty ? [] : Array(state.subscribers.values), Array(state.waiters.values))
+            let events =
+                committed.events.first.map { $0.seq > published } ?? true
+                ? committed.events : committed.events.filter { $0.seq > published }
+            return (events, events.isEmpty ? [] : Array(state.subscribers.values), Array(state.waiters.values))
         }
-        for deliver in subscribers { deliver(committed.events) }
+        for deliver in subscribers { deliver(events) }
         for wake in waiters { wake() }
     }
 }
@@ -109,7 +122,7 @@ public final class EventHub: Sendable {
 /// The events one commit added to a tenant's log, between the commit and its publication.
 struct CommittedEvents: Sendable {
     /// The log's newest sequence number after the commit.
-    fileprivate let newest: Int64
+    let newest: Int64
     /// The commit's events, read only while someone listened.
-    fileprivate let events: [CommittedEvent]
+    let events: [CommittedEvent]
 }

@@ -94,9 +94,11 @@ public final class RecordCache: Sendable {
     struct Fill: Sendable {
         let cache: RecordCache
         let generation: UInt64
+        /// The ``CacheTrust`` epoch when the snapshot was taken, if the store is shared.
+        let trustEpoch: UInt64?
 
         func store(_ record: StoredRecord, type: RecordKind) {
-            cache.store(record, key: Key(type: type, id: record.id), ifGeneration: generation)
+            cache.store(record, key: Key(type: type, id: record.id), ifGeneration: generation, trustEpoch: trustEpoch)
         }
     }
 
@@ -105,14 +107,23 @@ public final class RecordCache: Sendable {
     private let generation = Atomic<UInt64>(0)
     /// The most records kept; 0 turns the cache off.
     public let capacity: Int
+    /// For a store other gateways write too: whether this one hears of their changes now.
+    private let trust: CacheTrust?
 
-    init(capacity: Int) {
+    /// A cache of `capacity` records; with `trust`, serving and filling only while it is granted.
+    init(capacity: Int, trust: CacheTrust? = nil) {
         self.capacity = capacity
+        self.trust = trust
+    }
+
+    /// Whether the cache may answer at all now.
+    private var isServing: Bool {
+        capacity > 0 && trust?.isGranted != false
     }
 
     /// The stored record `reference` names, if it is cached.
     func record(_ type: RecordKind, _ reference: RecordReference) -> StoredRecord? {
-        guard capacity > 0 else { return nil }
+        guard isServing else { return nil }
         return state.withLock { state in state.entry(type, reference)?.record }
     }
 
@@ -126,7 +137,7 @@ public final class RecordCache: Sendable {
         _ type: RecordKind, _ reference: RecordReference, format: Int, encode: (StoredRecord) -> [UInt8],
         write: (UnsafeRawBufferPointer) -> Void
     ) -> Bool {
-        guard capacity > 0 else { return false }
+        guard isServing else { return false }
         enum Found {
             case missing
             case written
@@ -163,13 +174,15 @@ public final class RecordCache: Sendable {
 
     /// Taken before a read snapshot starts: what the snapshot reads may be stored unless a commit intervenes.
     func fill() -> Fill? {
-        guard capacity > 0 else { return nil }
-        return Fill(cache: self, generation: generation.load(ordering: .acquiring))
+        guard isServing else { return nil }
+        return Fill(cache: self, generation: generation.load(ordering: .acquiring), trustEpoch: trust?.epoch)
     }
 
-    private func store(_ record: StoredRecord, key: Key, ifGeneration generation: UInt64) {
+    private func store(_ record: StoredRecord, key: Key, ifGeneration generation: UInt64, trustEpoch: UInt64?) {
         state.withLock { state in
-            guard self.generation.load(ordering: .relaxed) == generation, state.records[key] == nil else { return }
+            guard self.generation.load(ordering: .relaxed) == generation, trust?.epoch == trustEpoch,
+                state.records[key] == nil
+            else { return }
             if state.order.count < capacity {
                 state.order.append(key)
             } else {
@@ -195,6 +208,31 @@ public final class RecordCache: Sendable {
             generation.wrappingAdd(1, ordering: .releasing)
             for key in keys { state.remove(key) }
         }
+    }
+}
+
+/// Whether a gateway's record caches may serve, when other gateways write
+/// the same PostgreSQL: only while it hears their changes (``PostgresChangeListener``).
+/// Withdrawn when the listener loses its connection; granted again once it
+/// listens anew and every cache was emptied. A read's fill made under an
+/// earlier grant stores nothing.
+final class CacheTrust: Sendable {
+    /// Odd: withdrawn. Starts withdrawn, until the first grant.
+    private let counter = Atomic<UInt64>(1)
+
+    var isGranted: Bool { epoch & 1 == 0 }
+
+    /// Changes at each withdrawal and grant.
+    var epoch: UInt64 { counter.load(ordering: .acquiring) }
+
+    /// Caches stop serving. Called by the listener's task only.
+    func withdraw() {
+        if isGranted { counter.add(1, ordering: .releasing) }
+    }
+
+    /// Caches serve again: call once every cache was emptied. Called by the listener's task only.
+    func grant() {
+        if !isGranted { counter.add(1, ordering: .releasing) }
     }
 }
 

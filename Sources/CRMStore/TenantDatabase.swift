@@ -192,6 +192,18 @@ public final class TenantDatabase: Sendable {
         return true
     }
 
+    /// Another gateway sharing the PostgreSQL committed to this tenant: its
+    /// changed records leave the cache, and the events it added reach this
+    /// gateway's listeners (nil `newestSeq`: perhaps some, after notices were missed).
+    func committedElsewhere(_ records: RecordChanges, newestSeq: Int64?) {
+        switch records {
+        case .all: recordCache.removeAll()
+        case .some(let keys) where !keys.isEmpty: recordCache.invalidate(keys)
+        case .some: break
+        }
+        (engine as? PostgresTenantEngine)?.catchUp(to: newestSeq)
+    }
+
     /// Waits for queued writes, then closes the engine. Blocking.
     func close() throws {
         try engine.close()

@@ -72,6 +72,33 @@ public final class TenantDirectory: Sendable {
         durability = .full
         self.maxOpen = maxOpen
         self.recordCacheCapacity = recordCacheCapacity
+        store.onChanges { [weak self] report in self?.otherGateways(report) }
+    }
+
+    /// What the other gateways sharing the PostgreSQL did, or whether they are heard.
+    private func otherGateways(_ report: PostgresChangeListener.Report) {
+        switch report {
+        case .deaf:
+            break
+        case .listening:
+            // Notices may have been missed: every cache starts over, every hub catches up.
+            for database in openDatabases() { database.committedElsewhere(.all, newestSeq: nil) }
+        case .notice(let notice):
+            let database = entries.withLock { entries -> TenantDatabase? in
+                if case .open(let database, _, _) = entries[notice.tenant] { return database }
+                return nil
+            }
+            database?.committedElsewhere(notice.records, newestSeq: notice.newestSeq)
+        }
+    }
+
+    private func openDatabases() -> [TenantDatabase] {
+        entries.withLock { entries in
+            entries.values.compactMap { entry -> TenantDatabase? in
+                if case .open(let database, _, _) = entry { return database }
+                return nil
+            }
+        }
     }
 
     /// The PostgreSQL store the tenants are in, if they are.
@@ -218,12 +245,7 @@ public final class TenantDirectory: Sendable {
     /// freed go back to the system (`malloc_trim`): glibc would keep them, and
     /// the process's RSS with them. Runs on the blocking pool.
     public func releaseIdle(olderThan idleTime: Duration) async {
-        let open = entries.withLock { entries in
-            entries.values.compactMap { entry -> TenantDatabase? in
-                if case .open(let database, _, _) = entry { return database }
-                return nil
-            }
-        }
+        let open = openDatabases()
         let cutoff = ContinuousClock.now - idleTime
         _ = try? await onBlockingThread {
             var released = false
@@ -374,7 +396,7 @@ public final class TenantDirectory: Sendable {
     }
 
     private func open(_ name: TenantName) async throws -> TenantDatabase {
-        let recordCache = RecordCache(capacity: recordCacheCapacity)
+        let recordCache = RecordCache(capacity: recordCacheCapacity, trust: postgres?.cacheTrust)
         let statistics = [statistics, writeStatistics(of: name)]
         let engine: any TenantEngine
         switch location {

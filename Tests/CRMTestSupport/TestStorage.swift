@@ -54,6 +54,18 @@ public enum TestStorage {
         try await database(of: directory)?.texts("SELECT nspname::text FROM pg_namespace") ?? []
     }
 
+    /// Ends the connections on which gateways on `directory`'s PostgreSQL database hear each other
+    /// (as a network fault or an administrator would); returns how many it ended.
+    @discardableResult
+    public static func terminateListeners(of directory: TemporaryDirectory) async throws -> Int {
+        try await database(of: directory)?.texts(
+            """
+            SELECT pg_terminate_backend(pid)::text FROM pg_stat_activity
+            WHERE datname = current_database() AND query LIKE 'LISTEN%'
+            """
+        ).count ?? 0
+    }
+
     private static func database(of directory: TemporaryDirectory) async throws -> TestDatabase? {
         if let database = directory.kept.lazy.compactMap({ $0 as? TestDatabase }).first { return database }
         guard let database = try await TestDatabase.create() else { return nil }

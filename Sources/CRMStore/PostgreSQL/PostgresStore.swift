@@ -18,6 +18,14 @@ public final class PostgresStore: Sendable {
     let logger: Logger
     /// The pool's use, errors and round trips, for `INFO storage` and `/metrics`.
     public let metrics: PostgresMetrics
+    /// Names this gateway's commits in the notices every gateway sharing the database hears.
+    let instanceID = String(UInt64.random(in: 0...UInt64.max), radix: 36)
+    /// Hears the other gateways' commits.
+    let changes = PostgresChangeListener()
+    /// Whether the tenants' record caches may serve: only while ``changes`` listens.
+    let cacheTrust = CacheTrust()
+    /// Who is told of the other gateways' commits (the tenants' directory).
+    private let changeHandler = Mutex<(@Sendable (PostgresChangeListener.Report) -> Void)?>(nil)
 
     /// Connects to `url` (at most `connections` at a time) and checks that the
     /// server answers; throws ``StoreError/unavailable(_:)`` saying why if it does not.
@@ -29,6 +37,9 @@ public final class PostgresStore: Sendable {
             tls: url.requiresTLS ? .require(.makeClientConfiguration()) : .disable)
         configuration.options.maximumConnections = connections
         configuration.options.connectTimeout = .seconds(5)
+        let listenerConfiguration = PostgresConnection.Configuration(
+            host: url.host, port: url.port, username: url.user, password: url.password, database: url.database,
+            tls: url.requiresTLS ? .require(try NIOSSLContext(configuration: .makeClientConfiguration())) : .disable)
         let metrics = PostgresMetrics()
         self.url = url
         self.connections = connections
@@ -53,6 +64,35 @@ public final class PostgresStore: Sendable {
             throw StoreError.unavailable("cannot reach PostgreSQL at \(url): \(Self.reason(error))")
         }
         try await transaction(schema: nil) { try PostgresSchema.createCatalog($0) }
+        changes.start(configuration: listenerConfiguration, origin: instanceID, logger: logger) { [self] report in
+            switch report {
+            case .deaf:
+                cacheTrust.withdraw()
+                changeHandler.withLock { $0 }?(report)
+            case .listening:
+                // The caches are emptied (notices may have been missed) before they serve again.
+                changeHandler.withLock { $0 }?(report)
+                cacheTrust.grant()
+            case .notice:
+                changeHandler.withLock { $0 }?(report)
+            }
+        }
+    }
+
+    /// Whether this gateway hears the other gateways' commits now (its record caches serve only then).
+    public var hearsOtherGateways: Bool { changes.isListening }
+    /// Other gateways' commits heard of since start.
+    public var noticesReceived: Int { changes.notices }
+
+    /// Has `handler` told (on the listener's task, in order) of the other
+    /// gateways' commits and of whether they are heard; set once.
+    func onChanges(_ handler: @escaping @Sendable (PostgresChangeListener.Report) -> Void) {
+        changeHandler.withLock { $0 = handler }
+    }
+
+    /// Announces a commit to the other gateways: in the committing transaction, so only a commit is announced.
+    func announce(_ notice: PostgresChangeNotice, in transaction: PostgresTransaction) throws {
+        try transaction.execute("SELECT pg_notify(?, ?)", [PostgresChangeNotice.channel, notice.payload])
     }
 
     /// How long a command waits for a connection before it is answered that
@@ -141,6 +181,7 @@ public final class PostgresStore: Sendable {
 
     /// Closes the connections and stops the threads.
     public func shutdown() async {
+        await changes.stop()
         running.cancel()
         await running.value
         try? await threads.shutdownGracefully()

@@ -7,6 +7,10 @@ import Synchronization
 /// one transaction under the tenant's advisory lock (one writer per tenant,
 /// across gateways); should one write fail, the batch runs again with a
 /// savepoint per write. A batch is answered once PostgreSQL acknowledged its COMMIT.
+///
+/// Each commit announces itself to the other gateways sharing the database
+/// (``PostgresChangeNotice``); told of theirs, the engine catches its event
+/// hub up (``catchUp(to:)``), so listeners here hear every commit, wherever it was made.
 final class PostgresTenantEngine: TenantEngine {
     /// Writes one transaction holds at most: PostgreSQL slows down past 64
     /// subtransactions in one transaction, and with savepoints each write is one.
@@ -35,7 +39,15 @@ final class PostgresTenantEngine: TenantEngine {
         var closed = false
     }
 
+    /// Where a catch-up with other gateways' commits stands.
+    private struct CatchUp {
+        /// The newest seq some notice named and the hub has not caught up to (`.max`: unknown, read it).
+        var target: Int64 = 0
+        var running = false
+    }
+
     let events: EventHub
+    private let name: TenantName
     private let store: PostgresStore
     private let schema: String
     private let lock: Int64
@@ -44,6 +56,7 @@ final class PostgresTenantEngine: TenantEngine {
     private let statistics: [WriteStatistics]
     private let queue = Mutex(Queue())
     private let idle = Mutex<[CheckedContinuation<Void, Never>]>([])
+    private let catchingUp = Mutex(CatchUp())
 
     /// Creates or migrates the tenant's schema and reads where its event log stands.
     init(
@@ -56,6 +69,7 @@ final class PostgresTenantEngine: TenantEngine {
             try PostgresSchema.migrateTenant(db, schema: schema)
             return try EventLog.newestSeq(db)
         }
+        self.name = name
         self.store = store
         self.schema = schema
         self.lock = lock
@@ -185,13 +199,67 @@ final class PostgresTenantEngine: TenantEngine {
     }
 
     /// Runs `batch` in a transaction; without savepoints, the first failed write rolls it back (``UndoneWrite``).
+    /// A batch that changed anything is announced to the other gateways in its transaction.
     private func attempt(_ batch: [Job], savepoints: Bool) async throws -> Outcome {
-        try await store.transaction(schema: schema, lock: lock) { [events] db in
+        try await store.transaction(schema: schema, lock: lock) { [events, store, name] db in
             let runs = batch.map { $0.run(db, savepoints) }
             if !savepoints, let failed = runs.first(where: \.failed) { throw UndoneWrite(answer: failed.answer) }
+            let published = events.newestSeq
+            let committed = try events.read(after: db)
+            if committed.newest != published || db.changedRecords != .none {
+                try store.announce(
+                    PostgresChangeNotice(
+                        origin: store.instanceID, tenant: name.value, newestSeq: committed.newest,
+                        records: db.changedRecords),
+                    in: db)
+            }
             return Outcome(
-                answers: runs.map(\.answer), committed: try events.read(after: db), changedRecords: db.changedRecords,
+                answers: runs.map(\.answer), committed: committed, changedRecords: db.changedRecords,
                 created: db.created)
+        }
+    }
+
+    /// Another gateway committed to this tenant, taking its event log to
+    /// `newestSeq` (nil: unknown, after the listener missed notices): the hub
+    /// publishes what it has not, read in a snapshot if anyone listens. One
+    /// catch-up runs at a time; notices meanwhile extend it.
+    func catchUp(to newestSeq: Int64?) {
+        let start = catchingUp.withLock { state -> Bool in
+            state.target = max(state.target, newestSeq ?? .max)
+            defer { state.running = true }
+            return !state.running
+        }
+        if start { Task { await catchUpLoop() } }
+    }
+
+    private func catchUpLoop() async {
+        while true {
+            let target = catchingUp.withLock { state -> Int64? in
+                let target = state.target
+                state.target = 0
+                guard target > events.newestSeq else {
+                    state.running = false
+                    return nil
+                }
+                return target
+            }
+            guard let target else { return }
+            if target != .max, !events.isListening {
+                events.publish(CommittedEvents(newest: target, events: []))
+                continue
+            }
+            do {
+                events.publish(
+                    try await store.transaction(schema: schema, readOnly: true) { [events] db in
+                        try events.read(after: db)
+                    })
+            } catch {
+                // The next notice (or the listener's next start) tries again.
+                store.logger.warning(
+                    "could not read another gateway's events", metadata: ["tenant": "\(name)", "error": "\(error)"])
+                catchingUp.withLock { $0.running = false }
+                return
+            }
         }
     }
 

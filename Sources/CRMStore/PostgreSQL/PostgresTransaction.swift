@@ -157,7 +157,7 @@ public struct PostgresStatementError: Error, Equatable, CustomStringConvertible 
 }
 
 /// Which cached records a transaction's commit makes stale.
-enum RecordChanges: Sendable {
+enum RecordChanges: Sendable, Equatable {
     /// These (none, when empty).
     case some(Set<RecordCache.Key>)
     /// Possibly any.

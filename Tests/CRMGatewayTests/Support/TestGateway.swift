@@ -38,6 +38,18 @@ final class TestGateway {
         return try TestGateway(directory: directory, server: server, logs: logs)
     }
 
+    /// A second gateway on `first`'s PostgreSQL (its catalog and tenants), with a data directory
+    /// (TLS, lock) of its own and `first`'s admin key.
+    static func start(sharingStorageWith first: TestGateway) async throws -> TestGateway {
+        let directory = try TemporaryDirectory()
+        let url = try #require(try await TestStorage.postgresURL(of: first.directory), "PostgreSQL only")
+        try FileManager.default.copyItem(
+            atPath: first.directory.path + "/admin.key", toPath: directory.path + "/admin.key")
+        let gateway = try await start(directory: directory, logs: first.logs) { $0.storage = url }
+        gateway.secrets = first.secrets
+        return gateway
+    }
+
     private init(directory: TemporaryDirectory, server: GatewayServer, logs: LogCapture) throws {
         self.directory = directory
         self.server = server

@@ -193,6 +193,8 @@ enum InfoCommands {
                 ("postgres_errors", String(metrics.errors)),
                 ("postgres_statements", String(metrics.statementCount)),
                 ("postgres_round_trip_mean_us", String(format: "%.1f", metrics.meanRoundTripMicroseconds)),
+                ("postgres_other_gateways_heard", postgres.hearsOtherGateways ? "1" : "0"),
+                ("postgres_other_gateways_commits", String(postgres.noticesReceived)),
             ]
         default:
             return [
