@@ -92,6 +92,12 @@ public final class Catalog: Sendable {
         }
     }
 
+    /// Tells the other gateways sharing PostgreSQL, with the transaction `db`, of access taken away
+    /// (with SQLite, this server is the only one).
+    private func announce(_ withdrawal: AccessWithdrawal, in db: any SQLDatabase) throws {
+        if case .postgres(let store) = engine { try store.announce(withdrawal, in: db) }
+    }
+
     /// Runs `body` in a catalog transaction, committed (synced) before it returns.
     private func write<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) throws -> T) async throws -> T {
         switch engine {
@@ -150,19 +156,21 @@ public final class Catalog: Sendable {
 
     /// Suspends or resumes a tenant.
     public func setSuspended(_ name: TenantName, _ suspended: Bool) async throws {
-        try await write { db in
+        try await write { [self] db in
             let changed = try db.execute("UPDATE tenants SET suspended = ? WHERE name = ?", [suspended, name.value])
             if changed == 0 { throw StoreError.notFound("no such tenant") }
+            if suspended { try announce(.tenantSuspended(name), in: db) }
         }
     }
 
     /// Removes a tenant and its keys from the catalog.
     public func dropTenant(_ name: TenantName) async throws {
-        try await write { db in
+        try await write { [self] db in
             try db.execute("DELETE FROM keys WHERE tenant = ?", [name.value])
             if try db.execute("DELETE FROM tenants WHERE name = ?", [name.value]) == 0 {
                 throw StoreError.notFound("no such tenant")
             }
+            try announce(.tenantDropped(name), in: db)
         }
     }
 
@@ -222,10 +230,11 @@ public final class Catalog: Sendable {
 
     /// Marks a key revoked; revoking twice is harmless.
     public func revokeKey(id: String) async throws {
-        try await write { db in
+        try await write { [self] db in
             let changed = try db.execute(
                 "UPDATE keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?", [WallClock.now(), id])
             if changed == 0 { throw StoreError.notFound("no such key") }
+            try announce(.keyRevoked(id: id), in: db)
         }
     }
 

@@ -212,27 +212,44 @@ public final class RecordCache: Sendable {
 }
 
 /// Whether a gateway's record caches may serve, when other gateways write
-/// the same PostgreSQL: only while it hears their changes (``PostgresChangeListener``).
-/// Withdrawn when the listener loses its connection; granted again once it
-/// listens anew and every cache was emptied. A read's fill made under an
-/// earlier grant stores nothing.
+/// the same PostgreSQL: only while it hears their changes in time
+/// (``PostgresGatewayPeers``). Withdrawn when the listener loses its
+/// connection, granted again once it listens anew and every cache was
+/// emptied; and served from only within the lease its last returned beat
+/// gave. A read's fill made under an earlier grant stores nothing.
 final class CacheTrust: Sendable {
     /// Odd: withdrawn. Starts withdrawn, until the first grant.
     private let counter = Atomic<UInt64>(1)
+    /// When the lease ends, in nanoseconds after ``start``.
+    private let leaseEnd = Atomic<Int64>(0)
+    private static let start = ContinuousClock.now
 
-    var isGranted: Bool { epoch & 1 == 0 }
+    var isGranted: Bool {
+        epoch & 1 == 0 && Self.nanoseconds(.now) < leaseEnd.load(ordering: .relaxed)
+    }
 
     /// Changes at each withdrawal and grant.
     var epoch: UInt64 { counter.load(ordering: .acquiring) }
 
     /// Caches stop serving. Called by the listener's task only.
     func withdraw() {
-        if isGranted { counter.add(1, ordering: .releasing) }
+        if epoch & 1 == 0 { counter.add(1, ordering: .releasing) }
+        leaseEnd.store(0, ordering: .relaxed)
     }
 
-    /// Caches serve again: call once every cache was emptied. Called by the listener's task only.
+    /// Caches may serve again, within a lease: call once every cache was emptied. Called by the listener's task only.
     func grant() {
-        if !isGranted { counter.add(1, ordering: .releasing) }
+        if epoch & 1 == 1 { counter.add(1, ordering: .releasing) }
+    }
+
+    /// Caches may serve until `end` (if granted).
+    func renew(until end: ContinuousClock.Instant) {
+        leaseEnd.store(Self.nanoseconds(end), ordering: .relaxed)
+    }
+
+    private static func nanoseconds(_ instant: ContinuousClock.Instant) -> Int64 {
+        let (seconds, attoseconds) = (instant - start).components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 }
 

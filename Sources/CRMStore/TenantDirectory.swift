@@ -89,6 +89,13 @@ public final class TenantDirectory: Sendable {
                 return nil
             }
             database?.committedElsewhere(notice.records, newestSeq: notice.newestSeq)
+        case .withdrawn(.tenantDropped(let name)):
+            // Its schema is gone: close what this gateway holds of it (a new tenant of the name starts afresh).
+            if case .open(let database, _, _) = entries.withLock({ $0.removeValue(forKey: name.value) }) {
+                Task { try? await onBlockingThread { try database.close() } }
+            }
+        case .withdrawn:
+            break
         }
     }
 

@@ -4,8 +4,10 @@ import GRDB
 import Testing
 
 /// `kill -9` in the middle of a write load: every acknowledged write is there
-/// after the restart, no feed update is applied twice, and the databases are intact.
-@Suite(.enabled(if: !TestStorage.isPostgres, "SQLite files")) struct CrashSafetyTests {
+/// after the restart, no feed update is applied twice, and the databases are
+/// intact. On both stores: on PostgreSQL, what the gateway acknowledged was
+/// committed there, and the killed gateway's successor finds it.
+@Suite struct CrashSafetyTests {
     /// `CRMGATE_CRASH_ITERATIONS` (default 4; the full run uses 20).
     static let iterations = ProcessInfo.processInfo.environment["CRMGATE_CRASH_ITERATIONS"].flatMap(Int.init) ?? 4
 
@@ -23,9 +25,26 @@ import Testing
 
     static let startingStock = 1_000_000
 
+    /// `--storage URL` for a server on `directory`'s PostgreSQL database, when the suites run on PostgreSQL.
+    static func storageArguments(_ directory: TemporaryDirectory) async throws -> [String] {
+        try await TestStorage.postgresURL(of: directory).map { ["--storage", "\($0)"] } ?? []
+    }
+
+    /// Checks SQLite's `files` in `directory` are intact (PostgreSQL checks its own).
+    static func checkIntegrity(of files: [String], in directory: TemporaryDirectory) async throws {
+        guard !TestStorage.isPostgres else { return }
+        for file in files {
+            let queue = try DatabaseQueue(path: directory.path + "/" + file)
+            let check = try await queue.read { try String.fetchOne($0, sql: "PRAGMA integrity_check") }
+            #expect(check == "ok", "\(file)")
+            try queue.close()
+        }
+    }
+
     @Test func acknowledgedWritesSurviveKillNineAtRandomMoments() async throws {
         let directory = try TemporaryDirectory()
-        var server = try ServerProcess(dataDirectory: directory.path)
+        let storage = try await Self.storageArguments(directory)
+        var server = try ServerProcess(dataDirectory: directory.path, arguments: storage)
         let admin = try await Self.connectAdmin(directory: directory.path, port: server.port)
         #expect(try await admin.send("TENANT.CREATE", "acme") == .ok)
         let owner = try #require(try await admin.send("KEY.CREATE", "acme", "owner").elements?.compactMap(\.string))
@@ -78,13 +97,8 @@ import Testing
             logs += server.stop(with: SIGKILL)
             _ = await load.result
 
-            for file in ["catalog.sqlite", "tenants/acme.sqlite"] {
-                let queue = try DatabaseQueue(path: directory.path + "/" + file)
-                let check = try await queue.read { try String.fetchOne($0, sql: "PRAGMA integrity_check") }
-                #expect(check == "ok", "\(file)")
-                try queue.close()
-            }
-            server = try ServerProcess(dataDirectory: directory.path)
+            try await Self.checkIntegrity(of: ["catalog.sqlite", "tenants/acme.sqlite"], in: directory)
+            server = try ServerProcess(dataDirectory: directory.path, arguments: storage)
         }
 
         // Replay the feed's tail once more, then check everything acknowledged is there, exactly once.
@@ -123,7 +137,8 @@ import Testing
     /// `kill -9` loses none of what any of them was told was written.
     @Test func acknowledgedWritesOfManyTenantsWritingAtOnceSurviveKillNine() async throws {
         let directory = try TemporaryDirectory()
-        var server = try ServerProcess(dataDirectory: directory.path)
+        let storage = try await Self.storageArguments(directory)
+        var server = try ServerProcess(dataDirectory: directory.path, arguments: storage)
         let admin = try await Self.connectAdmin(directory: directory.path, port: server.port)
         var keys: [[String]] = []
         for tenant in 0..<12 {
@@ -153,7 +168,7 @@ import Testing
             try await Task.sleep(for: .milliseconds(Int.random(in: 1000...2000)))
             server.stop(with: SIGKILL)
             _ = await load.result
-            server = try ServerProcess(dataDirectory: directory.path)
+            server = try ServerProcess(dataDirectory: directory.path, arguments: storage)
         }
         var acknowledged = 0
         for (tenant, key) in keys.enumerated() {
@@ -168,11 +183,7 @@ import Testing
         // A loaded CI machine acknowledges a few hundred; the check needs some from the tenants at once.
         #expect(acknowledged > 12 * 3, "the load acknowledged \(acknowledged) contacts")
         server.stop(with: SIGTERM)
-        for tenant in 0..<12 {
-            let queue = try DatabaseQueue(path: directory.path + "/tenants/t\(tenant).sqlite")
-            #expect(try await queue.read { try String.fetchOne($0, sql: "PRAGMA integrity_check") } == "ok")
-            try queue.close()
-        }
+        try await Self.checkIntegrity(of: (0..<12).map { "tenants/t\($0).sqlite" }, in: directory)
         print("crash safety, 12 tenants at once: 3 kill -9s; \(acknowledged) acknowledged contacts, all found again")
     }
 

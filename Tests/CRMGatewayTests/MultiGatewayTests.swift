@@ -204,3 +204,25 @@ import Testing
         await pair.stop()
     }
 }
+
+extension MultiGatewayTests {
+    @Test func aKeyRevokedOrATenantSuspendedOnOneGatewayEndsItsSessionsOnTheOther() async throws {
+        let pair = try await Pair.start()
+        let admin = try await pair.a.connectAsAdmin()
+        #expect(try await admin.send("KEY.REVOKE", pair.key.id) == .ok)
+        #expect(await pair.onB.isClosedByServer(), "the revoked key's session on B was closed")
+        let refused = try await pair.b.connect()
+        #expect(
+            try await refused.send("AUTH", pair.key.id, pair.key.secret).errorMessage?.hasPrefix("WRONGPASS") == true)
+        await refused.close()
+
+        let key = try await pair.a.createTenantKey("acme", create: false)
+        let onB = try await pair.b.connect(keyID: key.id, secret: key.secret)
+        #expect(try await onB.send("PING") == .simpleString("PONG"))
+        #expect(try await admin.send("TENANT.SUSPEND", "acme") == .ok)
+        #expect(await onB.isClosedByServer(), "the suspended tenant's session on B was closed")
+        await onB.close()
+        await admin.close()
+        await pair.stop()
+    }
+}

@@ -2,6 +2,7 @@ import CRMStore
 import Foundation
 import Logging
 import PostgresNIO
+import Synchronization
 
 /// The storage engine the storage-touching suites run on: SQLite files by
 /// default, or PostgreSQL when `CRMGATE_TEST_POSTGRES` names a server
@@ -26,13 +27,14 @@ public enum TestStorage {
         guard let database = try await database(of: directory) else {
             return (try Catalog(directory: directory.path), try TenantDirectory(root: directory.path + "/tenants"))
         }
-        return (Catalog(postgres: database.store), TenantDirectory(postgres: database.store))
+        let store = try await database.store()
+        return (Catalog(postgres: store), TenantDirectory(postgres: store))
     }
 
     /// The URL of `directory`'s PostgreSQL database (made at the first call, dropped with the
     /// directory), for a gateway's `storage`; nil on SQLite.
     public static func postgresURL(of directory: TemporaryDirectory) async throws -> PostgresURL? {
-        try await database(of: directory)?.store.url
+        try await database(of: directory)?.url
     }
 
     /// Every row of every table of `schema` in `directory`'s PostgreSQL
@@ -61,7 +63,7 @@ public enum TestStorage {
         try await database(of: directory)?.texts(
             """
             SELECT pg_terminate_backend(pid)::text FROM pg_stat_activity
-            WHERE datname = current_database() AND query LIKE 'LISTEN%'
+            WHERE datname = current_database() AND (query LIKE 'LISTEN%' OR query LIKE '%pg_notify($1, $2) AS beat')
             """
         ).count ?? 0
     }
@@ -74,12 +76,15 @@ public enum TestStorage {
     }
 }
 
-/// A database created for one test on the test server, with a small store on it.
-final class TestDatabase: @unchecked Sendable {
-    let store: PostgresStore
+/// A database created for one test on the test server, and a small store on
+/// it for the tests that use the store without a gateway (made at their first
+/// use: a store is a gateway to the others on the database, and holds connections).
+final class TestDatabase: Sendable {
+    let url: PostgresURL
+    private let opened = Mutex<Task<PostgresStore, any Error>?>(nil)
 
-    private init(store: PostgresStore) {
-        self.store = store
+    private init(url: PostgresURL) {
+        self.url = url
     }
 
     static func create() async throws -> TestDatabase? {
@@ -88,13 +93,21 @@ final class TestDatabase: @unchecked Sendable {
         try await onServer("CREATE DATABASE \(name)")
         var url = TestStorage.postgresURL!
         url.database = name
-        return TestDatabase(store: try await PostgresStore(url: url, connections: 4))
+        return TestDatabase(url: url)
+    }
+
+    /// The database's store, opened at the first call.
+    func store() async throws -> PostgresStore {
+        try await opened.withLock { opened in
+            if let opened { return opened }
+            let opening = Task { [url] in try await PostgresStore(url: url, connections: 4) }
+            opened = opening
+            return opening
+        }.value
     }
 
     /// The first column of each row `sql` returns, as text, on this database.
     func texts(_ sql: String) async throws -> [String] {
-        var url = TestStorage.postgresURL!
-        url.database = store.url.database
         let connection = try await Self.connect(url)
         defer { Task { try? await connection.close() } }
         var texts: [String] = []
@@ -126,9 +139,10 @@ final class TestDatabase: @unchecked Sendable {
 
     /// Drops the database once the test is done with it (best effort: the cluster is the test run's own).
     deinit {
-        Task { [store] in
-            await store.shutdown()
-            try? await Self.onServer("DROP DATABASE IF EXISTS \(store.url.database) WITH (FORCE)")
+        let opened = opened.withLock { $0 }
+        Task { [url] in
+            if let store = try? await opened?.value { await store.shutdown() }
+            try? await Self.onServer("DROP DATABASE IF EXISTS \(url.database) WITH (FORCE)")
         }
     }
 }

@@ -70,6 +70,19 @@ public final class GatewayServer: Service, Sendable {
             configuration: configuration, catalog: data.catalog, tenants: data.tenants, logger: logger,
             startedAtUnixSeconds: Int(Date().timeIntervalSince1970), metrics: metrics,
             descriptorLimit: data.descriptorLimit)
+        // Access another gateway on the same PostgreSQL took away ends here too.
+        data.tenants.postgres?.onAccessWithdrawn { [clients = services.clients, logger] withdrawal in
+            let closed: Int
+            switch withdrawal {
+            case .keyRevoked(let id):
+                closed = clients.close { client in client.details.withLock { $0.keyID } == id }
+            case .tenantSuspended(let name), .tenantDropped(let name):
+                closed = clients.close { client in client.details.withLock { $0.tenant } == name.value }
+            }
+            logger.notice(
+                "closed sessions after another gateway's change",
+                metadata: ["change": "\(withdrawal)", "closed_clients": "\(closed)"])
+        }
     }
 
     /// The ports bound by ``start()``.

@@ -5,13 +5,16 @@ import NIOSSL
 import PostgresNIO
 import Synchronization
 
-/// A gateway's ear on the other gateways sharing its PostgreSQL: one
-/// connection of its own (outside the pool) that `LISTEN`s on
-/// ``PostgresChangeNotice/channel`` and hands each notice of another gateway
-/// to its handler. Lost, it reconnects with backoff; the handler hears when
-/// it stops and starts listening, since notices sent meanwhile are lost
-/// (caches must not be trusted then).
+/// A gateway's link to the other gateways sharing its PostgreSQL: one
+/// connection of its own (outside the pool) that `LISTEN`s on ``channel``,
+/// hands each other gateway's change notice to its handler, and beats with
+/// acknowledgements (``PostgresGatewayPeers``). Lost, it reconnects with
+/// backoff; the handler hears when it stops and starts listening, since
+/// notices sent meanwhile are lost (caches must not be trusted then).
 final class PostgresChangeListener: Sendable {
+    /// The channel every gateway listens on.
+    static let channel = "crmgate_changes"
+
     /// What the listener reports.
     enum Report: Sendable {
         /// Listening (again): notices from now on arrive; any sent before may have been missed.
@@ -20,11 +23,18 @@ final class PostgresChangeListener: Sendable {
         case deaf
         /// Another gateway committed.
         case notice(PostgresChangeNotice)
+        /// Another gateway's catalog change took access away.
+        case withdrawn(AccessWithdrawal)
     }
 
+    let peers: PostgresGatewayPeers
     private let listening = Atomic<Bool>(false)
     private let received = Atomic<Int>(0)
     private let running = Mutex<Task<Void, Never>?>(nil)
+
+    init(origin: String, trust: CacheTrust) {
+        peers = PostgresGatewayPeers(origin: origin, trust: trust)
+    }
 
     /// Whether the listener hears the other gateways now.
     var isListening: Bool { listening.load(ordering: .relaxed) }
@@ -32,20 +42,11 @@ final class PostgresChangeListener: Sendable {
     var notices: Int { received.load(ordering: .relaxed) }
 
     /// Starts listening with `configuration`, telling `handler` (on the
-    /// listener's task, one report at a time) of what it hears and of its
-    /// state, and skipping the notices `origin` sent.
+    /// listener's task, one report at a time) of what it hears and of its state.
     func start(
-        configuration: PostgresConnection.Configuration, origin: String, logger: Logger,
+        configuration: PostgresConnection.Configuration, logger: Logger,
         handler: @escaping @Sendable (Report) -> Void
     ) {
-        @Sendable func report(_ report: Report) {
-            switch report {
-            case .listening: listening.store(true, ordering: .relaxed)
-            case .deaf: listening.store(false, ordering: .relaxed)
-            case .notice: received.add(1, ordering: .relaxed)
-            }
-            handler(report)
-        }
         let task = Task {
             var backoff = Duration.milliseconds(50)
             var connectionID = 0
@@ -56,36 +57,100 @@ final class PostgresChangeListener: Sendable {
                         configuration: configuration, id: connectionID, logger: logger)
                     backoff = .milliseconds(50)
                     do {
-                        try await withTaskCancellationHandler {
-                            try await connection.listen(on: PostgresChangeNotice.channel) { notices in
-                                report(.listening)
-                                for try await notification in notices {
-                                    guard let notice = PostgresChangeNotice(payload: notification.payload),
-                                        notice.origin != origin
-                                    else { continue }
-                                    report(.notice(notice))
-                                }
-                            }
-                        } onCancel: {
-                            connection.close().whenComplete { _ in }
-                        }
+                        try await listen(on: connection, handler: handler)
                     } catch {
                         try? await connection.close().get()
                         throw error
                     }
                     try? await connection.close().get()
                 } catch {
-                    if !Task.isCancelled {
+                    // Once per outage, not at every attempt.
+                    if !Task.isCancelled, backoff == .milliseconds(50) {
                         logger.warning(
                             "not hearing other gateways' commits; reconnecting", metadata: ["error": "\(error)"])
                     }
                 }
-                report(.deaf)
+                listening.store(false, ordering: .relaxed)
+                peers.deaf()
+                handler(.deaf)
                 try? await Task.sleep(for: backoff)
                 backoff = min(backoff * 2, .seconds(2))
             }
         }
         running.withLock { $0 = task }
+    }
+
+    /// Listens on `connection` and beats on it until either fails or the task is cancelled.
+    private func listen(on connection: PostgresConnection, handler: @escaping @Sendable (Report) -> Void)
+        async throws
+    {
+        let (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        try await withTaskCancellationHandler {
+            try await connection.listen(on: Self.channel) { notifications in
+                listening.store(true, ordering: .relaxed)
+                handler(.listening)
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await self.beat(on: connection, wakeups: wakeups) }
+                    group.addTask {
+                        for try await notification in notifications {
+                            self.route(notification.payload, handler: handler, wake: wake)
+                        }
+                        throw PostgresChangeListenerEnded()
+                    }
+                    defer { group.cancelAll() }
+                    try await group.next()
+                }
+            }
+        } onCancel: {
+            connection.close().whenComplete { _ in }
+        }
+    }
+
+    /// Sends beats every ``PostgresGatewayPeers/beatInterval``, and at once when acknowledgements are due.
+    private func beat(on connection: PostgresConnection, wakeups: AsyncStream<Void>) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            let (ticks, tick) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+            group.addTask {
+                while !Task.isCancelled {
+                    tick.yield()
+                    try await Task.sleep(for: PostgresGatewayPeers.beatInterval)
+                }
+            }
+            group.addTask {
+                for await _ in wakeups { tick.yield() }
+            }
+            for await _ in ticks {
+                for beat in peers.beats() {
+                    var binds = PostgresBindings(capacity: 2)
+                    binds.append(Self.channel)
+                    binds.append(beat.payload)
+                    _ = try await connection.query(
+                        PostgresQuery(unsafeSQL: "SELECT pg_notify($1, $2) AS beat", binds: binds),
+                        logger: connection.logger)
+                }
+            }
+            group.cancelAll()
+        }
+    }
+
+    /// Acts on one notification: another gateway's change (its handler first, then the acknowledgement), a beat, or an echo.
+    private func route(
+        _ payload: String, handler: @Sendable (Report) -> Void, wake: AsyncStream<Void>.Continuation
+    ) {
+        if let beat = PostgresBeat(payload: payload) {
+            peers.heard(beat)
+        } else if let (origin, withdrawal) = AccessWithdrawal.parse(payload) {
+            if origin != peers.origin { handler(.withdrawn(withdrawal)) }
+        } else if let notice = PostgresChangeNotice(payload: payload) {
+            if notice.origin == peers.origin {
+                peers.echoed(notice)
+            } else {
+                received.add(1, ordering: .relaxed)
+                handler(.notice(notice))
+                peers.acted(on: notice)
+                wake.yield()
+            }
+        }
     }
 
     /// Stops listening.
@@ -95,3 +160,6 @@ final class PostgresChangeListener: Sendable {
         await task?.value
     }
 }
+
+/// The server ended the listening connection's notifications.
+private struct PostgresChangeListenerEnded: Error {}

@@ -5,21 +5,21 @@ import CRMCore
 /// commit order, only if the commit is): which gateway committed, to which
 /// tenant, where the tenant's event log stands, and which cached records went stale.
 struct PostgresChangeNotice: Equatable, Sendable {
-    /// The channel every gateway listens on.
-    static let channel = "crmgate_changes"
     /// Payloads stay well under PostgreSQL's 8,000 bytes: past this, a notice names no records and means all.
     static let maxPayload = 4000
 
-    /// The committing store's ``PostgresStore/instanceID``: a gateway skips its own notices.
+    /// The committing store's ``PostgresStore/instanceID``.
     let origin: String
+    /// The notice's number among its origin's, for the other gateways to acknowledge.
+    let number: Int
     let tenant: String
     /// The tenant's newest event sequence number after the commit.
     let newestSeq: Int64
     let records: RecordChanges
 
-    /// `origin tenant newestSeq records`, records being `*` (any) or `kind:id,…` (possibly empty).
+    /// `c origin number tenant newestSeq records`, records being `*` (any) or `kind:id,…` (possibly empty).
     var payload: String {
-        let head = "\(origin) \(tenant) \(newestSeq) "
+        let head = "c \(origin) \(number) \(tenant) \(newestSeq) "
         switch records {
         case .all:
             return head + "*"
@@ -29,22 +29,25 @@ struct PostgresChangeNotice: Equatable, Sendable {
         }
     }
 
-    init(origin: String, tenant: String, newestSeq: Int64, records: RecordChanges) {
+    init(origin: String, number: Int, tenant: String, newestSeq: Int64, records: RecordChanges) {
         self.origin = origin
+        self.number = number
         self.tenant = tenant
         self.newestSeq = newestSeq
         self.records = records
     }
 
-    /// Reads a ``payload``; nil if it is not one (another program's notice on the channel).
+    /// Reads a ``payload``; nil if it is not one.
     init?(payload: String) {
-        let parts = payload.split(separator: " ", maxSplits: 3, omittingEmptySubsequences: false)
-        guard parts.count == 4, let newest = Int64(parts[2]) else { return nil }
-        if parts[3] == "*" {
+        let parts = payload.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: false)
+        guard parts.count == 6, parts[0] == "c", let number = Int(parts[2]), let newest = Int64(parts[4]) else {
+            return nil
+        }
+        if parts[5] == "*" {
             records = .all
         } else {
             var keys = Set<RecordCache.Key>()
-            for item in parts[3].split(separator: ",") {
+            for item in parts[5].split(separator: ",") {
                 let pair = item.split(separator: ":")
                 guard pair.count == 2, let type = RecordKind(rawValue: String(pair[0])), let id = Int64(pair[1]) else {
                     return nil
@@ -53,8 +56,93 @@ struct PostgresChangeNotice: Equatable, Sendable {
             }
             records = .some(keys)
         }
-        origin = String(parts[0])
-        tenant = String(parts[1])
+        origin = String(parts[1])
+        self.number = number
+        tenant = String(parts[3])
         newestSeq = newest
+    }
+}
+
+/// A gateway's heartbeat on the channel, also carrying its acknowledgements:
+/// the other gateways' notices it has acted on (forgotten their records)
+/// since its last beat. Its own beat coming back renews its caches' lease.
+struct PostgresBeat: Equatable, Sendable {
+    struct Acknowledgement: Hashable, Sendable {
+        let origin: String
+        let number: Int
+    }
+
+    let origin: String
+    let number: Int
+    let acknowledgements: [Acknowledgement]
+
+    /// `b origin number ackOrigin:number,…`.
+    var payload: String {
+        "b \(origin) \(number) " + acknowledgements.map { "\($0.origin):\($0.number)" }.joined(separator: ",")
+    }
+
+    init(origin: String, number: Int, acknowledgements: [Acknowledgement]) {
+        self.origin = origin
+        self.number = number
+        self.acknowledgements = acknowledgements
+    }
+
+    /// Reads a ``payload``; nil if it is not one.
+    init?(payload: String) {
+        let parts = payload.split(separator: " ", maxSplits: 3, omittingEmptySubsequences: false)
+        guard parts.count == 4, parts[0] == "b", let number = Int(parts[2]) else { return nil }
+        var acknowledgements: [Acknowledgement] = []
+        for item in parts[3].split(separator: ",") {
+            let pair = item.split(separator: ":")
+            guard pair.count == 2, let acknowledged = Int(pair[1]) else { return nil }
+            acknowledgements.append(Acknowledgement(origin: String(pair[0]), number: acknowledged))
+        }
+        origin = String(parts[1])
+        self.number = number
+        self.acknowledgements = acknowledgements
+    }
+
+    /// Beats carrying `acknowledgements`, each payload within ``PostgresChangeNotice/maxPayload``.
+    static func split(origin: String, firstNumber: Int, acknowledgements: [Acknowledgement]) -> [PostgresBeat] {
+        let perBeat = max(1, PostgresChangeNotice.maxPayload / (origin.utf8.count + 24))
+        guard acknowledgements.count > perBeat else {
+            return [PostgresBeat(origin: origin, number: firstNumber, acknowledgements: acknowledgements)]
+        }
+        return stride(from: 0, to: acknowledgements.count, by: perBeat).enumerated().map { index, start in
+            PostgresBeat(
+                origin: origin, number: firstNumber + index,
+                acknowledgements: Array(acknowledgements[start..<min(start + perBeat, acknowledgements.count)]))
+        }
+    }
+}
+
+/// Access the catalog took away, which every gateway acts on at once: a
+/// revoked key's sessions and a suspended or dropped tenant's sessions close
+/// on every gateway, not only on the one that ran the command.
+public enum AccessWithdrawal: Equatable, Sendable {
+    case keyRevoked(id: String)
+    case tenantSuspended(TenantName)
+    case tenantDropped(TenantName)
+
+    /// `a origin kind value`, as sent in the catalog's transaction.
+    func payload(origin: String) -> String {
+        switch self {
+        case .keyRevoked(let id): "a \(origin) key \(id)"
+        case .tenantSuspended(let name): "a \(origin) suspended \(name.value)"
+        case .tenantDropped(let name): "a \(origin) dropped \(name.value)"
+        }
+    }
+
+    /// Reads a ``payload(origin:)``: the withdrawal and its origin; nil if it is not one.
+    static func parse(_ payload: String) -> (origin: String, withdrawal: AccessWithdrawal)? {
+        let parts = payload.split(separator: " ", omittingEmptySubsequences: false)
+        guard parts.count == 4, parts[0] == "a" else { return nil }
+        let value = String(parts[3])
+        switch parts[2] {
+        case "key": return (String(parts[1]), .keyRevoked(id: value))
+        case "suspended": return (try? TenantName(value)).map { (String(parts[1]), .tenantSuspended($0)) }
+        case "dropped": return (try? TenantName(value)).map { (String(parts[1]), .tenantDropped($0)) }
+        default: return nil
+        }
     }
 }

@@ -1,3 +1,4 @@
+import CRMCore
 import Logging
 import NIOCore
 import NIOPosix
@@ -12,20 +13,20 @@ public final class PostgresStore: Sendable {
     public let url: PostgresURL
     /// Connections at most: the pool's size.
     public let connections: Int
-    let client: PostgresClient
+    /// The connections, supervised.
+    let pool: PostgresPool
     private let threads: NIOThreadPool
-    private let running: Task<Void, Never>
     let logger: Logger
     /// The pool's use, errors and round trips, for `INFO storage` and `/metrics`.
     public let metrics: PostgresMetrics
     /// Names this gateway's commits in the notices every gateway sharing the database hears.
-    let instanceID = String(UInt64.random(in: 0...UInt64.max), radix: 36)
-    /// Hears the other gateways' commits.
-    let changes = PostgresChangeListener()
-    /// Whether the tenants' record caches may serve: only while ``changes`` listens.
-    let cacheTrust = CacheTrust()
-    /// Who is told of the other gateways' commits (the tenants' directory).
-    private let changeHandler = Mutex<(@Sendable (PostgresChangeListener.Report) -> Void)?>(nil)
+    let instanceID: String
+    /// Whether the tenants' record caches may serve: only while ``changes`` listens, within its lease.
+    let cacheTrust: CacheTrust
+    /// Hears the other gateways' commits, and tells them of this one's.
+    let changes: PostgresChangeListener
+    /// Who is told of the other gateways' commits (the tenants' directory) and catalog changes (the gateway).
+    private let changeHandlers = Mutex<[@Sendable (PostgresChangeListener.Report) -> Void]>([])
 
     /// Connects to `url` (at most `connections` at a time) and checks that the
     /// server answers; throws ``StoreError/unavailable(_:)`` saying why if it does not.
@@ -41,17 +42,21 @@ public final class PostgresStore: Sendable {
             host: url.host, port: url.port, username: url.user, password: url.password, database: url.database,
             tls: url.requiresTLS ? .require(try NIOSSLContext(configuration: .makeClientConfiguration())) : .disable)
         let metrics = PostgresMetrics()
+        let cacheTrust = CacheTrust()
+        let instanceID = String(UInt64.random(in: 0...UInt64.max), radix: 36)
+        self.instanceID = instanceID
+        self.cacheTrust = cacheTrust
+        changes = PostgresChangeListener(origin: instanceID, trust: cacheTrust)
         self.url = url
         self.connections = connections
         self.logger = logger
         self.metrics = metrics
-        client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        pool = PostgresPool(configuration: configuration, logger: logger)
         threads = NIOThreadPool(numberOfThreads: connections)
         threads.start()
-        running = Task { [client] in await client.run() }
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { [client] in _ = try await client.query("SELECT 1") }
+                group.addTask { [client = pool.client] in _ = try await client.query("SELECT 1") }
                 group.addTask {
                     try await Task.sleep(for: .seconds(10))
                     throw StoreError.unavailable("no answer within 10 s")
@@ -64,18 +69,10 @@ public final class PostgresStore: Sendable {
             throw StoreError.unavailable("cannot reach PostgreSQL at \(url): \(Self.reason(error))")
         }
         try await transaction(schema: nil) { try PostgresSchema.createCatalog($0) }
-        changes.start(configuration: listenerConfiguration, origin: instanceID, logger: logger) { [self] report in
-            switch report {
-            case .deaf:
-                cacheTrust.withdraw()
-                changeHandler.withLock { $0 }?(report)
-            case .listening:
-                // The caches are emptied (notices may have been missed) before they serve again.
-                changeHandler.withLock { $0 }?(report)
-                cacheTrust.grant()
-            case .notice:
-                changeHandler.withLock { $0 }?(report)
-            }
+        changes.start(configuration: listenerConfiguration, logger: logger) { [self] report in
+            for handler in changeHandlers.withLock({ $0 }) { handler(report) }
+            // The caches were emptied (notices may have been missed) before they serve again.
+            if case .listening = report { cacheTrust.grant() }
         }
     }
 
@@ -85,14 +82,40 @@ public final class PostgresStore: Sendable {
     public var noticesReceived: Int { changes.notices }
 
     /// Has `handler` told (on the listener's task, in order) of the other
-    /// gateways' commits and of whether they are heard; set once.
+    /// gateways' commits and catalog changes, and of whether they are heard.
     func onChanges(_ handler: @escaping @Sendable (PostgresChangeListener.Report) -> Void) {
-        changeHandler.withLock { $0 = handler }
+        changeHandlers.withLock { $0.append(handler) }
     }
 
-    /// Announces a commit to the other gateways: in the committing transaction, so only a commit is announced.
-    func announce(_ notice: PostgresChangeNotice, in transaction: PostgresTransaction) throws {
-        try transaction.execute("SELECT pg_notify(?, ?)", [PostgresChangeNotice.channel, notice.payload])
+    /// Has `handler` told (on the listener's task) when another gateway takes access away, to close
+    /// the sessions concerned here too.
+    public func onAccessWithdrawn(_ handler: @escaping @Sendable (AccessWithdrawal) -> Void) {
+        onChanges { report in
+            if case .withdrawn(let withdrawal) = report { handler(withdrawal) }
+        }
+    }
+
+    /// Tells the other gateways, in the catalog transaction `db`, that it takes access away.
+    func announce(_ withdrawal: AccessWithdrawal, in db: any SQLDatabase) throws {
+        try db.execute(
+            "SELECT pg_notify(?, ?)", [PostgresChangeListener.channel, withdrawal.payload(origin: instanceID)])
+    }
+
+    /// Announces a commit to the other gateways: in the committing transaction, so only a commit is
+    /// announced. Returns the notice's number, for ``confirm(_:)``.
+    func announce(
+        tenant: TenantName, newestSeq: Int64, records: RecordChanges, in transaction: PostgresTransaction
+    ) throws -> Int {
+        let notice = PostgresChangeNotice(
+            origin: instanceID, number: changes.peers.noticeNumber(), tenant: tenant.value, newestSeq: newestSeq,
+            records: records)
+        try transaction.execute("SELECT pg_notify(?, ?)", [PostgresChangeListener.channel, notice.payload])
+        return notice.number
+    }
+
+    /// Returns once the other gateways acted on the committed notice `number` (or could no longer be serving what it changed).
+    func confirm(_ number: Int) async {
+        await changes.peers.confirm(number)
     }
 
     /// How long a command waits for a connection before it is answered that
@@ -111,27 +134,30 @@ public final class PostgresStore: Sendable {
     ) async throws -> T {
         metrics.started()
         defer { metrics.finished() }
-        let connected = ConnectionTaken()
+        // Not a task group: one would wait, past the deadline, for a pool request that ignores cancellation.
+        let pending = PendingTransaction<T>()
         do {
-            return try await withThrowingTaskGroup(of: T?.self) { group in
-                group.addTask { [self] in
-                    try await client.withConnection { connection in
-                        connected.mark()
-                        return try await run(body, on: connection, schema: schema, readOnly: readOnly, lock: lock)
+            return try await withCheckedThrowingContinuation { continuation in
+                pending.start(continuation)
+                let work = Task { [self] in
+                    do {
+                        let result = try await pool.client.withConnection { connection in
+                            guard pending.connect() else { throw ConnectionWaitExpired() }
+                            pool.connected()
+                            return try await run(body, on: connection, schema: schema, readOnly: readOnly, lock: lock)
+                        }
+                        pending.finish(.success(result))
+                    } catch {
+                        pending.finish(.failure(error))
                     }
                 }
-                group.addTask {
-                    try await Task.sleep(for: Self.connectionWait)
-                    guard connected.isTaken else { throw ConnectionWaitExpired() }
-                    return nil
-                }
-                while let result = try await group.next() {
-                    if let result {
-                        group.cancelAll()
-                        return result
+                Task {
+                    try? await Task.sleep(for: Self.connectionWait)
+                    if pending.expire() {
+                        work.cancel()
+                        pool.stalled(wait: Self.connectionWait, serverAnswers: changes.isListening)
                     }
                 }
-                throw ConnectionWaitExpired()
             }
         } catch let error as PostgresStatementError {
             metrics.failed()
@@ -140,7 +166,7 @@ public final class PostgresStore: Sendable {
             // The connection went away (refused, reset, timed out): nothing was acknowledged.
             metrics.failed()
             throw StoreError.unavailable("PostgreSQL is unreachable (\(Self.reason(error))); retry shortly")
-        } catch  where !connected.isTaken {
+        } catch  where !pending.isConnected {
             // No connection came: the wait expired, or the pool gave up reconnecting for now.
             metrics.failed()
             throw StoreError.unavailable(
@@ -182,8 +208,7 @@ public final class PostgresStore: Sendable {
     /// Closes the connections and stops the threads.
     public func shutdown() async {
         await changes.stop()
-        running.cancel()
-        await running.value
+        await pool.shutdown()
         try? await threads.shutdownGracefully()
     }
 
@@ -198,11 +223,50 @@ public final class PostgresStore: Sendable {
 /// No pooled connection came within ``PostgresStore/connectionWait``.
 private struct ConnectionWaitExpired: Error {}
 
-/// Whether a transaction got its connection (after which no wait expires it).
-private final class ConnectionTaken: Sendable {
-    private let taken = Atomic<Bool>(false)
+/// A transaction waiting for its connection, then running: answered once,
+/// by its result, or by the connection wait expiring first (after which a
+/// connection that comes runs nothing).
+private final class PendingTransaction<T: Sendable>: Sendable {
+    private enum Phase {
+        case waiting
+        case connected
+        case answered
+    }
 
-    var isTaken: Bool { taken.load(ordering: .relaxed) }
+    private let state = Mutex<(phase: Phase, continuation: CheckedContinuation<T, any Error>?)>((.waiting, nil))
 
-    func mark() { taken.store(true, ordering: .relaxed) }
+    var isConnected: Bool { state.withLock { $0.phase == .connected } }
+
+    func start(_ continuation: CheckedContinuation<T, any Error>) {
+        state.withLock { $0.continuation = continuation }
+    }
+
+    /// A connection came: true if it is still wanted.
+    func connect() -> Bool {
+        state.withLock { state in
+            guard state.phase == .waiting else { return false }
+            state.phase = .connected
+            return true
+        }
+    }
+
+    /// The connection wait is over: true if no connection came, and the caller was answered so.
+    func expire() -> Bool {
+        let continuation = state.withLock { state -> CheckedContinuation<T, any Error>? in
+            guard state.phase == .waiting else { return nil }
+            state.phase = .answered
+            defer { state.continuation = nil }
+            return state.continuation
+        }
+        continuation?.resume(throwing: ConnectionWaitExpired())
+        return continuation != nil
+    }
+
+    func finish(_ result: Result<T, any Error>) {
+        let continuation = state.withLock { state -> CheckedContinuation<T, any Error>? in
+            defer { state.continuation = nil }
+            return state.continuation
+        }
+        continuation?.resume(with: result)
+    }
 }

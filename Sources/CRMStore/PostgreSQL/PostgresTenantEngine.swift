@@ -9,7 +9,8 @@ import Synchronization
 /// savepoint per write. A batch is answered once PostgreSQL acknowledged its COMMIT.
 ///
 /// Each commit announces itself to the other gateways sharing the database
-/// (``PostgresChangeNotice``); told of theirs, the engine catches its event
+/// (``PostgresChangeNotice``) and is answered once they acted on it
+/// (``PostgresGatewayPeers``); told of theirs, the engine catches its event
 /// hub up (``catchUp(to:)``), so listeners here hear every commit, wherever it was made.
 final class PostgresTenantEngine: TenantEngine {
     /// Writes one transaction holds at most: PostgreSQL slows down past 64
@@ -166,6 +167,8 @@ final class PostgresTenantEngine: TenantEngine {
         let committed: CommittedEvents
         let changedRecords: RecordChanges
         let created: (reorders: Int, feedGaps: Int)
+        /// The number of the notice announcing the commit, if it changed anything.
+        let notice: Int?
     }
 
     /// Commits `batch` in one transaction. Its writes first run without
@@ -190,7 +193,15 @@ final class PostgresTenantEngine: TenantEngine {
             for statistics in statistics { statistics.recordBatch(size: writes) }
             metrics.committed(reorders: outcome.created.reorders, feedGaps: outcome.created.feedGaps)
             events.publish(outcome.committed)
-            for answer in outcome.answers { answer(nil) }
+            if let notice = outcome.notice {
+                // Answered once no other gateway can serve what the batch changed: off the queue, which goes on.
+                Task { [store] in
+                    await store.confirm(notice)
+                    for answer in outcome.answers { answer(nil) }
+                }
+            } else {
+                for answer in outcome.answers { answer(nil) }
+            }
         } catch let undone as UndoneWrite {
             undone.answer(nil)
         } catch {
@@ -206,16 +217,14 @@ final class PostgresTenantEngine: TenantEngine {
             if !savepoints, let failed = runs.first(where: \.failed) { throw UndoneWrite(answer: failed.answer) }
             let published = events.newestSeq
             let committed = try events.read(after: db)
+            var notice: Int?
             if committed.newest != published || db.changedRecords != .none {
-                try store.announce(
-                    PostgresChangeNotice(
-                        origin: store.instanceID, tenant: name.value, newestSeq: committed.newest,
-                        records: db.changedRecords),
-                    in: db)
+                notice = try store.announce(
+                    tenant: name, newestSeq: committed.newest, records: db.changedRecords, in: db)
             }
             return Outcome(
                 answers: runs.map(\.answer), committed: committed, changedRecords: db.changedRecords,
-                created: db.created)
+                created: db.created, notice: notice)
         }
     }
 

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import PostgresNIO
+import Synchronization
 
 /// The PostgreSQL engine's ``SQLDatabase``: the services' statements on one
 /// connection inside a transaction, run from a blocking-pool thread, which
@@ -32,12 +33,12 @@ final class PostgresTransaction: SQLDatabase {
     @discardableResult
     func execute(_ sql: String, _ arguments: [any SQLBindable]) throws -> Int {
         noteWrites(sql, arguments)
-        return try timed { try connection.query(query(sql, arguments), logger: logger).wait() }.metadata.rows ?? 0
+        return try timed { try answer(connection.query(query(sql, arguments), logger: logger)) }.metadata.rows ?? 0
     }
 
     func forEachRow(_ sql: String, _ arguments: [any SQLBindable], _ row: (any SQLColumns) throws -> Void) throws {
         noteWrites(sql, arguments)
-        let result = try timed { try connection.query(query(sql, arguments), logger: logger).wait() }
+        let result = try timed { try answer(connection.query(query(sql, arguments), logger: logger)) }
         for found in result.rows {
             try row(PostgresColumns(row: found.makeRandomAccess()))
         }
@@ -46,7 +47,21 @@ final class PostgresTransaction: SQLDatabase {
     /// Runs each `;`-separated statement of `sql` (schema changes), one round trip each.
     func run(_ sql: String) throws {
         for statement in PostgresDialect.statements(sql) {
-            _ = try timed { try connection.query(PostgresQuery(unsafeSQL: statement), logger: logger).wait() }
+            _ = try timed { try answer(connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)) }
+        }
+    }
+
+    /// Waits for `query`'s answer, or for the connection to close: a query
+    /// sent as PostgreSQL went away was seen never to be answered nor failed.
+    private func answer(_ query: EventLoopFuture<PostgresQueryResult>) throws -> PostgresQueryResult {
+        let outcome = QueryOutcome()
+        query.whenComplete { outcome.set($0) }
+        while true {
+            if let result = outcome.wait(for: .seconds(1)) { return try result.get() }
+            if connection.isClosed {
+                throw StoreError.unavailable(
+                    "PostgreSQL closed the connection before answering; the command's transaction rolled back: retry")
+            }
         }
     }
 
@@ -130,6 +145,24 @@ final class PostgresTransaction: SQLDatabase {
         return (
             kind: kind, updateByID: "UPDATE \(table) SET ", update: "UPDATE \(table) ", delete: "DELETE FROM \(table) "
         )
+    }
+}
+
+/// A query's answer, handed from the connection's event loop to the thread waiting for it.
+private final class QueryOutcome: Sendable {
+    private let result = Mutex<Result<PostgresQueryResult, any Error>?>(nil)
+    private let arrived = DispatchSemaphore(value: 0)
+
+    func set(_ outcome: Result<PostgresQueryResult, any Error>) {
+        result.withLock { $0 = outcome }
+        arrived.signal()
+    }
+
+    /// The answer, if it arrives within `timeout`.
+    func wait(for timeout: Duration) -> Result<PostgresQueryResult, any Error>? {
+        let milliseconds = Int(timeout.components.seconds * 1000)
+        guard arrived.wait(timeout: .now() + .milliseconds(milliseconds)) == .success else { return nil }
+        return result.withLock { $0 }
     }
 }
 

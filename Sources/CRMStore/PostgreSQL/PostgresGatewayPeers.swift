@@ -1,0 +1,185 @@
+import Synchronization
+
+/// What makes a gateway's record caches safe beside other gateways writing
+/// the same PostgreSQL: a lease for its own caches, and, for its own writes,
+/// a wait until every other gateway has acted on them.
+///
+/// - Every gateway beats on the channel every ``beatInterval``. When its own
+///   beat comes back, it has read every notice committed before that beat
+///   was sent, so its caches may serve until ``lease`` after the sending.
+/// - A gateway acknowledges each other gateway's notice in its next beat,
+///   once it has forgotten the records the notice names (it beats at once then).
+/// - A write is answered once its own notice has come back (every gateway
+///   beating before the commit is then known) and each of those gateways
+///   acknowledged it, or after ``confirmationLimit``: a gateway that has not
+///   acknowledged by then sent every beat it heard back before the commit,
+///   so its lease ran out, and its caches serve nothing until it has read the notice.
+///
+/// PostgreSQL delivers notifications in commit order to every listener, which is what this relies on.
+final class PostgresGatewayPeers: Sendable {
+    /// How long a returned beat lets the caches serve, from when it was sent.
+    static let lease = Duration.milliseconds(500)
+    static let beatInterval = Duration.milliseconds(100)
+    /// The longest a write waits for acknowledgements: past every lease that could have missed it.
+    static let confirmationLimit = lease + beatInterval
+    /// A gateway not heard from for this long is no longer waited for.
+    static let peerExpiry = lease * 2
+
+    private struct Waiter {
+        var echoed = false
+        var required: Set<String> = []
+        var acknowledged: Set<String> = []
+        let continuation: CheckedContinuation<Void, Never>
+
+        var isDone: Bool { echoed && required.isSubset(of: acknowledged) }
+    }
+
+    private struct State {
+        var nextBeat = 1
+        /// When each of this gateway's beats still on its way was sent.
+        var beatsSent: [Int: ContinuousClock.Instant] = [:]
+        /// When each other gateway last beat.
+        var peers: [String: ContinuousClock.Instant] = [:]
+        /// Other gateways' notices acted on and not yet acknowledged.
+        var toAcknowledge: [PostgresBeat.Acknowledgement] = []
+        /// Own writes waiting for confirmation, by notice number.
+        var waiters: [Int: Waiter] = [:]
+        /// Echoes and acknowledgements (by notice number) that came before their write waited, or after it stopped.
+        var early: [Int: Early] = [:]
+
+        /// Notes what came for notice `number` before its waiter; keeps the newest few thousand.
+        mutating func noteEarly(_ number: Int, _ note: (inout Early) -> Void) {
+            if early.count >= 4096 {
+                let newest = early.keys.sorted().suffix(2048)
+                early = early.filter { newest.contains($0.key) }
+            }
+            note(&early[number, default: Early()])
+        }
+    }
+
+    private struct Early {
+        var echoed = false
+        var required: Set<String> = []
+        var acknowledged: Set<String> = []
+    }
+
+    let origin: String
+    private let trust: CacheTrust
+    private let state = Mutex(State())
+    private let nextNotice = Atomic<Int>(1)
+
+    init(origin: String, trust: CacheTrust) {
+        self.origin = origin
+        self.trust = trust
+    }
+
+    /// The number of this gateway's next change notice.
+    func noticeNumber() -> Int {
+        nextNotice.wrappingAdd(1, ordering: .relaxed).oldValue
+    }
+
+    /// The beats to send now (one, or more when many acknowledgements are due), noting when.
+    func beats() -> [PostgresBeat] {
+        state.withLock { state in
+            let beats = PostgresBeat.split(
+                origin: origin, firstNumber: state.nextBeat, acknowledgements: state.toAcknowledge)
+            state.toAcknowledge.removeAll()
+            state.nextBeat += beats.count
+            let now = ContinuousClock.now
+            for beat in beats { state.beatsSent[beat.number] = now }
+            return beats
+        }
+    }
+
+    /// Whether acknowledgements wait to be sent.
+    var hasAcknowledgements: Bool { state.withLock { !$0.toAcknowledge.isEmpty } }
+
+    /// A beat came back: this gateway's own (its lease renews), or another's (it is alive; it may acknowledge writes).
+    func heard(_ beat: PostgresBeat) {
+        if beat.origin == origin {
+            let sent = state.withLock { state in
+                let sent = state.beatsSent[beat.number]
+                state.beatsSent = state.beatsSent.filter { $0.key > beat.number }
+                return sent
+            }
+            if let sent { trust.renew(until: sent + Self.lease) }
+            return
+        }
+        var resume: [CheckedContinuation<Void, Never>] = []
+        state.withLock { state in
+            state.peers[beat.origin] = .now
+            for acknowledgement in beat.acknowledgements where acknowledgement.origin == origin {
+                let number = acknowledgement.number
+                if state.waiters[number] != nil {
+                    state.waiters[number]!.acknowledged.insert(beat.origin)
+                    if state.waiters[number]!.isDone {
+                        resume.append(state.waiters.removeValue(forKey: number)!.continuation)
+                    }
+                } else {
+                    state.noteEarly(number) { $0.acknowledged.insert(beat.origin) }
+                }
+            }
+        }
+        for continuation in resume { continuation.resume() }
+    }
+
+    /// Another gateway's notice was acted on: acknowledge it in the next beat.
+    func acted(on notice: PostgresChangeNotice) {
+        state.withLock { $0.toAcknowledge.append(.init(origin: notice.origin, number: notice.number)) }
+    }
+
+    /// This gateway's own notice came back: every gateway beating before it is known; those are waited for.
+    func echoed(_ notice: PostgresChangeNotice) {
+        let continuation = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            let cutoff = ContinuousClock.now - Self.peerExpiry
+            let required = Set(state.peers.filter { $0.value > cutoff }.keys)
+            guard state.waiters[notice.number] != nil else {
+                state.noteEarly(notice.number) { early in
+                    early.echoed = true
+                    early.required = required
+                }
+                return nil
+            }
+            state.waiters[notice.number]!.echoed = true
+            state.waiters[notice.number]!.required = required
+            return state.waiters[notice.number]!.isDone
+                ? state.waiters.removeValue(forKey: notice.number)!.continuation : nil
+        }
+        continuation?.resume()
+    }
+
+    /// Returns once the write that sent notice `number` is confirmed: known to every other gateway, or past every lease.
+    func confirm(_ number: Int) async {
+        await withCheckedContinuation { continuation in
+            let done = state.withLock { state -> Bool in
+                var waiter = Waiter(continuation: continuation)
+                if let early = state.early.removeValue(forKey: number) {
+                    waiter.echoed = early.echoed
+                    waiter.required = early.required
+                    waiter.acknowledged = early.acknowledged
+                }
+                if waiter.isDone { return true }
+                state.waiters[number] = waiter
+                return false
+            }
+            if done {
+                continuation.resume()
+                return
+            }
+            Task { [self] in
+                try? await Task.sleep(for: Self.confirmationLimit)
+                state.withLock { $0.waiters.removeValue(forKey: number) }?.continuation.resume()
+            }
+        }
+    }
+
+    /// The listener lost its connection: its caches stop serving at once, and nothing it was told of counts.
+    func deaf() {
+        trust.withdraw()
+        state.withLock { state in
+            state.beatsSent.removeAll()
+            state.toAcknowledge.removeAll()
+            state.early.removeAll()
+        }
+    }
+}
