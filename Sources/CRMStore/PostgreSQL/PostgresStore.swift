@@ -13,8 +13,8 @@ public final class PostgresStore: Sendable {
     public let url: PostgresURL
     /// Connections at most: the pool's size.
     public let connections: Int
-    /// The connections, supervised.
-    let pool: PostgresPool
+    let client: PostgresClient
+    private let running: Task<Void, Never>
     private let threads: NIOThreadPool
     let logger: Logger
     /// The pool's use, errors and round trips, for `INFO storage` and `/metrics`.
@@ -51,12 +51,13 @@ public final class PostgresStore: Sendable {
         self.connections = connections
         self.logger = logger
         self.metrics = metrics
-        pool = PostgresPool(configuration: configuration, logger: logger)
+        client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         threads = NIOThreadPool(numberOfThreads: connections)
         threads.start()
+        running = Task { [client] in await client.run() }
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { [client = pool.client] in _ = try await client.query("SELECT 1") }
+                group.addTask { [client] in _ = try await client.query("SELECT 1") }
                 group.addTask {
                     try await Task.sleep(for: .seconds(10))
                     throw StoreError.unavailable("no answer within 10 s")
@@ -141,9 +142,8 @@ public final class PostgresStore: Sendable {
                 pending.start(continuation)
                 let work = Task { [self] in
                     do {
-                        let result = try await pool.client.withConnection { connection in
+                        let result = try await client.withConnection { connection in
                             guard pending.connect() else { throw ConnectionWaitExpired() }
-                            pool.connected()
                             return try await run(body, on: connection, schema: schema, readOnly: readOnly, lock: lock)
                         }
                         pending.finish(.success(result))
@@ -153,10 +153,7 @@ public final class PostgresStore: Sendable {
                 }
                 Task {
                     try? await Task.sleep(for: Self.connectionWait)
-                    if pending.expire() {
-                        work.cancel()
-                        pool.stalled(wait: Self.connectionWait, serverAnswers: changes.isListening)
-                    }
+                    if pending.expire() { work.cancel() }
                 }
             }
         } catch let error as PostgresStatementError {
@@ -208,7 +205,8 @@ public final class PostgresStore: Sendable {
     /// Closes the connections and stops the threads.
     public func shutdown() async {
         await changes.stop()
-        await pool.shutdown()
+        running.cancel()
+        await running.value
         try? await threads.shutdownGracefully()
     }
 
