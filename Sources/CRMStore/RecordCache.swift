@@ -222,10 +222,20 @@ final class CacheTrust: Sendable {
     private let counter = Atomic<UInt64>(1)
     /// When the lease ends, in nanoseconds after ``start``.
     private let leaseEnd = Atomic<Int64>(0)
+    /// When a cache was last asked (to the tenth of a second), in nanoseconds after ``start``: the gateway beats while they are.
+    private let wanted = Atomic<Int64>(0)
     private static let start = ContinuousClock.now
 
     var isGranted: Bool {
-        epoch & 1 == 0 && Self.nanoseconds(.now) < leaseEnd.load(ordering: .relaxed)
+        let now = Self.nanoseconds(.now)
+        // One store per tenth of a second at most, not one per cached read.
+        if now - wanted.load(ordering: .relaxed) > 100_000_000 { wanted.store(now, ordering: .relaxed) }
+        return epoch & 1 == 0 && now < leaseEnd.load(ordering: .relaxed)
+    }
+
+    /// Whether a cache was asked within `interval`.
+    func wasWanted(within interval: Duration) -> Bool {
+        Self.nanoseconds(.now) - wanted.load(ordering: .relaxed) < Self.nanoseconds(Self.start + interval)
     }
 
     /// Changes at each withdrawal and grant.

@@ -4,9 +4,10 @@ import Synchronization
 /// the same PostgreSQL: a lease for its own caches, and, for its own writes,
 /// a wait until every other gateway has acted on them.
 ///
-/// - Every gateway beats on the channel every ``beatInterval``. When its own
-///   beat comes back, it has read every notice committed before that beat
-///   was sent, so its caches may serve until ``lease`` after the sending.
+/// - A gateway whose caches are in use beats on the channel every
+///   ``beatInterval``. When its own beat comes back, it has read every notice
+///   committed before that beat was sent, so its caches may serve until
+///   ``lease`` after the sending. Idle, it does not beat, and no write waits for it.
 /// - A gateway acknowledges each other gateway's notice in its next beat,
 ///   once it has forgotten the records the notice names (it beats at once then).
 /// - A write is answered once its own notice has come back (every gateway
@@ -22,8 +23,10 @@ final class PostgresGatewayPeers: Sendable {
     static let beatInterval = Duration.milliseconds(100)
     /// The longest a write waits for acknowledgements: past every lease that could have missed it.
     static let confirmationLimit = lease + beatInterval
-    /// A gateway not heard from for this long is no longer waited for.
-    static let peerExpiry = lease * 2
+    /// A gateway not heard from for this long is no longer waited for: its lease ran out.
+    static let peerExpiry = lease + beatInterval
+    /// A gateway beats while its caches were asked within this long (and to acknowledge); idle, it is silent.
+    static let beatingAfterUse = Duration.seconds(2)
 
     private struct Waiter {
         var echoed = false
@@ -78,9 +81,11 @@ final class PostgresGatewayPeers: Sendable {
         nextNotice.wrappingAdd(1, ordering: .relaxed).oldValue
     }
 
-    /// The beats to send now (one, or more when many acknowledgements are due), noting when.
-    func beats() -> [PostgresBeat] {
+    /// The beats to send now (one, or more when many acknowledgements are due), noting when;
+    /// none if neither acknowledgements are due nor `caches in use`.
+    func beats(cachesInUse: Bool) -> [PostgresBeat] {
         state.withLock { state in
+            guard cachesInUse || !state.toAcknowledge.isEmpty else { return [] }
             let beats = PostgresBeat.split(
                 origin: origin, firstNumber: state.nextBeat, acknowledgements: state.toAcknowledge)
             state.toAcknowledge.removeAll()
