@@ -23,12 +23,14 @@ import Testing
 
     @Test func beatsCarryTheirAcknowledgementsSplitWithinThePayloadLimit() throws {
         let acknowledgements = (1...1000).map { PostgresBeat.Acknowledgement(origin: "peer", number: $0) }
-        let beats = PostgresBeat.split(origin: "g1", firstNumber: 5, acknowledgements: acknowledgements)
+        let beats = PostgresBeat.split(origin: "g1", firstNumber: 5, leasing: true, acknowledgements: acknowledgements)
         #expect(beats.count > 1)
         #expect(beats.map(\.number) == Array(5..<(5 + beats.count)))
         #expect(beats.allSatisfy { $0.payload.utf8.count <= PostgresChangeNotice.maxPayload })
         #expect(beats.flatMap { PostgresBeat(payload: $0.payload)?.acknowledgements ?? [] } == acknowledgements)
-        #expect(PostgresBeat(payload: PostgresBeat(origin: "g1", number: 1, acknowledgements: []).payload) != nil)
+        #expect(beats.allSatisfy { PostgresBeat(payload: $0.payload)?.leasing == true })
+        let acknowledging = PostgresBeat(origin: "g1", number: 1, leasing: false, acknowledgements: [])
+        #expect(PostgresBeat(payload: acknowledging.payload) == acknowledging)
     }
 
     @Test func withdrawalsReadBackAndForeignPayloadsAreIgnored() throws {
@@ -39,7 +41,8 @@ import Testing
             #expect(parsed?.withdrawal == withdrawal)
         }
         for foreign in [
-            "", "hello", "c g1 x acme 1 *", "b g1 2 peer:x", "a g1 dropped Not A Name", "c g1 1 acme 1 nope:1",
+            "", "hello", "c g1 x acme 1 *", "b g1 2 L peer:x", "b g1 2 X ", "a g1 dropped Not A Name",
+            "c g1 1 acme 1 nope:1",
         ] {
             #expect(PostgresChangeNotice(payload: foreign) == nil, "\(foreign)")
             #expect(PostgresBeat(payload: foreign) == nil, "\(foreign)")

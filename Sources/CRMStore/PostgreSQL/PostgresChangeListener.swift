@@ -28,14 +28,12 @@ final class PostgresChangeListener: Sendable {
     }
 
     let peers: PostgresGatewayPeers
-    private let trust: CacheTrust
     private let listening = Atomic<Bool>(false)
     private let received = Atomic<Int>(0)
     private let running = Mutex<Task<Void, Never>?>(nil)
 
     init(origin: String, trust: CacheTrust) {
         peers = PostgresGatewayPeers(origin: origin, trust: trust)
-        self.trust = trust
     }
 
     /// Whether the listener hears the other gateways now.
@@ -126,7 +124,7 @@ final class PostgresChangeListener: Sendable {
                 for await _ in wakeups { tick.yield() }
             }
             for await _ in ticks {
-                for beat in peers.beats(cachesInUse: trust.wasWanted(within: PostgresGatewayPeers.beatingAfterUse)) {
+                for beat in peers.beats() {
                     var binds = PostgresBindings(capacity: 2)
                     binds.append(Self.channel)
                     binds.append(beat.payload)
@@ -174,8 +172,7 @@ final class PostgresChangeListener: Sendable {
             } else {
                 received.add(1, ordering: .relaxed)
                 handler(.notice(notice))
-                peers.acted(on: notice)
-                wake.yield()
+                if peers.acted(on: notice) { wake.yield() }
             }
         }
     }

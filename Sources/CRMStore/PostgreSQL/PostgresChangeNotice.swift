@@ -65,7 +65,9 @@ struct PostgresChangeNotice: Equatable, Sendable {
 
 /// A gateway's heartbeat on the channel, also carrying its acknowledgements:
 /// the other gateways' notices it has acted on (forgotten their records)
-/// since its last beat. Its own beat coming back renews its caches' lease.
+/// since its last beat. A leasing beat is sent while the gateway's caches
+/// serve: coming back, it renews their lease, and the others wait for its
+/// acknowledgements; a beat that only acknowledges does neither.
 struct PostgresBeat: Equatable, Sendable {
     struct Acknowledgement: Hashable, Sendable {
         let origin: String
@@ -74,43 +76,53 @@ struct PostgresBeat: Equatable, Sendable {
 
     let origin: String
     let number: Int
+    let leasing: Bool
     let acknowledgements: [Acknowledgement]
 
-    /// `b origin number ackOrigin:number,…`.
+    /// `b origin number L|A ackOrigin:number,…`.
     var payload: String {
-        "b \(origin) \(number) " + acknowledgements.map { "\($0.origin):\($0.number)" }.joined(separator: ",")
+        "b \(origin) \(number) \(leasing ? "L" : "A") "
+            + acknowledgements.map { "\($0.origin):\($0.number)" }.joined(separator: ",")
     }
 
-    init(origin: String, number: Int, acknowledgements: [Acknowledgement]) {
+    init(origin: String, number: Int, leasing: Bool, acknowledgements: [Acknowledgement]) {
         self.origin = origin
         self.number = number
+        self.leasing = leasing
         self.acknowledgements = acknowledgements
     }
 
     /// Reads a ``payload``; nil if it is not one.
     init?(payload: String) {
-        let parts = payload.split(separator: " ", maxSplits: 3, omittingEmptySubsequences: false)
-        guard parts.count == 4, parts[0] == "b", let number = Int(parts[2]) else { return nil }
+        let parts = payload.split(separator: " ", maxSplits: 4, omittingEmptySubsequences: false)
+        guard parts.count == 5, parts[0] == "b", let number = Int(parts[2]), parts[3] == "L" || parts[3] == "A" else {
+            return nil
+        }
         var acknowledgements: [Acknowledgement] = []
-        for item in parts[3].split(separator: ",") {
+        for item in parts[4].split(separator: ",") {
             let pair = item.split(separator: ":")
             guard pair.count == 2, let acknowledged = Int(pair[1]) else { return nil }
             acknowledgements.append(Acknowledgement(origin: String(pair[0]), number: acknowledged))
         }
         origin = String(parts[1])
         self.number = number
+        leasing = parts[3] == "L"
         self.acknowledgements = acknowledgements
     }
 
     /// Beats carrying `acknowledgements`, each payload within ``PostgresChangeNotice/maxPayload``.
-    static func split(origin: String, firstNumber: Int, acknowledgements: [Acknowledgement]) -> [PostgresBeat] {
+    static func split(origin: String, firstNumber: Int, leasing: Bool, acknowledgements: [Acknowledgement])
+        -> [PostgresBeat]
+    {
         let perBeat = max(1, PostgresChangeNotice.maxPayload / (origin.utf8.count + 24))
         guard acknowledgements.count > perBeat else {
-            return [PostgresBeat(origin: origin, number: firstNumber, acknowledgements: acknowledgements)]
+            return [
+                PostgresBeat(origin: origin, number: firstNumber, leasing: leasing, acknowledgements: acknowledgements)
+            ]
         }
         return stride(from: 0, to: acknowledgements.count, by: perBeat).enumerated().map { index, start in
             PostgresBeat(
-                origin: origin, number: firstNumber + index,
+                origin: origin, number: firstNumber + index, leasing: leasing,
                 acknowledgements: Array(acknowledgements[start..<min(start + perBeat, acknowledgements.count)]))
         }
     }

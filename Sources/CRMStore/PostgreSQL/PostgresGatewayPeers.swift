@@ -4,12 +4,14 @@ import Synchronization
 /// the same PostgreSQL: a lease for its own caches, and, for its own writes,
 /// a wait until every other gateway has acted on them.
 ///
-/// - A gateway whose caches are in use beats on the channel every
-///   ``beatInterval``. When its own beat comes back, it has read every notice
-///   committed before that beat was sent, so its caches may serve until
-///   ``lease`` after the sending. Idle, it does not beat, and no write waits for it.
+/// - A gateway whose caches are in use sends a leasing beat on the channel
+///   every ``beatInterval``. When its own beat comes back, it has read every
+///   notice committed before that beat was sent, so its caches may serve
+///   until ``lease`` after the sending. Idle, it does not beat, and no write
+///   waits for it once ``peerExpiry`` has passed since its last leasing beat.
 /// - A gateway acknowledges each other gateway's notice in its next beat,
-///   once it has forgotten the records the notice names (it beats at once then).
+///   once it has forgotten the records the notice names (it beats at once
+///   then), while the others may still wait for it.
 /// - A write is answered once its own notice has come back (every gateway
 ///   beating before the commit is then known) and each of those gateways
 ///   acknowledged it, or after ``confirmationLimit``: a gateway that has not
@@ -53,8 +55,8 @@ final class PostgresGatewayPeers: Sendable {
         /// Notes what came for notice `number` before its waiter; keeps the newest few thousand.
         mutating func noteEarly(_ number: Int, _ note: (inout Early) -> Void) {
             if early.count >= 4096 {
-                let newest = early.keys.sorted().suffix(2048)
-                early = early.filter { newest.contains($0.key) }
+                let oldestKept = early.keys.sorted()[early.count - 2048]
+                early = early.filter { $0.key >= oldestKept }
             }
             note(&early[number, default: Early()])
         }
@@ -81,23 +83,25 @@ final class PostgresGatewayPeers: Sendable {
         nextNotice.wrappingAdd(1, ordering: .relaxed).oldValue
     }
 
-    /// The beats to send now (one, or more when many acknowledgements are due), noting when;
-    /// none if neither acknowledgements are due nor `caches in use`.
-    func beats(cachesInUse: Bool) -> [PostgresBeat] {
-        state.withLock { state in
-            guard cachesInUse || !state.toAcknowledge.isEmpty else { return [] }
+    /// The beats to send now (one, or more when many acknowledgements are due), noting when:
+    /// leasing while the caches are in use (``CacheTrust/wasWanted(within:)``), and none if
+    /// they are not and no acknowledgement is due.
+    func beats() -> [PostgresBeat] {
+        let leasing = trust.wasWanted(within: Self.beatingAfterUse)
+        return state.withLock { state in
+            guard leasing || !state.toAcknowledge.isEmpty else { return [] }
             let beats = PostgresBeat.split(
-                origin: origin, firstNumber: state.nextBeat, acknowledgements: state.toAcknowledge)
+                origin: origin, firstNumber: state.nextBeat, leasing: leasing,
+                acknowledgements: state.toAcknowledge)
             state.toAcknowledge.removeAll()
             state.nextBeat += beats.count
-            let now = ContinuousClock.now
-            for beat in beats { state.beatsSent[beat.number] = now }
+            if leasing {
+                let now = ContinuousClock.now
+                for beat in beats { state.beatsSent[beat.number] = now }
+            }
             return beats
         }
     }
-
-    /// Whether acknowledgements wait to be sent.
-    var hasAcknowledgements: Bool { state.withLock { !$0.toAcknowledge.isEmpty } }
 
     /// A beat came back: this gateway's own (its lease renews), or another's (it is alive; it may acknowledge writes).
     func heard(_ beat: PostgresBeat) {
@@ -112,7 +116,7 @@ final class PostgresGatewayPeers: Sendable {
         }
         var resume: [CheckedContinuation<Void, Never>] = []
         state.withLock { state in
-            state.peers[beat.origin] = .now
+            if beat.leasing { state.peers[beat.origin] = .now }
             for acknowledgement in beat.acknowledgements where acknowledgement.origin == origin {
                 let number = acknowledgement.number
                 if state.waiters[number] != nil {
@@ -128,9 +132,13 @@ final class PostgresGatewayPeers: Sendable {
         for continuation in resume { continuation.resume() }
     }
 
-    /// Another gateway's notice was acted on: acknowledge it in the next beat.
-    func acted(on notice: PostgresChangeNotice) {
+    /// Another gateway's notice was acted on: acknowledge it in the next beat, if that gateway
+    /// may be waiting for it (this one sent a leasing beat within ``peerExpiry``, give or take a beat).
+    /// Returns whether an acknowledgement is due.
+    func acted(on notice: PostgresChangeNotice) -> Bool {
+        guard trust.wasWanted(within: Self.beatingAfterUse + Self.peerExpiry + Self.beatInterval) else { return false }
         state.withLock { $0.toAcknowledge.append(.init(origin: notice.origin, number: notice.number)) }
+        return true
     }
 
     /// This gateway's own notice came back: every gateway beating before it is known; those are waited for.
