@@ -109,9 +109,8 @@ public final class EventHub: Sendable {
             let published = state.lastSeq
             state.lastSeq = committed.newest
             defer { state.waiters.removeAll() }
-            let events =
-                committed.events.first.map { $0.seq > published } ?? true
-                ? committed.events : committed.events.filter { $0.seq > published }
+            // In seq order: only a leading run can have been published already.
+            let events = Array(committed.events.drop { $0.seq <= published })
             return (events, events.isEmpty ? [] : Array(state.subscribers.values), Array(state.waiters.values))
         }
         for deliver in subscribers { deliver(events) }

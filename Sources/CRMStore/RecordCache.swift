@@ -202,6 +202,15 @@ public final class RecordCache: Sendable {
         }
     }
 
+    /// Forgets what a commit changed (nothing, some records, or possibly any).
+    func forget(_ changes: RecordChanges) {
+        switch changes {
+        case .all: removeAll()
+        case .some(let keys) where !keys.isEmpty: invalidate(keys)
+        case .some: break
+        }
+    }
+
     /// Forgets `keys` (changed by a commit) and refuses stores from reads dispatched before now.
     func invalidate(_ keys: Set<Key>) {
         state.withLock { state in

@@ -196,11 +196,7 @@ public final class TenantDatabase: Sendable {
     /// changed records leave the cache, and the events it added reach this
     /// gateway's listeners (nil `newestSeq`: perhaps some, after notices were missed).
     func committedElsewhere(_ records: RecordChanges, newestSeq: Int64?) {
-        switch records {
-        case .all: recordCache.removeAll()
-        case .some(let keys) where !keys.isEmpty: recordCache.invalidate(keys)
-        case .some: break
-        }
+        recordCache.forget(records)
         (engine as? PostgresTenantEngine)?.catchUp(to: newestSeq)
     }
 

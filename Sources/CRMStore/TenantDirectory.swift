@@ -92,7 +92,7 @@ public final class TenantDirectory: Sendable {
         case .withdrawn(.tenantDropped(let name)):
             // Its schema is gone: close what this gateway holds of it (a new tenant of the name starts afresh).
             if case .open(let database, _, _) = entries.withLock({ $0.removeValue(forKey: name.value) }) {
-                Task { try? await onBlockingThread { try database.close() } }
+                Task { await close([database]) }
             }
         case .withdrawn:
             break

@@ -47,11 +47,9 @@ struct PostgresChangeNotice: Equatable, Sendable {
             records = .all
         } else {
             var keys = Set<RecordCache.Key>()
-            for item in parts[5].split(separator: ",") {
-                let pair = item.split(separator: ":")
-                guard pair.count == 2, let type = RecordKind(rawValue: String(pair[0])), let id = Int64(pair[1]) else {
-                    return nil
-                }
+            guard let pairs = namedNumbers(parts[5]) else { return nil }
+            for (name, id) in pairs {
+                guard let type = RecordKind(rawValue: name) else { return nil }
                 keys.insert(RecordCache.Key(type: type, id: id))
             }
             records = .some(keys)
@@ -98,12 +96,8 @@ struct PostgresBeat: Equatable, Sendable {
         guard parts.count == 5, parts[0] == "b", let number = Int(parts[2]), parts[3] == "L" || parts[3] == "A" else {
             return nil
         }
-        var acknowledgements: [Acknowledgement] = []
-        for item in parts[4].split(separator: ",") {
-            let pair = item.split(separator: ":")
-            guard pair.count == 2, let acknowledged = Int(pair[1]) else { return nil }
-            acknowledgements.append(Acknowledgement(origin: String(pair[0]), number: acknowledged))
-        }
+        guard let pairs = namedNumbers(parts[4]) else { return nil }
+        let acknowledgements = pairs.map { Acknowledgement(origin: $0.name, number: Int($0.number)) }
         origin = String(parts[1])
         self.number = number
         leasing = parts[3] == "L"
@@ -126,6 +120,17 @@ struct PostgresBeat: Equatable, Sendable {
                 acknowledgements: Array(acknowledgements[start..<min(start + perBeat, acknowledgements.count)]))
         }
     }
+}
+
+/// Reads a payload's `name:number,…` list (possibly empty); nil if an item is not one.
+private func namedNumbers(_ list: Substring) -> [(name: String, number: Int64)]? {
+    var pairs: [(name: String, number: Int64)] = []
+    for item in list.split(separator: ",") {
+        let pair = item.split(separator: ":")
+        guard pair.count == 2, let number = Int64(pair[1]) else { return nil }
+        pairs.append((String(pair[0]), number))
+    }
+    return pairs
 }
 
 /// Access the catalog took away, which every gateway acts on at once: a

@@ -185,11 +185,7 @@ final class PostgresTenantEngine: TenantEngine {
             } catch is UndoneWrite where writes > 1 {
                 outcome = try await attempt(batch, savepoints: true)
             }
-            switch outcome.changedRecords {
-            case .all: recordCache.removeAll()
-            case .some(let keys) where !keys.isEmpty: recordCache.invalidate(keys)
-            case .some: break
-            }
+            recordCache.forget(outcome.changedRecords)
             for statistics in statistics { statistics.recordBatch(size: writes) }
             metrics.committed(reorders: outcome.created.reorders, feedGaps: outcome.created.feedGaps)
             events.publish(outcome.committed)
