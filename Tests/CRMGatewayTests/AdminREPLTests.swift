@@ -14,7 +14,7 @@ final class PseudoTerminal {
         var description: String { "timed out waiting for \(waitingFor.debugDescription); output:\n\(screen)" }
     }
 
-    private let process = Process()
+    private let process: SpawnedProcess
     private let master: Int32
     /// Everything the program wrote, escape sequences included.
     private(set) var transcript = ""
@@ -24,22 +24,28 @@ final class PseudoTerminal {
         var master: Int32 = 0
         var slave: Int32 = 0
         var size = winsize(ws_row: 40, ws_col: 160, ws_xpixel: 0, ws_ypixel: 0)
-        guard openpty(&master, &slave, nil, nil, &size) == 0 else { throw POSIXError(.ENOTTY) }
+        let opened = SpawnedProcess.spawning.withLock { _ in
+            guard openpty(&master, &slave, nil, nil, &size) == 0 else { return false }
+            _ = fcntl(master, F_SETFD, FD_CLOEXEC)
+            _ = fcntl(slave, F_SETFD, FD_CLOEXEC)
+            return true
+        }
+        guard opened else { throw POSIXError(.ENOTTY) }
         _ = fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK)
         self.master = master
-        let terminal = FileHandle(fileDescriptor: slave, closeOnDealloc: true)
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.environment = environment
-        process.standardInput = terminal
-        process.standardOutput = terminal
-        process.standardError = terminal
-        try process.run()
-        try terminal.close()
+        defer { close(slave) }
+        do {
+            process = try SpawnedProcess(
+                executable: executable, arguments: arguments, environment: environment,
+                standardInput: slave, standardOutput: slave, standardError: slave)
+        } catch {
+            close(master)
+            throw error
+        }
     }
 
     deinit {
-        if process.isRunning { process.terminate() }
+        if process.isRunning { process.signal(SIGTERM) }
         close(master)
     }
 
@@ -47,7 +53,7 @@ final class PseudoTerminal {
     /// pseudo-terminal is not the program's controlling terminal, so typing
     /// `^C` into it would only echo).
     func interrupt() {
-        kill(process.processIdentifier, SIGINT)
+        process.signal(SIGINT)
     }
 
     func type(_ text: String) {

@@ -139,9 +139,10 @@ public final class GatewayServer: Service, Sendable {
     /// reloading the certificate on SIGHUP meanwhile. Run ``housekeeping``
     /// beside it in the same group, after it, so it stops first.
     public func run() async throws {
+        // Trapped before the server says it is ready: a reload sent at once must not end it.
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
         try await start()
         SystemdNotifier.notify("READY=1\nSTATUS=accepting connections on port \(services.boundPorts.tls)")
-        let hangups = await UnixSignalsSequence(trapping: .sighup)
         await cancelWhenGracefulShutdown {
             for await _ in hangups { self.reloadCertificates() }
         }

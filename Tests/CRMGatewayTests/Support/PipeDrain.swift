@@ -1,12 +1,18 @@
 import Foundation
 import Synchronization
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Reads a pipe to its end on a thread of its own, with blocking reads.
 ///
 /// `FileHandle.readabilityHandler` would arm a libdispatch read source, and
 /// tearing those down crashes libdispatch's event loop on Linux
 /// (swift-corelibs-libdispatch#949: a freed epoll muxnote is drained); a
-/// blocking read never registers the descriptor with libdispatch.
+/// blocking read never registers the descriptor with libdispatch. The reads
+/// are `read(2)` itself: `FileHandle.availableData` stops the process with a
+/// fatal error when a signal interrupts it (`EINTR`).
 final class PipeDrain: Sendable {
     private struct State {
         var data = Data()
@@ -18,15 +24,19 @@ final class PipeDrain: Sendable {
     /// Entered until the pipe ends.
     private let reading = DispatchGroup()
 
-    /// Starts draining `handle` (the read end of a pipe whose write end the child holds).
-    init(_ handle: FileHandle) {
+    /// Starts draining `descriptor` (the read end of a pipe whose write end the
+    /// child holds), and closes it at the end.
+    init(_ descriptor: Int32) {
         reading.enter()
         let thread = Thread { [self] in
+            var buffer = [UInt8](repeating: 0, count: 65_536)
             while true {
-                let chunk = handle.availableData
-                if chunk.isEmpty { break }
-                state.withLock { $0.data.append(chunk) }
+                let count = read(descriptor, &buffer, buffer.count)
+                if count == -1, errno == EINTR { continue }
+                guard count > 0 else { break }
+                state.withLock { $0.data.append(contentsOf: buffer[0..<count]) }
             }
+            close(descriptor)
             let (data, waiters) = state.withLock { state in
                 state.ended = true
                 defer { state.waiters = [] }

@@ -1,15 +1,18 @@
 import Foundation
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The real `crmgate` binary running in a child process, for tests that
 /// signal or kill it. Its log is collected as it is written.
 final class ServerProcess {
     static let binary = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(".build/debug/crmgate").path
 
-    let process = Process()
+    let process: SpawnedProcess
     private(set) var port = 0
-    private let log = Pipe()
     private let drain: PipeDrain
 
     /// Everything the server has logged so far.
@@ -18,19 +21,30 @@ final class ServerProcess {
     /// Starts `crmgate --data-dir directory --port 0 arguments…` and waits until it accepts connections;
     /// with `descriptorLimit`, under that `RLIMIT_NOFILE` (soft and hard).
     init(dataDirectory: String, arguments: [String] = [], descriptorLimit: Int? = nil) throws {
-        drain = PipeDrain(log.fileHandleForReading)
         let serverArguments = ["--data-dir", dataDirectory, "--port", "0"] + arguments
-        if let descriptorLimit {
-            process.executableURL = URL(fileURLWithPath: "/bin/sh")
-            process.arguments =
-                ["-c", "ulimit -n \(descriptorLimit) && exec \"$0\" \"$@\"", Self.binary] + serverArguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: Self.binary)
-            process.arguments = serverArguments
+        let log = try ChildPipe()
+        let nothing = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        defer {
+            close(log.writeEnd)
+            close(nothing)
         }
-        process.standardError = log
-        process.standardOutput = log
-        try process.run()
+        do {
+            if let descriptorLimit {
+                process = try SpawnedProcess(
+                    executable: "/bin/sh",
+                    arguments: ["-c", "ulimit -n \(descriptorLimit) && exec \"$0\" \"$@\"", Self.binary]
+                        + serverArguments,
+                    standardInput: nothing, standardOutput: log.writeEnd, standardError: log.writeEnd)
+            } else {
+                process = try SpawnedProcess(
+                    executable: Self.binary, arguments: serverArguments,
+                    standardInput: nothing, standardOutput: log.writeEnd, standardError: log.writeEnd)
+            }
+        } catch {
+            close(log.readEnd)
+            throw error
+        }
+        drain = PipeDrain(log.readEnd)
         let deadline = ContinuousClock.now + .seconds(60)
         while !output.contains("tls_port="), process.isRunning, ContinuousClock.now < deadline {
             Thread.sleep(forTimeInterval: 0.02)
@@ -49,14 +63,14 @@ final class ServerProcess {
     /// Sends `signal` and waits for the process to end; returns its whole log.
     @discardableResult
     func stop(with signal: Int32) -> String {
-        kill(process.processIdentifier, signal)
+        process.signal(signal)
         process.waitUntilExit()
         return String(decoding: drain.endedBlocking(), as: UTF8.self)
     }
 
     deinit {
         if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
+            process.signal(SIGKILL)
             process.waitUntilExit()
         }
     }
