@@ -9,14 +9,18 @@
 // `co0001` with stock of SKU-1 and a reorder rule. Each measurement runs on a fresh copy of it.
 //
 // Then many tenants at once: T threads, each writing CONTACT.ADDs to its own copy, one write per
-// commit at durability full, all at the same time (the load of T tenants with one connection each,
-// where no commit can hold two tenants' writes).
+// commit, all at the same time (the load of T tenants with one connection each, where no commit can
+// hold two tenants' writes): at durability full, each commit synced by itself; and at normal, while
+// one more thread syncs the filesystem (syncfs) over and over, the commits made durable together,
+// as a server that syncs many tenants' commits in one phase would (its best case: no write waits
+// for the sync, so the figure is SQLite's CPU per single-write commit, shared by the cores).
 //
 // Then what a tenant costs SQLite to open and to hold: a cold CONTACT.ADD (open the copy, set it up,
 // prepare the statements, write, commit; durability normal, so the figure is CPU) beside a warm one
 // on the same connection, at a database's first open and at a reopen, and the close; the memory
 // SQLite holds per open connection after one write, before and after sqlite3_db_release_memory; and
 // the process's RSS per idle connection once its statements are finalized and the heap trimmed.
+#define _GNU_SOURCE  // syncfs
 #include <malloc.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -24,7 +28,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <fcntl.h>
+#include <stdatomic.h>
 #include <time.h>
+#include <unistd.h>
 
 // Each thread works on its own database, with its own statements.
 static __thread sqlite3 *db;
@@ -293,25 +300,51 @@ static double measure(const char *source, const char *work, const char *workload
 struct tenant {
     pthread_t thread;
     char path[4096];
+    const char *durability;
     long writes, done;
     double started, ended;
 };
 
 static void *tenant_writes(void *argument) {
     struct tenant *tenant = argument;
-    tenant->done = write_copy(tenant->path, "contact", "full", 1, tenant->writes, &tenant->started, &tenant->ended);
+    tenant->done =
+        write_copy(tenant->path, "contact", tenant->durability, 1, tenant->writes, &tenant->started, &tenant->ended);
     return NULL;
 }
 
-// CONTACT.ADDs per second from `count` tenants writing at once, one durable commit per write, over
-// the time all of them were writing.
-static double measure_tenants(const char *source, const char *work, int count, long writes_each) {
+// The shared sync phase: syncfs on the work directory's filesystem until told to stop; counts the phases.
+struct syncer {
+    pthread_t thread;
+    int directory;
+    atomic_int stop;
+    long phases;
+};
+
+static void *sync_phases(void *argument) {
+    struct syncer *syncer = argument;
+    while (!atomic_load(&syncer->stop)) {
+        if (syncfs(syncer->directory) != 0) fail("syncfs");
+        syncer->phases++;
+    }
+    return NULL;
+}
+
+// CONTACT.ADDs per second from `count` tenants writing at once, one commit per write, over the time
+// all of them were writing: at `full` each commit syncs; at `normal` a syncer thread runs sync
+// phases meanwhile (their count goes to *phases).
+static double measure_tenants(const char *source, const char *work, int count, long writes_each,
+                              const char *durability, long *phases) {
     struct tenant *tenants = calloc(count, sizeof *tenants);
+    struct syncer syncer = {.directory = open(work, O_RDONLY | O_DIRECTORY)};
+    if (syncer.directory < 0) fail(work);
     for (int i = 0; i < count; i++) {
         tenants[i].writes = writes_each;
+        tenants[i].durability = durability;
         snprintf(tenants[i].path, sizeof tenants[i].path, "%s/ceiling-tenant-%d-of-%d.sqlite", work, i, count);
         copy_database(source, tenants[i].path);
     }
+    int shared = strcmp(durability, "normal") == 0;
+    if (shared && pthread_create(&syncer.thread, NULL, sync_phases, &syncer) != 0) fail("pthread_create");
     for (int i = 0; i < count; i++) {
         if (pthread_create(&tenants[i].thread, NULL, tenant_writes, &tenants[i]) != 0) fail("pthread_create");
     }
@@ -323,6 +356,12 @@ static double measure_tenants(const char *source, const char *work, int count, l
         if (tenants[i].ended > last) last = tenants[i].ended;
         done += tenants[i].done;
     }
+    if (shared) {
+        atomic_store(&syncer.stop, 1);
+        pthread_join(syncer.thread, NULL);
+    }
+    *phases = syncer.phases;
+    close(syncer.directory);
     free(tenants);
     return done / (last - first);
 }
@@ -519,14 +558,17 @@ int main(int argc, char **argv) {
                 printf("%-13s %-12s %18ld %12.0f %14.1f\n", names[w], durabilities[d], batches[b], rate, 1e6 / rate);
                 fflush(stdout);
             }
-    printf("\nCONTACT.ADD from many tenants at once: a thread per tenant, each its own database, one write per commit, full\n");
-    printf("%-8s %12s %14s\n", "tenants", "writes/s", "us per write");
+    printf("\nCONTACT.ADD from many tenants at once: a thread per tenant, each its own database, one write per commit\n");
+    printf("%-8s %-26s %12s %14s %12s\n", "tenants", "durability", "writes/s", "us per write", "sync phases");
     int counts[] = {1, 8, 40};
-    for (int c = 0; c < 3; c++) {
-        double rate = measure_tenants(argv[1], argv[2], counts[c], writes / 2 / counts[c]);
-        printf("%-8d %12.0f %14.1f\n", counts[c], rate, 1e6 / rate);
-        fflush(stdout);
-    }
+    const char *sharing[] = {"full", "normal"}, *sharing_names[] = {"full (a sync per commit)", "normal + shared syncfs"};
+    for (int d = 0; d < 2; d++)
+        for (int c = 0; c < 3; c++) {
+            long phases = 0;
+            double rate = measure_tenants(argv[1], argv[2], counts[c], writes / 2 / counts[c], sharing[d], &phases);
+            printf("%-8d %-26s %12.0f %14.1f %12ld\n", counts[c], sharing_names[d], rate, 1e6 / rate, phases);
+            fflush(stdout);
+        }
     printf("\nWhat a tenant costs SQLite to open and to hold (durability normal, 500 copies)\n");
     measure_opens(argv[1], argv[2], 500);
     return 0;
