@@ -384,7 +384,7 @@ extension CommandTable {
     "arguments": [
       {
         "name": "attribute",
-        "type": "oneof",
+        "type": "string",
         "values": [
           "LIB-NAME",
           "LIB-VER"
@@ -439,7 +439,7 @@ extension CommandTable {
     "arguments": [
       {
         "name": "type",
-        "type": "oneof",
+        "type": "string",
         "token": "TYPE",
         "optional": true,
         "values": [

@@ -38,6 +38,25 @@ import Testing
         await gateway.stop()
     }
 
+    /// Commands typed into redis-cli's standard input, as a script pipes them:
+    /// redis-cli first reads every command's `COMMAND DOCS` entry (for its help)
+    /// and follows each argument's structure; a malformed entry crashed it.
+    @Test func redisCLIRunsCommandsFromStandardInput() async throws {
+        let gateway = try await TestGateway.start()
+        let key = try await gateway.createTenantKey("acme")
+        let command = [
+            "redis-cli", "--tls", "--cacert", gateway.caPath, "-p", String(gateway.port), "--user", key.id,
+            "--pass", key.secret, "--no-auth-warning",
+        ]
+        let run = try await ChildProcess.run(
+            "/usr/bin/env", command,
+            stdin: "PING\nCONTACT.ADD email typed@example.com lifecycle lead\nCONTACT.GET 1\nHELP CONTACT.GET\n")
+        #expect(run.status == 0, "\(run.output)")
+        #expect(run.output.hasPrefix("PONG\n1\n"), "\(run.output)")
+        #expect(run.output.contains("typed@example.com"), "\(run.output)")
+        await gateway.stop()
+    }
+
     /// `redis-cli --stat` reads INFO's keyspace, memory, clients and stats: every column is a real figure.
     @Test func redisCLIStatShowsRealFigures() async throws {
         let gateway = try await TestGateway.start()

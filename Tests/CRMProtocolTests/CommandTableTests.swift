@@ -31,7 +31,25 @@ import Testing
             for subcommand in spec.subcommands ?? [] {
                 #expect(table["\(spec.name) \(subcommand)"] != nil, "\(spec.name) lists missing \(subcommand)")
             }
+            for argument in spec.arguments { expectWellFormed(argument, in: spec.name) }
         }
+    }
+
+    /// Shaped as Redis 7 clients read `COMMAND DOCS` arguments: `redis-cli`
+    /// follows a `oneof` or `block` into its parts, and crashes when it has none.
+    private func expectWellFormed(_ argument: CommandArgument, in command: String) {
+        let place = "\(command) argument \(argument.name)"
+        #expect(
+            ["string", "integer", "double", "key", "pattern", "unix-time", "pure-token", "oneof", "block"]
+                .contains(argument.type), "\(place) has type \(argument.type)")
+        if argument.type == "oneof" || argument.type == "block" {
+            #expect(argument.arguments?.isEmpty == false, "\(place) is a \(argument.type) without parts")
+            #expect(argument.values == nil, "\(place): a \(argument.type)'s choices are its parts")
+        } else {
+            #expect(argument.arguments == nil, "\(place) is a \(argument.type) with parts")
+        }
+        if argument.type == "pure-token" { #expect(argument.token != nil, "\(place) is a pure-token without a token") }
+        for part in argument.arguments ?? [] { expectWellFormed(part, in: command) }
     }
 
     @Test func syntaxIsRenderedFromArguments() throws {
