@@ -24,13 +24,7 @@ final class PseudoTerminal {
         var master: Int32 = 0
         var slave: Int32 = 0
         var size = winsize(ws_row: 40, ws_col: 160, ws_xpixel: 0, ws_ypixel: 0)
-        let opened = SpawnedProcess.spawning.withLock { _ in
-            guard openpty(&master, &slave, nil, nil, &size) == 0 else { return false }
-            _ = fcntl(master, F_SETFD, FD_CLOEXEC)
-            _ = fcntl(slave, F_SETFD, FD_CLOEXEC)
-            return true
-        }
-        guard opened else { throw POSIXError(.ENOTTY) }
+        guard openpty(&master, &slave, nil, nil, &size) == 0 else { throw POSIXError(.ENOTTY) }
         _ = fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK)
         self.master = master
         defer { close(slave) }

@@ -10,8 +10,9 @@ import Synchronization
 /// Foundation's `Process` was seen to crash the test process on Linux: it
 /// walks `/proc/self/fd` while other threads open and close descriptors
 /// (swift-corelibs-foundation#5472), and its pipes' `FileHandle` reads stop the
-/// process with a fatal error on `EINTR`. Spawning directly, with every
-/// descriptor the tests open close-on-exec, needs neither.
+/// process with a fatal error on `EINTR`. Spawning directly, the child closes
+/// every descriptor past its standard streams as it starts, so it holds none
+/// of the test process's sockets or other children's pipes.
 final class SpawnedProcess: Sendable {
     typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
 
@@ -20,10 +21,6 @@ final class SpawnedProcess: Sendable {
         let code: Int32
         var description: String { "cannot run \(executable): \(String(cString: strerror(code)))" }
     }
-
-    /// Held while a pipe is made close-on-exec and while a child is spawned,
-    /// so no child inherits a descriptor between its creation and its flag.
-    static let spawning = Mutex(())
 
     /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34 and later),
     /// which its Swift module does not import.
@@ -75,7 +72,7 @@ final class SpawnedProcess: Sendable {
         defer { for pointer in argv + envp { free(pointer) } }
 
         var spawned: pid_t = 0
-        let code = Self.spawning.withLock { _ in posix_spawn(&spawned, executable, &actions, &attributes, argv, envp) }
+        let code = posix_spawn(&spawned, executable, &actions, &attributes, argv, envp)
         guard code == 0 else { throw SpawnError(executable: executable, code: code) }
         let pid = spawned
         processIdentifier = pid
@@ -123,18 +120,14 @@ final class SpawnedProcess: Sendable {
     }
 }
 
-/// A pipe whose both ends are closed on exec, so only the child it is handed
-/// to (through `dup2`) holds a copy.
+/// A pipe to hand one end of to a child (as one of its standard streams).
 struct ChildPipe {
     let readEnd: Int32
     let writeEnd: Int32
 
     init() throws {
         var ends: [Int32] = [0, 0]
-        try SpawnedProcess.spawning.withLock { _ in
-            guard pipe(&ends) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-            for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
-        }
+        guard pipe(&ends) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
         readEnd = ends[0]
         writeEnd = ends[1]
     }
