@@ -295,13 +295,14 @@ final class AdminShell {
     /// A line read with echo off if stdin is a terminal.
     private static func readSecret(prompt: String) -> String? {
         guard isatty(STDIN_FILENO) != 0 else { return readLine() }
-        print(prompt, terminator: "")
-        fflush(nil)
+        // Echo off before the prompt shows: a secret typed (or pasted) at once is never echoed.
         var saved = termios()
         tcgetattr(STDIN_FILENO, &saved)
         var silent = saved
         silent.c_lflag &= ~tcflag_t(ECHO)
         tcsetattr(STDIN_FILENO, TCSANOW, &silent)
+        print(prompt, terminator: "")
+        fflush(nil)
         defer {
             tcsetattr(STDIN_FILENO, TCSANOW, &saved)
             print("")
