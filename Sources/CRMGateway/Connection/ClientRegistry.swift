@@ -1,4 +1,5 @@
 import CRMCore
+import CRMStore
 import Foundation
 import NIOCore
 import Synchronization
@@ -130,6 +131,18 @@ public final class ClientRegistry: Sendable {
             client.channel.close(promise: nil)
         }
         return matching.count
+    }
+
+    /// Closes the connections `withdrawal` takes access from: a revoked key's,
+    /// or a suspended or dropped tenant's; returns how many.
+    @discardableResult
+    func close(losing withdrawal: AccessWithdrawal) -> Int {
+        switch withdrawal {
+        case .keyRevoked(let id):
+            close { client in client.details.withLock { $0.keyID } == id }
+        case .tenantSuspended(let name), .tenantDropped(let name):
+            close { client in client.details.withLock { $0.tenant } == name.value }
+        }
     }
 
     /// Closes every connection, letting in-flight commands finish first (shutdown).

@@ -72,13 +72,7 @@ public final class GatewayServer: Service, Sendable {
             descriptorLimit: data.descriptorLimit)
         // Access another gateway on the same PostgreSQL took away ends here too.
         data.tenants.postgres?.onAccessWithdrawn { [clients = services.clients, logger] withdrawal in
-            let closed: Int
-            switch withdrawal {
-            case .keyRevoked(let id):
-                closed = clients.close { client in client.details.withLock { $0.keyID } == id }
-            case .tenantSuspended(let name), .tenantDropped(let name):
-                closed = clients.close { client in client.details.withLock { $0.tenant } == name.value }
-            }
+            let closed = clients.close(losing: withdrawal)
             logger.notice(
                 "closed sessions after another gateway's change",
                 metadata: ["change": "\(withdrawal)", "closed_clients": "\(closed)"])

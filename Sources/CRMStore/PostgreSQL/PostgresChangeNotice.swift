@@ -28,15 +28,9 @@ struct PostgresChangeNotice: Equatable, Sendable {
             return named.utf8.count <= Self.maxPayload ? named : head + "*"
         }
     }
+}
 
-    init(origin: String, number: Int, tenant: String, newestSeq: Int64, records: RecordChanges) {
-        self.origin = origin
-        self.number = number
-        self.tenant = tenant
-        self.newestSeq = newestSeq
-        self.records = records
-    }
-
+extension PostgresChangeNotice {
     /// Reads a ``payload``; nil if it is not one.
     init?(payload: String) {
         let parts = payload.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: false)
@@ -82,14 +76,9 @@ struct PostgresBeat: Equatable, Sendable {
         "b \(origin) \(number) \(leasing ? "L" : "A") "
             + acknowledgements.map { "\($0.origin):\($0.number)" }.joined(separator: ",")
     }
+}
 
-    init(origin: String, number: Int, leasing: Bool, acknowledgements: [Acknowledgement]) {
-        self.origin = origin
-        self.number = number
-        self.leasing = leasing
-        self.acknowledgements = acknowledgements
-    }
-
+extension PostgresBeat {
     /// Reads a ``payload``; nil if it is not one.
     init?(payload: String) {
         let parts = payload.split(separator: " ", maxSplits: 4, omittingEmptySubsequences: false)
@@ -133,14 +122,8 @@ private func namedNumbers(_ list: Substring) -> [(name: String, number: Int64)]?
     return pairs
 }
 
-/// Access the catalog took away, which every gateway acts on at once: a
-/// revoked key's sessions and a suspended or dropped tenant's sessions close
-/// on every gateway, not only on the one that ran the command.
-public enum AccessWithdrawal: Equatable, Sendable {
-    case keyRevoked(id: String)
-    case tenantSuspended(TenantName)
-    case tenantDropped(TenantName)
-
+/// Access taken away, as told to the other gateways sharing PostgreSQL.
+extension AccessWithdrawal {
     /// `a origin kind value`, as sent in the catalog's transaction.
     func payload(origin: String) -> String {
         switch self {

@@ -57,7 +57,7 @@ enum BackupCommands {
             let existing = try await services.catalog.tenant(name)
             if existing == nil { try await services.catalog.createTenant(name) }
             try await services.catalog.setSuspended(name, true)
-            services.clients.close { client in client.details.withLock { $0.tenant } == name.value }
+            services.clients.close(losing: .tenantSuspended(name))
             do {
                 try await services.tenants.restore(name, from: backup.tenantPath(name))
             } catch {

@@ -91,7 +91,7 @@ enum KeyCommands {
                 throw StoreError.notFound("no such key")
             }
             try await services.catalog.revokeKey(id: keyID)
-            let closed = services.clients.close { client in client.details.withLock { $0.keyID } == keyID }
+            let closed = services.clients.close(losing: .keyRevoked(id: keyID))
             logger.notice(
                 "key revoked",
                 metadata: ["key_id": "\(keyID)", "closed_clients": "\(closed)", "by": "\(caller?.id ?? "")"])

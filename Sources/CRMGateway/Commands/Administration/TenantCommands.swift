@@ -71,7 +71,7 @@ enum TenantCommands {
                 logger.notice("tenant resumed", metadata: ["tenant": "\(name)"])
                 return .ok
             }
-            let closed = services.clients.close { client in client.details.withLock { $0.tenant } == name.value }
+            let closed = services.clients.close(losing: .tenantSuspended(name))
             logger.notice("tenant suspended", metadata: ["tenant": "\(name)", "closed_clients": "\(closed)"])
             return .ok
         }
@@ -88,7 +88,7 @@ enum TenantCommands {
         let logger = invocation.logger
         return invocation.async {
             guard try await services.catalog.tenant(name) != nil else { throw StoreError.notFound("no such tenant") }
-            services.clients.close { client in client.details.withLock { $0.tenant } == name.value }
+            services.clients.close(losing: .tenantDropped(name))
             try await services.catalog.dropTenant(name)
             try await services.tenants.remove(name)
             logger.notice("tenant dropped", metadata: ["tenant": "\(name)"])
