@@ -236,7 +236,7 @@ final class CacheTrust: Sendable {
     private static let start = ContinuousClock.now
 
     var isGranted: Bool {
-        let now = Self.nanoseconds(.now)
+        let now = Self.now
         // One store per tenth of a second at most, not one per cached read.
         if now - wanted.load(ordering: .relaxed) > 100_000_000 { wanted.store(now, ordering: .relaxed) }
         return epoch & 1 == 0 && now < leaseEnd.load(ordering: .relaxed)
@@ -244,7 +244,7 @@ final class CacheTrust: Sendable {
 
     /// Whether a cache was asked within `interval`.
     func wasWanted(within interval: Duration) -> Bool {
-        Self.nanoseconds(.now) - wanted.load(ordering: .relaxed) < Self.nanoseconds(Self.start + interval)
+        Self.now - wanted.load(ordering: .relaxed) < Self.nanoseconds(interval)
     }
 
     /// Changes at each withdrawal and grant.
@@ -263,11 +263,14 @@ final class CacheTrust: Sendable {
 
     /// Caches may serve until `end` (if granted).
     func renew(until end: ContinuousClock.Instant) {
-        leaseEnd.store(Self.nanoseconds(end), ordering: .relaxed)
+        leaseEnd.store(Self.nanoseconds(end - Self.start), ordering: .relaxed)
     }
 
-    private static func nanoseconds(_ instant: ContinuousClock.Instant) -> Int64 {
-        let (seconds, attoseconds) = (instant - start).components
+    /// Nanoseconds since ``start``.
+    private static var now: Int64 { nanoseconds(ContinuousClock.now - start) }
+
+    private static func nanoseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
         return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 }

@@ -45,11 +45,7 @@ import Testing
         let directory = try TemporaryDirectory()
         let storage = try await Self.storageArguments(directory)
         var server = try ServerProcess(dataDirectory: directory.path, arguments: storage)
-        let admin = try await Self.connectAdmin(directory: directory.path, port: server.port)
-        #expect(try await admin.send("TENANT.CREATE", "acme") == .ok)
-        let owner = try #require(try await admin.send("KEY.CREATE", "acme", "owner").elements?.compactMap(\.string))
-        let erp = try #require(try await admin.send("KEY.CREATE", "acme", "erp").elements?.compactMap(\.string))
-        await admin.close()
+        let (owner, erp) = try await Self.createTenant(directory: directory.path, port: server.port)
         let setup = try await Self.connect(port: server.port, directory: directory.path, key: owner)
         for command in [
             ["COMPANY.ADD", "name", "Partner", "ext", "erp-1"], ["COMPANY.STAGE", "1", "transition", "REASON", "grow"],
@@ -235,6 +231,16 @@ import Testing
             #expect(reply.errorMessage == nil, "INV.ADJ SEQ \(seq): \(reply)")
             seq += 1
         }
+    }
+
+    /// Creates tenant `acme` through the server's admin key; its owner and ERP keys (id, secret).
+    static func createTenant(directory: String, port: Int) async throws -> (owner: [String], erp: [String]) {
+        let admin = try await connectAdmin(directory: directory, port: port)
+        #expect(try await admin.send("TENANT.CREATE", "acme") == .ok)
+        let owner = try #require(try await admin.send("KEY.CREATE", "acme", "owner").elements?.compactMap(\.string))
+        let erp = try #require(try await admin.send("KEY.CREATE", "acme", "erp").elements?.compactMap(\.string))
+        await admin.close()
+        return (owner, erp)
     }
 
     static func connectAdmin(directory: String, port: Int) async throws -> TestClient {

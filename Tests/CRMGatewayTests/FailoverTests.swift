@@ -82,11 +82,7 @@ import Testing
         let gateways = Gateways(
             a: (serverA.port, directoryA.path + "/tls/ca.pem"), b: (serverB.port, directoryB.path + "/tls/ca.pem"))
 
-        let admin = try await CrashSafetyTests.connectAdmin(directory: directoryA.path, port: serverA.port)
-        #expect(try await admin.send("TENANT.CREATE", "acme") == .ok)
-        let owner = try #require(try await admin.send("KEY.CREATE", "acme", "owner").elements?.compactMap(\.string))
-        let erp = try #require(try await admin.send("KEY.CREATE", "acme", "erp").elements?.compactMap(\.string))
-        await admin.close()
+        let (owner, erp) = try await CrashSafetyTests.createTenant(directory: directoryA.path, port: serverA.port)
         let setup = try await CrashSafetyTests.connect(port: serverA.port, directory: directoryA.path, key: owner)
         for command in [
             ["COMPANY.ADD", "name", "Partner", "ext", "erp-1", "stage", "partner"],

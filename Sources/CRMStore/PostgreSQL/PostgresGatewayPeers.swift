@@ -30,13 +30,19 @@ final class PostgresGatewayPeers: Sendable {
     /// A gateway beats while its caches were asked within this long (and to acknowledge); idle, it is silent.
     static let beatingAfterUse = Duration.seconds(2)
 
-    private struct Waiter {
+    /// What has come back for one of this gateway's notices.
+    private struct Confirmation {
         var echoed = false
+        /// The other gateways to wait for, known once the notice is echoed.
         var required: Set<String> = []
         var acknowledged: Set<String> = []
-        let continuation: CheckedContinuation<Void, Never>
 
         var isDone: Bool { echoed && required.isSubset(of: acknowledged) }
+    }
+
+    private struct Waiter {
+        var confirmation: Confirmation
+        let continuation: CheckedContinuation<Void, Never>
     }
 
     private struct State {
@@ -50,22 +56,22 @@ final class PostgresGatewayPeers: Sendable {
         /// Own writes waiting for confirmation, by notice number.
         var waiters: [Int: Waiter] = [:]
         /// Echoes and acknowledgements (by notice number) that came before their write waited, or after it stopped.
-        var early: [Int: Early] = [:]
+        var early: [Int: Confirmation] = [:]
 
-        /// Notes what came for notice `number` before its waiter; keeps the newest few thousand.
-        mutating func noteEarly(_ number: Int, _ note: (inout Early) -> Void) {
-            if early.count >= 4096 {
-                let oldestKept = early.keys.sorted()[early.count - 2048]
-                early = early.filter { $0.key >= oldestKept }
+        /// Notes what came for notice `number`: on its waiter, resumed if that is all
+        /// it waited for (returned), or kept for it (the newest few thousand).
+        mutating func note(_ number: Int, _ change: (inout Confirmation) -> Void) -> CheckedContinuation<Void, Never>? {
+            guard waiters[number] != nil else {
+                if early.count >= 4096 {
+                    let oldestKept = early.keys.sorted()[early.count - 2048]
+                    early = early.filter { $0.key >= oldestKept }
+                }
+                change(&early[number, default: Confirmation()])
+                return nil
             }
-            note(&early[number, default: Early()])
+            change(&waiters[number]!.confirmation)
+            return waiters[number]!.confirmation.isDone ? waiters.removeValue(forKey: number)!.continuation : nil
         }
-    }
-
-    private struct Early {
-        var echoed = false
-        var required: Set<String> = []
-        var acknowledged: Set<String> = []
     }
 
     let origin: String
@@ -118,14 +124,8 @@ final class PostgresGatewayPeers: Sendable {
         state.withLock { state in
             if beat.leasing { state.peers[beat.origin] = .now }
             for acknowledgement in beat.acknowledgements where acknowledgement.origin == origin {
-                let number = acknowledgement.number
-                if state.waiters[number] != nil {
-                    state.waiters[number]!.acknowledged.insert(beat.origin)
-                    if state.waiters[number]!.isDone {
-                        resume.append(state.waiters.removeValue(forKey: number)!.continuation)
-                    }
-                } else {
-                    state.noteEarly(number) { $0.acknowledged.insert(beat.origin) }
+                if let done = state.note(acknowledgement.number, { $0.acknowledged.insert(beat.origin) }) {
+                    resume.append(done)
                 }
             }
         }
@@ -146,17 +146,10 @@ final class PostgresGatewayPeers: Sendable {
         let continuation = state.withLock { state -> CheckedContinuation<Void, Never>? in
             let cutoff = ContinuousClock.now - Self.peerExpiry
             let required = Set(state.peers.filter { $0.value > cutoff }.keys)
-            guard state.waiters[notice.number] != nil else {
-                state.noteEarly(notice.number) { early in
-                    early.echoed = true
-                    early.required = required
-                }
-                return nil
+            return state.note(notice.number) { confirmation in
+                confirmation.echoed = true
+                confirmation.required = required
             }
-            state.waiters[notice.number]!.echoed = true
-            state.waiters[notice.number]!.required = required
-            return state.waiters[notice.number]!.isDone
-                ? state.waiters.removeValue(forKey: notice.number)!.continuation : nil
         }
         continuation?.resume()
     }
@@ -165,14 +158,9 @@ final class PostgresGatewayPeers: Sendable {
     func confirm(_ number: Int) async {
         await withCheckedContinuation { continuation in
             let done = state.withLock { state -> Bool in
-                var waiter = Waiter(continuation: continuation)
-                if let early = state.early.removeValue(forKey: number) {
-                    waiter.echoed = early.echoed
-                    waiter.required = early.required
-                    waiter.acknowledged = early.acknowledged
-                }
-                if waiter.isDone { return true }
-                state.waiters[number] = waiter
+                let confirmation = state.early.removeValue(forKey: number) ?? Confirmation()
+                if confirmation.isDone { return true }
+                state.waiters[number] = Waiter(confirmation: confirmation, continuation: continuation)
                 return false
             }
             if done {

@@ -98,8 +98,7 @@ public final class PostgresStore: Sendable {
 
     /// Tells the other gateways, in the catalog transaction `db`, that it takes access away.
     func announce(_ withdrawal: AccessWithdrawal, in db: any SQLDatabase) throws {
-        try db.execute(
-            "SELECT pg_notify(?, ?)", [PostgresChangeListener.channel, withdrawal.payload(origin: instanceID)])
+        try notify(withdrawal.payload(origin: instanceID), in: db)
     }
 
     /// Announces a commit to the other gateways: in the committing transaction, so only a commit is
@@ -110,8 +109,13 @@ public final class PostgresStore: Sendable {
         let notice = PostgresChangeNotice(
             origin: instanceID, number: changes.peers.noticeNumber(), tenant: tenant.value, newestSeq: newestSeq,
             records: records)
-        try transaction.execute("SELECT pg_notify(?, ?)", [PostgresChangeListener.channel, notice.payload])
+        try notify(notice.payload, in: transaction)
         return notice.number
+    }
+
+    /// Sends `payload` on the gateways' channel when the transaction `db` commits (and only then).
+    private func notify(_ payload: String, in db: any SQLDatabase) throws {
+        try db.execute("SELECT pg_notify(?, ?)", [PostgresChangeListener.channel, payload])
     }
 
     /// Returns once the other gateways acted on the committed notice `number` (or could no longer be serving what it changed).
