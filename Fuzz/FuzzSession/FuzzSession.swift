@@ -9,9 +9,7 @@ import Synchronization
 /// lookup, role and arity checks, argument parsing and the store all see it.
 func fuzzSession(_ start: UnsafePointer<UInt8>, _ count: Int) -> CInt {
     let harness = SessionHarness.shared
-    guard let connection = LoopbackConnection(port: harness.port) else {
-        fatalError("the server stopped accepting connections")
-    }
+    let connection = LoopbackConnection.connect(port: harness.port)
     var authenticated = Array("AUTH \(harness.key.id) \(harness.key.secret)\r\n".utf8)
     authenticated.append(contentsOf: UnsafeBufferPointer(start: start, count: count))
     connection.send(authenticated)
@@ -84,7 +82,7 @@ final class SessionHarness: @unchecked Sendable {
     }
 
     private func run(_ text: String, asAdmin: Bool = true) -> [UInt8] {
-        guard let connection = LoopbackConnection(port: port) else { fatalError("cannot connect") }
+        let connection = LoopbackConnection.connect(port: port)
         let auth = asAdmin ? "AUTH \(adminKey.id) \(adminKey.secret)\r\n" : ""
         connection.send(Array((auth + text).utf8))
         connection.finishSending()
@@ -94,26 +92,52 @@ final class SessionHarness: @unchecked Sendable {
 
 /// A blocking TCP connection to 127.0.0.1.
 struct LoopbackConnection: ~Copyable {
+    /// Why a connection could not be made: the `errno` of `socket` or `connect`.
+    struct Failure: Error, CustomStringConvertible {
+        let code: Int32
+        var description: String { String(cString: strerror(code)) }
+    }
+
     private let socket: Int32
 
-    init?(port: Int) {
-        socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard socket >= 0 else { return nil }
+    /// A connection to the harness's server, tried again for up to 5 s: a
+    /// connect can fail for a moment (a thousand a second go through loopback),
+    /// but a server that refuses for that long has stopped, and the run ends saying why.
+    static func connect(port: Int) -> LoopbackConnection {
+        var lastFailure = Failure(code: 0)
+        for _ in 0..<50 {
+            do {
+                return try LoopbackConnection(port: port)
+            } catch {
+                lastFailure = error
+                usleep(100_000)
+            }
+        }
+        fatalError("the server stopped accepting connections: \(lastFailure)")
+    }
+
+    /// The descriptor is the connection's only once connected: a failed one is
+    /// closed here, and the deinit (which closes `socket`) never sees it.
+    private init(port: Int) throws(Failure) {
+        let descriptor = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw Failure(code: errno) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
             }
         }
-        var timeout = timeval(tv_sec: 5, tv_usec: 0)
-        setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         guard connected == 0 else {
-            close(socket)
-            return nil
+            let code = errno
+            close(descriptor)
+            throw Failure(code: code)
         }
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        socket = descriptor
     }
 
     /// Closed with a reset (linger 0): the connection leaves no TIME_WAIT behind,
