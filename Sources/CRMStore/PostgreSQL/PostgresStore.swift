@@ -214,7 +214,9 @@ public final class PostgresStore: Sendable {
         try? await threads.shutdownGracefully()
     }
 
-    private static func reason(_ error: any Error) -> String {
+    /// What went wrong, readably: PostgreSQL's own message, or the client's
+    /// error code (a `PSQLError`'s description hides both).
+    static func reason(_ error: any Error) -> String {
         if let error = error as? PSQLError {
             return error.serverInfo?[.message] ?? "\(error.code)"
         }
