@@ -72,6 +72,15 @@ final class BlockingClient: Sendable {
         return results
     }
 
+    /// Sends one command; its reply completes the future, on the connection's event loop.
+    func request(_ words: [String]) -> EventLoopFuture<RESPValue> {
+        var bytes = channel.allocator.buffer(capacity: 64)
+        bytes.writeRESPCommand(words)
+        let reply = channel.eventLoop.makePromise(of: RESPValue.self)
+        channel.writeAndFlush((bytes, [reply])).whenFailure(reply.fail)
+        return reply.futureResult
+    }
+
     func send(_ words: String...) throws -> RESPValue {
         try pipeline([words])[0]
     }

@@ -68,25 +68,27 @@ public final class LoadRun: Sendable {
         plan.host.hasPrefix("127.") || plan.host == "::1" ? "localhost" : plan.host
     }
 
-    func client() throws -> BlockingClient {
+    /// Connects to the plan's server, or to another `port` on its host.
+    func client(port: Int? = nil) throws -> BlockingClient {
+        let port = port ?? plan.port
         do {
-            return try BlockingClient.connect(host: plan.host, port: plan.port, tls: tls, serverName: serverName)
+            return try BlockingClient.connect(host: plan.host, port: port, tls: tls, serverName: serverName)
         } catch {
             throw LoadError(
-                "cannot connect to \(plan.host):\(plan.port): \(error) (is crmgate running? check --host, --port)")
+                "cannot connect to \(plan.host):\(port): \(error) (is crmgate running? check --host, --port)")
         }
     }
 
-    /// Connects as `tenant` and checks the key.
-    func client(as tenant: TenantCredentials) throws -> BlockingClient {
-        let client = try client()
+    /// Connects as `tenant` (to the plan's server, or to another `port` on its host) and checks the key.
+    func client(as tenant: TenantCredentials, port: Int? = nil) throws -> BlockingClient {
+        let client = try client(port: port)
         let reply: RESPValue
         do {
             reply = try client.send("AUTH", tenant.keyID, tenant.secret)
         } catch {
             client.close()
             throw LoadError(
-                "no TLS session with \(plan.host):\(plan.port): \(error) (check --cacert: it must be the CA that signed the server's certificate)"
+                "no TLS session with \(plan.host):\(port ?? plan.port): \(error) (check --cacert: it must be the CA that signed the server's certificate)"
             )
         }
         guard reply.errorMessage == nil else {

@@ -10,7 +10,7 @@ struct CrmgateLoad: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "crmgate-load",
         abstract: "Load generator for crmgate: many tenants, command mixes, constant-rate latency, durability check.",
-        subcommands: [Run.self, Verify.self], defaultSubcommand: Run.self)
+        subcommands: [Run.self, Verify.self, Wake.self], defaultSubcommand: Run.self)
 }
 
 /// Where the server is and how to trust it.
@@ -174,6 +174,56 @@ struct Verify: ParsableCommand {
             print("verify: \(checked) acknowledged writes checked, \(problems.count) missing or wrong")
             for problem in problems.prefix(20) { print("  \(problem)") }
             if !problems.isEmpty { throw ExitCode(2) }
+        } catch let error as ExitCode {
+            throw error
+        } catch {
+            throw fail(error)
+        }
+    }
+}
+
+/// `crmgate-load wake`: how soon a reader blocked in `EVENTS.READ` hears of a
+/// write, on the writer's gateway or on another gateway sharing its database.
+struct Wake: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Time how soon a blocked EVENTS.READ wakes after a write is acknowledged.",
+        discussion: """
+            Each round a reader blocks in EVENTS.READ on --reader-port (another gateway on the same database, \
+            or by default the writer's), then a writer adds a contact through --port; the round records the time \
+            from the write's acknowledgement to the reader's reply (negative: the reader heard first).
+            """)
+
+    @OptionGroup var server: ServerOptions
+    @Option(help: "Port of the gateway the reader blocks on (default: --port).") var readerPort: Int?
+    @Option(help: "The admin key file (`key-id secret`) that creates the run's tenant, dropped afterwards.")
+    var adminKey = "./crmgate-data/admin.key"
+    @Option(help: "Use the first tenant of this file (`tenant key-id secret` lines) instead.") var keys: String?
+    @Option(help: "Rounds to time.") var rounds = 200
+    @Option(help: "Write the figures as JSON to this file.") var json: String?
+
+    func validate() throws {
+        guard rounds > 0 else { throw ValidationError("--rounds must be positive") }
+    }
+
+    func run() throws {
+        do {
+            var plan = LoadPlan(mix: try CommandMix("CONTACT.ADD"))
+            plan.host = server.host
+            plan.port = server.port
+            plan.caPath = server.cacert
+            plan.tenants = keys.map(LoadPlan.Tenants.file) ?? .setup(count: 1, adminKeyFile: adminKey)
+            plan.tenantLimit = 1
+            let load = try LoadRun(plan: plan)
+            let tenants = try load.prepareTenants().tenants
+            let report = try load.measureWake(as: tenants[0], readerPort: readerPort ?? server.port, rounds: rounds)
+            print(
+                "crmgate-load: writer on port \(server.port), reader on port \(readerPort ?? server.port); \(report.text)"
+            )
+            if let json {
+                try JSONSerialization.data(withJSONObject: report.json, options: [.prettyPrinted, .sortedKeys])
+                    .write(to: URL(fileURLWithPath: json))
+            }
+            if keys == nil { try load.dropTenants(tenants) }
         } catch let error as ExitCode {
             throw error
         } catch {

@@ -4,7 +4,7 @@ import Synchronization
 import Testing
 
 /// `crmgate-load` against real servers: mixes, open-loop latency that shows
-/// a stall, `--verify`, and plain errors for bad input.
+/// a stall, `--verify`, `wake`, and plain errors for bad input.
 @Suite struct LoadToolTests {
     static let binary = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent(".build/debug/crmgate-load").path
@@ -127,6 +127,29 @@ import Testing
         #expect(verify.output.contains("200 acknowledged writes checked, 1 missing or wrong"), "\(verify.output)")
         #expect(verify.output.contains("contact 7 is missing"), "\(verify.output)")
         await client.close()
+        await gateway.stop()
+    }
+
+    @Test func wakeTimesHowSoonABlockedReaderHearsOfEachWrite() async throws {
+        let gateway = try await TestGateway.start()
+        let output = gateway.directory.path + "/wake.json"
+        let wake = try await ChildProcess.run(
+            Self.binary,
+            [
+                "wake", "--port", String(gateway.port), "--cacert", gateway.caPath, "--admin-key",
+                gateway.directory.path + "/admin.key", "--rounds", "20", "--json", output,
+            ])
+        #expect(wake.status == 0, "\(wake.output)")
+        #expect(wake.output.contains("wake after acknowledgement, 20 rounds: p50 "), "\(wake.output)")
+        let figures = try report(output)
+        #expect(figures["rounds"] as? Int == 20 && figures["missed"] as? Int == 0, "every round woken: \(figures)")
+        // Woken by the write, not by the 5 s block running out.
+        let p99 = try #require(figures["p99_ms"] as? Double)
+        #expect(p99 < 4000, "\(figures)")
+        // Its tenant is gone again.
+        let admin = try await gateway.connectAsAdmin()
+        #expect(try await admin.send("TENANT.LIST").elements?.isEmpty == true)
+        await admin.close()
         await gateway.stop()
     }
 

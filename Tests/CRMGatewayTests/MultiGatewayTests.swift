@@ -156,8 +156,8 @@ import Testing
         let woken = try #require(try await reader.read().elements)
         let wakeLatency = ContinuousClock.now - sent
         #expect(woken.first?.fields["type"] == "contact.created")
-        // Woken by A's commit, not by the timeout (the latency is a figure for Ops/SCALING.md, not a test).
-        #expect(wakeLatency < .seconds(4), "woken \(wakeLatency) after A's commit was acknowledged")
+        // Woken by A's commit, not by the timeout (the wake-up's latency is measured by Ops/bench, not here).
+        #expect(wakeLatency < .seconds(4), "woken \(wakeLatency) after the write was sent to A")
         await reader.close()
 
         // Both gateways write at once; B's subscriber hears every event once, in seq order.
@@ -172,7 +172,9 @@ import Testing
             seqs.append(try #require(event["seq"] as? Int))
         }
         #expect(seqs == Array(1...121), "every event once, gap-free and in order")
-        print("two gateways: a blocking read on B woke \(wakeLatency) after A acknowledged; 121 events in order on B")
+        print(
+            "two gateways: a blocking read on B woke \(wakeLatency) after the tenant's first write was sent to A;"
+                + " 121 events in order on B")
         await subscriber.close()
         await pair.stop()
     }

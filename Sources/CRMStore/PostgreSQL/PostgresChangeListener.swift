@@ -70,7 +70,8 @@ final class PostgresChangeListener: Sendable {
                     // Once per outage, not at every attempt.
                     if !Task.isCancelled, backoff == .milliseconds(50) {
                         logger.warning(
-                            "not hearing other gateways' commits; reconnecting", metadata: ["error": "\(PostgresStore.reason(error))"])
+                            "not hearing other gateways' commits; reconnecting",
+                            metadata: ["error": "\(PostgresStore.reason(error))"])
                     }
                 }
                 listening.store(false, ordering: .relaxed)
