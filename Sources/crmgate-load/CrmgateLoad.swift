@@ -18,6 +18,15 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Server host.") var host = "127.0.0.1"
     @Option(help: "Server TLS port.") var port = 7379
     @Option(help: "CA certificate (PEM) that signed the server's certificate.") var cacert = "./crmgate-data/tls/ca.pem"
+
+    /// A plan of `mix` against this server.
+    func plan(mix: String) throws -> LoadPlan {
+        var plan = LoadPlan(mix: try CommandMix(mix))
+        plan.host = host
+        plan.port = port
+        plan.caPath = cacert
+        return plan
+    }
 }
 
 /// One plain line on stderr and exit 1, for anything the tool cannot go on with.
@@ -76,10 +85,7 @@ struct Run: ParsableCommand {
             if let rate, !(rate > 0 && rate <= 10_000_000) {
                 throw LoadError("--rate must be more than 0 and at most 10,000,000 requests/s, not \(rate)")
             }
-            var plan = LoadPlan(mix: try CommandMix(mix))
-            plan.host = server.host
-            plan.port = server.port
-            plan.caPath = server.cacert
+            var plan = try server.plan(mix: mix)
             plan.tenants =
                 keys.map(LoadPlan.Tenants.file) ?? .setup(count: setup ?? tenants ?? 1, adminKeyFile: adminKey)
             plan.tenantLimit = tenants
@@ -165,10 +171,7 @@ struct Verify: ParsableCommand {
 
     func run() throws {
         do {
-            var plan = LoadPlan(mix: try CommandMix("PING"))
-            plan.host = server.host
-            plan.port = server.port
-            plan.caPath = server.cacert
+            let plan = try server.plan(mix: "PING")
             let load = try LoadRun(plan: plan)
             let (checked, problems) = try load.verify(try Journal.load(from: journal))
             print("verify: \(checked) acknowledged writes checked, \(problems.count) missing or wrong")
@@ -207,10 +210,7 @@ struct Wake: ParsableCommand {
 
     func run() throws {
         do {
-            var plan = LoadPlan(mix: try CommandMix("CONTACT.ADD"))
-            plan.host = server.host
-            plan.port = server.port
-            plan.caPath = server.cacert
+            var plan = try server.plan(mix: "CONTACT.ADD")
             plan.tenants = keys.map(LoadPlan.Tenants.file) ?? .setup(count: 1, adminKeyFile: adminKey)
             plan.tenantLimit = 1
             let load = try LoadRun(plan: plan)
