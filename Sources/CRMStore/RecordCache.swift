@@ -9,7 +9,8 @@ import Synchronization
 /// of that commit's replies are sent, and a read may only store what it read
 /// if no commit touching records happened since it was dispatched (the
 /// generation), so a slow reader cannot put back a record a commit replaced.
-/// Full, it forgets its oldest entries first.
+/// Full, it forgets the oldest first: records take slots of a ring in turn,
+/// and a slot a commit emptied goes to the next record stored.
 public final class RecordCache: Sendable {
     struct Key: Hashable, Sendable {
         let type: RecordKind
@@ -62,31 +63,68 @@ public final class RecordCache: Sendable {
         }
     }
 
+    /// A cached record's entry and the slot of the ring it holds.
+    private struct Cached {
+        var entry: Entry
+        let slot: Int
+    }
+
     private struct State {
-        var records: [Key: Entry] = [:]
+        var records: [Key: Cached] = [:]
         /// The cached records that have an `ext`, by that ext exactly as stored: the same
         /// entries as in `records`, so a read by ext is one lookup.
         var exts: [ExtKey: Entry] = [:]
-        /// Keys in the order they were stored, to forget the oldest when full.
-        var order: [Key] = []
+        /// The record in each slot, stored in slot order, so the oldest go first when
+        /// full; nil: freed when a commit changed its record, and taken by the next store.
+        var slots: [Key?] = []
+        var freeSlots: [Int] = []
+        /// The slot a store takes, its record forgotten, once every slot is used.
         var nextSlot = 0
 
+        /// Forgets `key`'s record; its slot goes to the next store.
         mutating func remove(_ key: Key) {
-            guard let entry = records.removeValue(forKey: key) else { return }
-            if let ext = entry.record["ext"] { exts[ExtKey(type: key.type, ext: ext)] = nil }
+            guard let slot = forget(key) else { return }
+            slots[slot] = nil
+            freeSlots.append(slot)
         }
 
-        /// Puts `entry` in place of the one cached for its record.
+        /// Stores `entry` for `key`, which is not cached, in a free slot, a new
+        /// one while fewer than `capacity`, or the oldest's.
+        mutating func insert(_ key: Key, _ entry: Entry, capacity: Int) {
+            let slot: Int
+            if let free = freeSlots.popLast() {
+                slot = free
+            } else if slots.count < capacity {
+                slot = slots.count
+                slots.append(nil)
+            } else {
+                slot = nextSlot
+                nextSlot = (nextSlot + 1) % capacity
+                if let oldest = slots[slot] { _ = forget(oldest) }
+            }
+            slots[slot] = key
+            records[key] = Cached(entry: entry, slot: slot)
+            if let ext = entry.record["ext"] { exts[ExtKey(type: key.type, ext: ext)] = entry }
+        }
+
+        /// Puts `entry` in place of the one cached for its record, in its slot.
         mutating func replace(_ key: Key, with entry: Entry) {
-            records[key] = entry
+            records[key]?.entry = entry
             if let ext = entry.record["ext"] { exts[ExtKey(type: key.type, ext: ext)] = entry }
         }
 
         func entry(_ type: RecordKind, _ reference: RecordReference) -> Entry? {
             switch reference {
-            case .id(let id): records[Key(type: type, id: id)]
+            case .id(let id): records[Key(type: type, id: id)]?.entry
             case .ext(let ext): exts[ExtKey(type: type, ext: ext)]
             }
+        }
+
+        /// Removes `key`'s record from the maps and returns the slot it held.
+        private mutating func forget(_ key: Key) -> Int? {
+            guard let cached = records.removeValue(forKey: key) else { return nil }
+            if let ext = cached.entry.record["ext"] { exts[ExtKey(type: key.type, ext: ext)] = nil }
+            return cached.slot
         }
     }
 
@@ -161,7 +199,7 @@ public final class RecordCache: Sendable {
         state.withLock { state in
             // Versions only grow and ids are never reused: the same version is the same record.
             let key = Key(type: type, id: record.id)
-            if let entry = state.records[key], entry.record.version == record.version {
+            if let cached = state.records[key], cached.entry.record.version == record.version {
                 state.replace(key, with: Entry(record, reply: (format, bytes)))
             }
         }
@@ -183,14 +221,7 @@ public final class RecordCache: Sendable {
             guard self.generation.load(ordering: .relaxed) == generation, trust?.epoch == trustEpoch,
                 state.records[key] == nil
             else { return }
-            if state.order.count < capacity {
-                state.order.append(key)
-            } else {
-                state.remove(state.order[state.nextSlot])
-                state.order[state.nextSlot] = key
-                state.nextSlot = (state.nextSlot + 1) % capacity
-            }
-            state.replace(key, with: Entry(record))
+            state.insert(key, Entry(record), capacity: capacity)
         }
     }
 

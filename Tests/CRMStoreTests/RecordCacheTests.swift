@@ -55,6 +55,34 @@ import Testing
         #expect(database.cachedRecord(.contact, .id(id)) == nil)
     }
 
+    @Test func recordsACommitDroppedLeaveTheirRoomToOthers() async throws {
+        let database = try await open(capacity: 10)
+        var ids: [Int64] = []
+        for number in 1...15 { ids.append(try await contact(database, "c\(number)@example.com")) }
+        for id in ids[0..<10] { _ = try await database.get(id: id) }
+        #expect(database.recordCache.count == 10)
+        // Five of the cached records change: the commit drops them, and their room is free.
+        let changing = Array(ids[5..<10])
+        try await database.write { transaction in
+            for id in changing {
+                _ = try transaction.contacts.set(
+                    id: id, try RecordSchema.contact.validate([("first_name", "Grace")]), ifVersion: nil,
+                    force: false, actor: nil)
+            }
+        }
+        #expect(database.recordCache.count == 5)
+        for id in ids[10..<15] { _ = try await database.get(id: id) }
+        #expect(database.recordCache.count == 10, "five new records in the room the changed ones left")
+        for id in ids[0..<5] {
+            #expect(database.cachedRecord(.contact, .id(id)) != nil, "contact \(id) was not pushed out")
+        }
+        // Full again: the next record pushes out the oldest.
+        _ = try await database.get(id: ids[5])
+        #expect(database.recordCache.count == 10)
+        #expect(database.cachedRecord(.contact, .id(ids[0])) == nil)
+        #expect(database.cachedRecord(.contact, .id(ids[5])) != nil)
+    }
+
     @Test func aFailedWriteLeavesTheCachedRecordAlone() async throws {
         let database = try await open(capacity: 10)
         let id = try await contact(database, "ada@example.com")
