@@ -47,6 +47,14 @@ import Testing
         }
     }
 
+    @Test func writesBulkWordsInPlace() {
+        var bytes = ByteBuffer()
+        for word in ["name", "Zoë", "", String(repeating: "x", count: 70_000)] { bytes.writeRESPBulk(word) }
+        let text = String(buffer: bytes)
+        #expect(text.hasPrefix("$4\r\nname\r\n$4\r\nZoë\r\n$0\r\n\r\n$70000\r\nxxx"))
+        #expect(text.hasSuffix("xxx\r\n") && bytes.readableBytes == 10 + 10 + 6 + 70_010)
+    }
+
     @Test func keepsErrorsOnOneLine() {
         #expect(encode(.error("ERR a\r\nb"), .resp2) == "-ERR a b\r\n")
     }
