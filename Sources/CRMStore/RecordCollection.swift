@@ -67,6 +67,7 @@ public struct RecordCollection<Access: StorageAccess> {
 
     public func find(_ query: FindQuery) throws -> RecordPage {
         var page = try table.find(db, query)
+        guard !rules.presentsStoredFieldsOnly else { return page }
         let now = WallClock.now()
         page.records = page.records.map { rules.present($0, now: now) }
         return page

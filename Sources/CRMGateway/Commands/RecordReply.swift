@@ -32,10 +32,18 @@ enum RecordReply {
         return .encoded(bytes)
     }
 
+    /// The record's ``StoredRecord/allFields``, in their order, without building that array.
     private static func write(_ record: StoredRecord, version: RESPVersion, into bytes: inout ByteBuffer) {
-        let fields = record.allFields
-        bytes.writeRESPMapHeader(fields.count, version: version)
-        for field in fields {
+        bytes.writeRESPMapHeader(4 + record.fields.count, version: version)
+        bytes.writeRESPBulk("id")
+        bytes.writeRESPBulk(decimal: record.id)
+        bytes.writeRESPBulk("version")
+        bytes.writeRESPBulk(decimal: record.version)
+        bytes.writeRESPBulk("created_at")
+        bytes.writeRESPBulk(record.createdAt)
+        bytes.writeRESPBulk("updated_at")
+        bytes.writeRESPBulk(record.updatedAt)
+        for field in record.fields {
             bytes.writeRESPBulk(field.name)
             bytes.writeRESPBulk(field.value)
         }
