@@ -120,7 +120,7 @@ public final class TenantDirectory: Sendable {
     public var walSyncs: Int { WALSync.shared.syncs }
 
     /// Bytes SQLite holds for every open tenant (page caches, schemas, statements).
-    public var sqliteMemory: Int { Int(sqlite3_memory_used()) }
+    public var sqliteMemory: Int { SQLiteLibrary.memoryUsed }
 
     /// The database file of a tenant.
     public func path(of name: TenantName) -> String {

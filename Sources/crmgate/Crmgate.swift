@@ -208,6 +208,7 @@ struct Serve: AsyncParsableCommand {
         let format = configuration.logFormat
         LoggingSystem.bootstrap { label in LogOutput(label: label, level: level, format: format) }
         let logger = Logger(label: "crmgate")
+        SQLiteLibrary.configureForServer()
 
         let eventLoops = MultiThreadedEventLoopGroup(
             numberOfThreads: configuration.eventLoopThreads ?? GatewayConfiguration.defaultEventLoopThreads)

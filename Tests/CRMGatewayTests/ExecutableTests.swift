@@ -38,6 +38,37 @@ import Testing
         await client.close()
     }
 
+    @Test(.enabled(if: !TestStorage.isPostgres, "SQLite memory"))
+    func theBinaryReportsTheMemorySQLiteHolds() async throws {
+        let directory = try TemporaryDirectory()
+        let server = try ServerProcess(dataDirectory: directory.path)
+        let keyWords = try String(contentsOfFile: directory.path + "/admin.key", encoding: .utf8).split(separator: " ")
+        let admin = try await TestClient.connect(port: server.port, caPath: directory.path + "/tls/ca.pem")
+        #expect(
+            try await admin.send(
+                "AUTH", String(keyWords[0]), keyWords[1].trimmingCharacters(in: .whitespacesAndNewlines)) == .ok)
+        func sqliteMemory() async throws -> Int {
+            let info = try #require(try await admin.send("INFO", "tenants").string)
+            let line = try #require(
+                info.split(whereSeparator: \.isNewline).first { $0.hasPrefix("tenant_sqlite_memory_bytes:") })
+            return try #require(Int(line.split(separator: ":")[1]))
+        }
+        #expect(try await admin.send("TENANT.CREATE", "acme") == .ok)
+        let before = try await sqliteMemory()
+        #expect(before > 0, "the catalog's connection holds SQLite memory")
+        let key = try #require(try await admin.send("KEY.CREATE", "acme", "owner").elements?.compactMap(\.string))
+        let tenant = try await TestClient.connect(port: server.port, caPath: directory.path + "/tls/ca.pem")
+        #expect(try await tenant.send("AUTH", key[0], key[1]) == .ok)
+        for number in 0..<50 {
+            #expect(try await tenant.send("CONTACT.ADD", "email", "c\(number)@example.com") == .integer(number + 1))
+        }
+        let after = try await sqliteMemory()
+        #expect(after > before, "the open tenant's connections hold more: \(before) -> \(after)")
+        await tenant.close()
+        await admin.close()
+        server.stop(with: SIGTERM)
+    }
+
     @Test func refusesTLSBelowVersion12() async throws {
         let gateway = try await TestGateway.start()
         var configuration = TLSConfiguration.makeClientConfiguration()
