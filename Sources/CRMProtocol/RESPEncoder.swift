@@ -73,61 +73,47 @@ extension ByteBuffer {
     /// String: every reply has at least one such line, and a record one per field.
     private mutating func writeHeader(_ prefix: Unicode.Scalar, _ number: Int) {
         writeWithUnsafeMutableBytes(minimumWritableBytes: Self.headerCapacity) { out in
-            Self.layOutHeader(prefix, Int64(number), at: out)
+            Self.layOutHeader(prefix, Int64(number), at: out, from: 0)
         }
     }
 
     /// The most bytes a header takes: its prefix, a sign, 19 digits and CRLF.
     private static let headerCapacity = 23
 
-    /// Lays `prefix`, `number` in decimal and CRLF out at the start of `out`
-    /// (``headerCapacity`` bytes at least); returns how many bytes they took.
-    private static func layOutHeader(_ prefix: Unicode.Scalar, _ number: Int64, at out: UnsafeMutableRawBufferPointer)
-        -> Int
-    {
-        out[0] = UInt8(ascii: prefix)
-        var index = 1
-        if number < 0 {
-            out[index] = UInt8(ascii: "-")
-            index += 1
-        }
+    /// Lays `prefix`, `number` in decimal and CRLF out in `out` from `start`; returns where they end.
+    private static func layOutHeader(
+        _ prefix: Unicode.Scalar, _ number: Int64, at out: UnsafeMutableRawBufferPointer, from start: Int
+    ) -> Int {
+        out[start] = UInt8(ascii: prefix)
+        let end = layOutDecimal(number, at: out, from: start + 1)
+        out[end] = UInt8(ascii: "\r")
+        out[end + 1] = UInt8(ascii: "\n")
+        return end + 2
+    }
+
+    /// Lays `number` in decimal, with its sign, out in `out` from `start`; returns where it ends.
+    private static func layOutDecimal(_ number: Int64, at out: UnsafeMutableRawBufferPointer, from start: Int) -> Int {
         var magnitude = number.magnitude
-        var digits = 1
-        var rest = magnitude / 10
-        while rest > 0 {
-            digits += 1
-            rest /= 10
-        }
-        index += digits
-        var position = index
+        let end = start + decimalLength(number)
+        var position = end
         repeat {
             position -= 1
             out[position] = UInt8(ascii: "0") + UInt8(magnitude % 10)
             magnitude /= 10
         } while magnitude > 0
-        out[index] = UInt8(ascii: "\r")
-        out[index + 1] = UInt8(ascii: "\n")
-        return index + 2
+        if number < 0 { out[start] = UInt8(ascii: "-") }
+        return end
     }
 
-    /// Hands `body` the decimal digits of `number` (with its sign), formatted on the stack.
-    private static func withDecimal(_ number: Int64, _ body: (UnsafeRawBufferPointer) -> Void) {
-        var magnitude = number.magnitude
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // room for the 20 digits and sign of any Int64
-        let count = withUnsafeMutableBytes(of: &digits) { buffer in
-            var index = buffer.count
-            repeat {
-                index -= 1
-                buffer[index] = UInt8(ascii: "0") + UInt8(magnitude % 10)
-                magnitude /= 10
-            } while magnitude > 0
-            if number < 0 {
-                index -= 1
-                buffer[index] = UInt8(ascii: "-")
-            }
-            return buffer.count - index
+    /// The characters `number` takes in decimal, its sign included.
+    private static func decimalLength(_ number: Int64) -> Int {
+        var length = number < 0 ? 2 : 1
+        var rest = number.magnitude / 10
+        while rest > 0 {
+            length += 1
+            rest /= 10
         }
-        withUnsafeBytes(of: &digits) { body(UnsafeRawBufferPointer(rebasing: $0.suffix(count))) }
+        return length
     }
 
     private mutating func writeCRLF() {
@@ -176,7 +162,7 @@ extension ByteBuffer {
         var word = word
         _ = word.withUTF8 { text in
             writeWithUnsafeMutableBytes(minimumWritableBytes: Self.headerCapacity + text.count + 2) { out in
-                var index = Self.layOutHeader("$", Int64(text.count), at: out)
+                var index = Self.layOutHeader("$", Int64(text.count), at: out, from: 0)
                 if let source = UnsafeRawBufferPointer(text).baseAddress {
                     out.baseAddress!.advanced(by: index).copyMemory(from: source, byteCount: text.count)
                 }
@@ -188,31 +174,14 @@ extension ByteBuffer {
         }
     }
 
-    /// One word of a request: `number` in decimal, written without a `String`,
-    /// in one write (`$`, length, CRLF, digits, CRLF are laid out on the stack first).
+    /// One word of a request: `number` in decimal, written without a `String`, in one write.
     public mutating func writeRESPBulk(decimal number: Int64) {
-        Self.withDecimal(number) { digits in
-            // At most 21 digits and sign: "$21\r\n" + 21 + "\r\n" fits in 32 bytes.
-            var frame: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-            let count = withUnsafeMutableBytes(of: &frame) { out in
-                var index = 0
-                out[index] = UInt8(ascii: "$")
-                index += 1
-                if digits.count >= 10 {
-                    out[index] = UInt8(ascii: "0") + UInt8(digits.count / 10)
-                    index += 1
-                }
-                out[index] = UInt8(ascii: "0") + UInt8(digits.count % 10)
-                out[index + 1] = UInt8(ascii: "\r")
-                out[index + 2] = UInt8(ascii: "\n")
-                index += 3
-                UnsafeMutableRawBufferPointer(rebasing: out[index..<(index + digits.count)]).copyMemory(from: digits)
-                index += digits.count
-                out[index] = UInt8(ascii: "\r")
-                out[index + 1] = UInt8(ascii: "\n")
-                return index + 2
-            }
-            withUnsafeBytes(of: &frame) { _ = writeBytes(UnsafeRawBufferPointer(rebasing: $0.prefix(count))) }
+        writeWithUnsafeMutableBytes(minimumWritableBytes: 2 * Self.headerCapacity) { out in
+            let digits = Self.layOutHeader("$", Int64(Self.decimalLength(number)), at: out, from: 0)
+            let end = Self.layOutDecimal(number, at: out, from: digits)
+            out[end] = UInt8(ascii: "\r")
+            out[end + 1] = UInt8(ascii: "\n")
+            return end + 2
         }
     }
 }
