@@ -2,10 +2,27 @@ import CRMProtocol
 import NIOCore
 import NIOPosix
 import NIOSSL
+import Synchronization
 
 /// A RESP client over a real TLS (or plaintext) socket, for end-to-end tests.
 final class TestClient {
     struct ConnectionClosed: Error {}
+
+    /// No reply came within ``replyWait``: the watchdog closed the connection.
+    struct NoReply: Error, CustomStringConvertible {
+        let command: String
+        var description: String { "no reply to \(command) within \(TestClient.replyWait)" }
+    }
+
+    /// How long a reply may take before the watchdog closes the connection:
+    /// long enough for a loaded CI machine running every suite on one
+    /// PostgreSQL, short enough that a hang fails its test rather than the run.
+    static let replyWait = Duration.seconds(60)
+
+    /// Set by the watchdog when it closed the connection.
+    private final class Watchdog: Sendable {
+        let fired = Atomic<Bool>(false)
+    }
 
     private final class ReplyStream: ChannelInboundHandler, Sendable {
         typealias InboundIn = RESPValue
@@ -30,6 +47,7 @@ final class TestClient {
 
     let channel: any Channel
     private var replies: AsyncStream<RESPValue>.AsyncIterator
+    private let watchdog = Watchdog()
 
     /// Connects; a small `receiveBufferSize` makes a client that stops reading fall behind quickly.
     /// `identity` is a PEM client certificate and key, for mutual TLS.
@@ -87,8 +105,17 @@ final class TestClient {
     func send(_ words: [String]) async throws -> RESPValue {
         var buffer = channel.allocator.buffer(capacity: 64)
         buffer.writeRESPCommand(words)
-        try await channel.writeAndFlush(buffer)
-        return try await read()
+        let sent = ContinuousClock.now
+        do {
+            try await channel.writeAndFlush(buffer)
+            let reply = try await read()
+            // A slow reply is named in the test output, to find what was slow when one is too slow.
+            let took = ContinuousClock.now - sent
+            if took > .seconds(5) { print("slow reply: \(words.first ?? "") took \(took)") }
+            return reply
+        } catch  where watchdog.fired.load(ordering: .relaxed) {
+            throw NoReply(command: words.first ?? "")
+        }
     }
 
     /// Writes raw bytes in one write.
@@ -106,11 +133,18 @@ final class TestClient {
         return replies
     }
 
-    /// The next reply; the connection is closed if none arrives within 20 seconds.
+    /// The next reply; the connection is closed if none arrives within ``replyWait``.
     func read() async throws -> RESPValue {
-        let watchdog = channel.eventLoop.scheduleTask(in: .seconds(20)) { [channel] in channel.close(promise: nil) }
-        defer { watchdog.cancel() }
-        guard let reply = await replies.next() else { throw ConnectionClosed() }
+        let dog = watchdog
+        let wait = TimeAmount.seconds(Self.replyWait.components.seconds)
+        let timer = channel.eventLoop.scheduleTask(in: wait) { [channel] in
+            dog.fired.store(true, ordering: .relaxed)
+            channel.close(promise: nil)
+        }
+        defer { timer.cancel() }
+        guard let reply = await replies.next() else {
+            throw dog.fired.load(ordering: .relaxed) ? NoReply(command: "a command") : ConnectionClosed()
+        }
         return reply
     }
 
