@@ -42,11 +42,7 @@ import Testing
     func theBinaryReportsTheMemorySQLiteHolds() async throws {
         let directory = try TemporaryDirectory()
         let server = try ServerProcess(dataDirectory: directory.path)
-        let keyWords = try String(contentsOfFile: directory.path + "/admin.key", encoding: .utf8).split(separator: " ")
-        let admin = try await TestClient.connect(port: server.port, caPath: directory.path + "/tls/ca.pem")
-        #expect(
-            try await admin.send(
-                "AUTH", String(keyWords[0]), keyWords[1].trimmingCharacters(in: .whitespacesAndNewlines)) == .ok)
+        let admin = try await CrashSafetyTests.connectAdmin(directory: directory.path, port: server.port)
         func sqliteMemory() async throws -> Int {
             let info = try #require(try await admin.send("INFO", "tenants").string)
             let line = try #require(
@@ -57,8 +53,7 @@ import Testing
         let before = try await sqliteMemory()
         #expect(before > 0, "the catalog's connection holds SQLite memory")
         let key = try #require(try await admin.send("KEY.CREATE", "acme", "owner").elements?.compactMap(\.string))
-        let tenant = try await TestClient.connect(port: server.port, caPath: directory.path + "/tls/ca.pem")
-        #expect(try await tenant.send("AUTH", key[0], key[1]) == .ok)
+        let tenant = try await CrashSafetyTests.connect(port: server.port, directory: directory.path, key: key)
         for number in 0..<50 {
             #expect(try await tenant.send("CONTACT.ADD", "email", "c\(number)@example.com") == .integer(number + 1))
         }
