@@ -81,8 +81,9 @@ final class BlockingClient: Sendable {
         return reply.futureResult
     }
 
+    /// Sends one command and waits for its reply.
     func send(_ words: String...) throws -> RESPValue {
-        try pipeline([words])[0]
+        try request(words).wait()
     }
 
     func close() {
