@@ -13,6 +13,9 @@ enum EventLog {
         let id: Int64
     }
 
+    /// The `INSERT` of an event, built once per dialect.
+    private static let insertText = StatementTexts()
+
     /// Appends an event and returns its sequence number.
     @discardableResult
     static func append(
@@ -20,15 +23,14 @@ enum EventLog {
         at time: String, links: [Link] = []
     ) throws -> Int64 {
         let fields = JSONText.object(changes.fieldNames.map { ($0, changes[$0] ?? nil) })
-        guard
-            let seq = try db.value(
-                Int64.self,
-                db.dialect.insertReturningKey(
-                    into: "events", key: "seq",
-                    columns: ["type", "record_type", "record_id", "fields", "key_id", "at"],
-                    ignoringConflicts: false),
-                [type, recordType, recordID, fields, actor, time])
-        else { throw StoreError.conflict("the event log returned no sequence number") }
+        let insert = insertText.text(db.dialect, shape: 0) {
+            db.dialect.insertReturningKey(
+                into: "events", key: "seq", columns: ["type", "record_type", "record_id", "fields", "key_id", "at"],
+                ignoringConflicts: false)
+        }
+        guard let seq = try db.value(Int64.self, insert, [type, recordType, recordID, fields, actor, time]) else {
+            throw StoreError.conflict("the event log returned no sequence number")
+        }
         for target in [Link(type: recordType, id: recordID)] + links {
             try db.execute(
                 "INSERT INTO event_links (record_type, record_id, seq) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",

@@ -12,11 +12,14 @@ struct RecordTable: Sendable {
     private let selectList: String
     private let selectByID: String
     private let selectByExt: String
+    /// The `INSERT`s of the field sets written, by a bit per schema field present (and one for `custom`).
+    private let insertTexts = StatementTexts()
 
     init(schema: RecordSchema, table: String, searchTable: String?) {
         self.schema = schema
         self.table = table
         self.searchTable = searchTable
+        precondition(schema.fields.count < Int.bitWidth - 1, "an INSERT's shape has a bit per field, and one more")
         selectList = (RecordSchema.systemFields + schema.fields.map(\.name) + ["custom"]).joined(separator: ", ")
         selectByID = "SELECT \(selectList) FROM \(table) WHERE id = ?"
         selectByExt = "SELECT \(selectList) FROM \(table) WHERE ext = ?"
@@ -42,27 +45,28 @@ struct RecordTable: Sendable {
 
     func insert(_ db: any SQLDatabase, _ changes: FieldChanges, actor: String?, now: String) throws -> Int64 {
         try checkReferences(db, changes)
-        var columns = ["created_at", "updated_at"]
         var values: [any SQLBindable] = [now, now]
-        for field in schema.fields {
+        var shape = 0
+        for (index, field) in schema.fields.enumerated() {
             if let value = changes[field.name] {
-                columns.append(field.name)
+                shape |= 1 << index
                 values.append(Self.databaseValue(value, field))
             }
         }
-        let custom = customJSON(merging: changes, into: [:])
-        if let custom {
-            columns.append("custom")
+        if let custom = customJSON(merging: changes, into: [:]) {
+            shape |= 1 << schema.fields.count
             values.append(custom)
+        }
+        let insert = insertTexts.text(db.dialect, shape: shape) {
+            let present = schema.fields.indices.filter { shape & (1 << $0) != 0 }.map { schema.fields[$0].name }
+            let custom = shape & (1 << schema.fields.count) != 0 ? ["custom"] : []
+            return db.dialect.insertReturningKey(
+                into: table, key: "id", columns: ["created_at", "updated_at"] + present + custom,
+                ignoringConflicts: true)
         }
         // A value a unique index holds already inserts nothing (and, unlike an error, leaves a PostgreSQL
         // transaction usable): the field and the record holding it are then looked up and named.
-        guard
-            let id = try db.value(
-                Int64.self,
-                db.dialect.insertReturningKey(into: table, key: "id", columns: columns, ignoringConflicts: true),
-                values)
-        else {
+        guard let id = try db.value(Int64.self, insert, values) else {
             try explainUniqueViolation(db, changes, excluding: nil)
             throw StoreError.conflict("the \(schema.type) was not inserted: a value it must not share is taken")
         }
