@@ -160,17 +160,20 @@ extension ByteBuffer {
     /// one write (a FIND page writes hundreds; five writes each cost more than SQLite's work).
     public mutating func writeRESPBulk(_ word: String) {
         var word = word
-        _ = word.withUTF8 { text in
-            writeWithUnsafeMutableBytes(minimumWritableBytes: Self.headerCapacity + text.count + 2) { out in
-                var index = Self.layOutHeader("$", Int64(text.count), at: out, from: 0)
-                if let source = UnsafeRawBufferPointer(text).baseAddress {
-                    out.baseAddress!.advanced(by: index).copyMemory(from: source, byteCount: text.count)
-                }
-                index += text.count
-                out[index] = UInt8(ascii: "\r")
-                out[index + 1] = UInt8(ascii: "\n")
-                return index + 2
+        word.withUTF8 { writeRESPBulk(bytes: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// A bulk string of `bytes`, in one write.
+    public mutating func writeRESPBulk(bytes: UnsafeRawBufferPointer) {
+        _ = writeWithUnsafeMutableBytes(minimumWritableBytes: Self.headerCapacity + bytes.count + 2) { out in
+            var index = Self.layOutHeader("$", Int64(bytes.count), at: out, from: 0)
+            if let source = bytes.baseAddress {
+                out.baseAddress!.advanced(by: index).copyMemory(from: source, byteCount: bytes.count)
             }
+            index += bytes.count
+            out[index] = UInt8(ascii: "\r")
+            out[index + 1] = UInt8(ascii: "\n")
+            return index + 2
         }
     }
 

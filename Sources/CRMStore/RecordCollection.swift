@@ -73,6 +73,20 @@ public struct RecordCollection<Access: StorageAccess> {
         return page
     }
 
+    /// A `FIND` page written into `writer` (see ``RecordPageWriter``): how
+    /// many records, and the cursor to the next page if more follow. The
+    /// records are as ``find(_:)`` returns them.
+    public func find(_ query: FindQuery, into writer: inout some RecordPageWriter) throws -> (
+        count: Int, next: FindCursor?
+    ) {
+        guard rules.presentsStoredFieldsOnly, !RecordSchema.isCustomFieldName(query.sortField) else {
+            let page = try find(query)
+            for record in page.records { writer.write(record) }
+            return (page.records.count, page.next)
+        }
+        return try table.find(db, query, into: &writer)
+    }
+
     /// The record as stored, without computed fields.
     func stored(id: Int64) throws -> StoredRecord {
         guard let record = try table.fetch(db, id: id) else { throw StoreError.notFound("no such \(type)") }

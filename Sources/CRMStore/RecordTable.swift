@@ -138,6 +138,57 @@ struct RecordTable: Sendable {
         return RecordPage(records: records, next: next)
     }
 
+    /// A `FIND` page written into `writer` row by row, as ``find(_:_:)`` finds
+    /// it, and the cursor to the next page if more follow. A row holding
+    /// custom fields is read into a ``StoredRecord`` first (they are JSON).
+    /// The sort field is a system or schema field: custom ones take ``find(_:_:)``.
+    func find(_ db: any SQLDatabase, _ query: FindQuery, into writer: inout some RecordPageWriter) throws -> (
+        count: Int, next: FindCursor?
+    ) {
+        if query.search != nil { try db.prepareSearch() }
+        let (sql, arguments) = try findStatement(query, dialect: db.dialect)
+        let sortColumn = Self.column(of: query.sortField, in: schema)
+        let customColumn = 4 + schema.fields.count
+        var count = 0
+        var last: (id: Int64, sortValue: String)?
+        var next: FindCursor?
+        try db.forEachRow(sql, arguments) { row in
+            // The row after the page (it fetches one more than the limit): more follow the page's last.
+            guard count < query.limit else {
+                if let last {
+                    next = FindCursor(
+                        sortField: query.sortField, descending: query.descending, sortValue: last.sortValue,
+                        id: last.id)
+                }
+                return
+            }
+            count += 1
+            let id = row.integer(0) ?? 0
+            last = (id, sortColumn == 0 ? String(id) : row.text(sortColumn) ?? "")
+            guard row.isNull(customColumn) else {
+                writer.write(record(row))
+                return
+            }
+            let present = schema.fields.indices.count { !row.isNull(4 + $0) }
+            writer.startRecord(fieldCount: 4 + present)
+            writer.field("id", decimal: id)
+            writer.field("version", decimal: row.integer(1) ?? 0)
+            for (index, name) in [(2, "created_at"), (3, "updated_at")] {
+                if row.withText(index, { writer.field(name, $0) }) == nil { writer.field(name, "") }
+            }
+            for (offset, field) in schema.fields.enumerated() {
+                row.withText(4 + offset) { writer.field(field.name, $0) }
+            }
+        }
+        return (count, next)
+    }
+
+    /// The column of ``selectList`` holding system or schema field `name`.
+    private static func column(of name: String, in schema: RecordSchema) -> Int {
+        if let system = RecordSchema.systemFields.firstIndex(of: name) { return system }
+        return 4 + (schema.fields.firstIndex { $0.name == name } ?? 0)
+    }
+
     /// The SQL and arguments of a `FIND` page (one row more than the limit, to know if more follow).
     /// A search reads its matches first, in id order, so a page sorted by id
     /// stops after its rows instead of collecting every match.

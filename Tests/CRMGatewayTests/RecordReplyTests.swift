@@ -1,5 +1,6 @@
 import CRMCore
 import CRMProtocol
+import CRMStore
 import NIOCore
 import Testing
 
@@ -38,14 +39,13 @@ import Testing
         let cursor = FindCursor(sortField: "id", descending: false, sortValue: "12", id: 12)
         for version in [RESPVersion.resp2, .resp3] {
             for next in [cursor, nil] {
-                let page = RecordPage(records: records, next: next)
+                var writer = RecordReply.PageWriter(version: version)
+                for record in records { writer.write(record) }
                 let expected = RESPValue.array([.bulk(next?.encoded ?? "0"), .array(records.map(tree))])
-                #expect(bytes(RecordReply.page(page, version: version), version) == bytes(expected, version))
+                #expect(bytes(writer.reply(count: records.count, next: next), version) == bytes(expected, version))
             }
-            let empty = RecordPage(records: [], next: nil)
-            #expect(
-                bytes(RecordReply.page(empty, version: version), version)
-                    == bytes(.array([.bulk("0"), .array([])]), version))
+            let empty = RecordReply.PageWriter(version: version).reply(count: 0, next: nil)
+            #expect(bytes(empty, version) == bytes(.array([.bulk("0"), .array([])]), version))
         }
     }
 }

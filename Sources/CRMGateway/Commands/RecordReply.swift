@@ -1,5 +1,6 @@
 import CRMCore
 import CRMProtocol
+import CRMStore
 import NIOCore
 
 /// Records as replies: a map of field to value (RESP3), which RESP2 clients
@@ -21,15 +22,50 @@ enum RecordReply {
         return bytes
     }
 
-    /// `[next-cursor, [record ...]]`; the cursor is `0` on the last page, as with `SCAN`.
-    static func page(_ page: RecordPage, version: RESPVersion) -> RESPValue {
-        var bytes = ByteBuffer()
-        bytes.reserveCapacity(32 + page.records.reduce(0) { $0 + size(of: $1) })
-        bytes.writeRESPArrayHeader(2)
-        bytes.writeRESPBulk(page.next?.encoded ?? "0")
-        bytes.writeRESPArrayHeader(page.records.count)
-        for record in page.records { write(record, version: version, into: &bytes) }
-        return .encoded(bytes)
+    /// `[next-cursor, [record ...]]` of a `FIND` of `records`; the cursor is
+    /// `0` on the last page, as with `SCAN`. The records are written as the
+    /// store reads them (``RecordPageWriter``), after the cursor it learns last.
+    static func page<Access>(
+        of records: RecordCollection<Access>, _ query: FindQuery, version: RESPVersion
+    ) throws -> RESPValue {
+        var writer = PageWriter(version: version)
+        let (count, next) = try records.find(query, into: &writer)
+        return writer.reply(count: count, next: next)
+    }
+
+    /// A page's records as replies, written field by field.
+    struct PageWriter: RecordPageWriter {
+        let version: RESPVersion
+        private var records = ByteBuffer()
+
+        init(version: RESPVersion) {
+            self.version = version
+        }
+
+        /// The page's reply: `next`'s cursor, then the `count` records written.
+        func reply(count: Int, next: FindCursor?) -> RESPValue {
+            var bytes = ByteBuffer()
+            bytes.reserveCapacity(32 + records.readableBytes)
+            bytes.writeRESPArrayHeader(2)
+            bytes.writeRESPBulk(next?.encoded ?? "0")
+            bytes.writeRESPArrayHeader(count)
+            bytes.writeImmutableBuffer(records)
+            return .encoded(bytes)
+        }
+
+        mutating func startRecord(fieldCount: Int) {
+            records.writeRESPMapHeader(fieldCount, version: version)
+        }
+
+        mutating func field(_ name: String, _ value: UnsafeRawBufferPointer) {
+            records.writeRESPBulk(name)
+            records.writeRESPBulk(bytes: value)
+        }
+
+        mutating func field(_ name: String, decimal value: Int64) {
+            records.writeRESPBulk(name)
+            records.writeRESPBulk(decimal: value)
+        }
     }
 
     /// The record's ``StoredRecord/allFields``, in their order, without building that array.

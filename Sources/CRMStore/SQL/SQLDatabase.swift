@@ -38,6 +38,20 @@ protocol SQLColumns {
     func value(_ index: Int) -> SQLValue
     /// How many columns the row has.
     var count: Int { get }
+    /// Whether column `index` is NULL.
+    func isNull(_ index: Int) -> Bool
+    /// `body` run on column `index`'s bytes as ``text(_:)`` has them, without
+    /// making a `String` where the engine need not; nil for NULL.
+    func withText<R>(_ index: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R?
+}
+
+extension SQLColumns {
+    func isNull(_ index: Int) -> Bool { value(index) == .null }
+
+    func withText<R>(_ index: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R? {
+        guard var text = text(index) else { return nil }
+        return try text.withUTF8 { try body(UnsafeRawBufferPointer($0)) }
+    }
 }
 
 extension SQLDatabase {

@@ -127,6 +127,25 @@ struct SQLiteColumns: SQLColumns {
         }
     }
 
+    func isNull(_ index: Int) -> Bool {
+        sqlite3_column_type(statement, Int32(index)) == SQLITE_NULL
+    }
+
+    /// Text is handed over where SQLite holds it; numbers as ``text(_:)`` writes them.
+    func withText<R>(_ index: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R? {
+        let column = Int32(index)
+        switch sqlite3_column_type(statement, column) {
+        case SQLITE_NULL:
+            return nil
+        case SQLITE_INTEGER, SQLITE_FLOAT:
+            var text = text(index) ?? ""
+            return try text.withUTF8 { try body(UnsafeRawBufferPointer($0)) }
+        default:
+            let bytes = sqlite3_column_text(statement, column)
+            return try body(UnsafeRawBufferPointer(start: bytes, count: Int(sqlite3_column_bytes(statement, column))))
+        }
+    }
+
     func integer(_ index: Int) -> Int64? {
         sqlite3_column_type(statement, Int32(index)) == SQLITE_NULL
             ? nil : sqlite3_column_int64(statement, Int32(index))

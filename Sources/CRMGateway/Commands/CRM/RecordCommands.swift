@@ -70,7 +70,7 @@ enum RecordCommands {
         let query = try FindQuery.parse(invocation.texts(from: 1), schema: type.schema)
         let version = invocation.session.protocolVersion
         return try invocation.read(mayTakeLong: query.search != nil) {
-            RecordReply.page(try $0.records(type).find(query), version: version)
+            try RecordReply.page(of: $0.records(type), query, version: version)
         }
     }
 
