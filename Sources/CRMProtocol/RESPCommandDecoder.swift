@@ -1,5 +1,9 @@
 import NIOCore
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// An incremental decoder of client requests: RESP arrays of bulk strings, or
 /// inline commands (a line of words with Redis's quoting rules).
 ///
@@ -101,25 +105,39 @@ public struct RESPCommandDecoder: NIOSingleStepByteToMessageDecoder {
         }
     }
 
+    /// What the bytes at the reader index hold of a header line.
+    private enum HeaderLine {
+        case incomplete
+        case tooLong
+        case invalid
+        /// The header's number and the bytes its line takes, CRLF included.
+        case complete(value: Int, length: Int)
+    }
+
     /// Reads a `*<n>\r\n` or `$<n>\r\n` header, returning `n`, or nil if the line is incomplete.
+    /// The line is searched and parsed in the buffer's own bytes (`memchr`): a command has a header
+    /// per argument, and stepping through a `ByteBufferView` was a tenth of a pipelined read's time.
     private func readHeader(_ buffer: inout ByteBuffer, kind: String) throws(RESPProtocolError) -> Int? {
-        let view = buffer.readableBytesView
-        let searchEnd = view.index(view.startIndex, offsetBy: min(view.count, limits.maxInlineLength))
-        guard let newline = view[view.startIndex..<searchEnd].firstIndex(of: UInt8(ascii: "\n")) else {
-            if view.count > limits.maxInlineLength {
-                throw RESPProtocolError("too big \(kind) string")
-            }
-            return nil
+        let line = buffer.withUnsafeReadableBytes { bytes -> HeaderLine in
+            let searched = min(bytes.count, limits.maxInlineLength)
+            guard searched > 0, let start = bytes.baseAddress,
+                let found = memchr(start, Int32(UInt8(ascii: "\n")), searched)
+            else { return bytes.count > limits.maxInlineLength ? .tooLong : .incomplete }
+            let newline = start.distance(to: UnsafeRawPointer(found))
+            let lineEnd = newline - 1
+            guard lineEnd > 0, bytes[lineEnd] == UInt8(ascii: "\r"),
+                let value = Self.parseInteger(bytes[1..<lineEnd])
+            else { return .invalid }
+            return .complete(value: value, length: newline + 1)
         }
-        let lineEnd = newline - 1
-        guard lineEnd > view.startIndex, view[lineEnd] == UInt8(ascii: "\r") else {
-            throw RESPProtocolError("invalid \(kind)")
+        switch line {
+        case .incomplete: return nil
+        case .tooLong: throw RESPProtocolError("too big \(kind) string")
+        case .invalid: throw RESPProtocolError("invalid \(kind)")
+        case .complete(let value, let length):
+            buffer.moveReaderIndex(forwardBy: length)
+            return value
         }
-        guard let value = Self.parseInteger(view[(view.startIndex + 1)..<lineEnd]) else {
-            throw RESPProtocolError("invalid \(kind)")
-        }
-        buffer.moveReaderIndex(forwardBy: newline - view.startIndex + 1)
-        return value
     }
 
     /// Reads one inline line and splits it into words; nil if the line is incomplete.
