@@ -163,7 +163,16 @@ import Testing
         // Awaited, not waited for: the in-process server answers the tool on the same threads.
         async let run = ChildProcess.run(
             Self.binary, arguments, includingStandardError: false, started: { child.store($0, ordering: .relaxed) })
-        try await Task.sleep(for: .milliseconds(2500))
+        // Signalled once it has created its tenant, which it does after installing its SIGINT
+        // handler: a fixed 2.5 s was too short for the debug binary to start under the whole
+        // suite's load, and the default action killed it without a report.
+        let admin = try await gateway.connectAsAdmin()
+        let deadline = ContinuousClock.now + .seconds(60)
+        while try await admin.send("TENANT.LIST").elements?.isEmpty != false, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        await admin.close()
+        try await Task.sleep(for: .milliseconds(500))
         // Never kill(0, …): that would signal the whole process group, the test runner included.
         while child.load(ordering: .relaxed) <= 0 { try await Task.sleep(for: .milliseconds(50)) }
         kill(child.load(ordering: .relaxed), SIGINT)
