@@ -16,10 +16,9 @@ enum RecordReply {
 
     /// The reply to a read of `record` as bytes, for `version` (the record cache keeps them).
     static func bytes(of record: StoredRecord, version: RESPVersion) -> ByteBuffer {
-        var bytes = ByteBuffer()
-        bytes.reserveCapacity(size(of: record))
-        write(record, version: version, into: &bytes)
-        return bytes
+        var writer = PageWriter(version: version, capacity: size(of: record))
+        writer.write(record)
+        return writer.records
     }
 
     /// `[next-cursor, [record ...]]` of a `FIND` of `records`; the cursor is
@@ -33,13 +32,16 @@ enum RecordReply {
         return writer.reply(count: count, next: next)
     }
 
-    /// A page's records as replies, written field by field.
+    /// Records as replies, written field by field one after another: a
+    /// page's, or the one of ``bytes(of:version:)``.
     struct PageWriter: RecordPageWriter {
         let version: RESPVersion
-        private var records = ByteBuffer()
+        /// The replies of the records written so far.
+        private(set) var records = ByteBuffer()
 
-        init(version: RESPVersion) {
+        init(version: RESPVersion, capacity: Int = 0) {
             self.version = version
+            records.reserveCapacity(capacity)
         }
 
         /// The page's reply: `next`'s cursor, then the `count` records written.
@@ -65,23 +67,6 @@ enum RecordReply {
         mutating func field(_ name: String, decimal value: Int64) {
             records.writeRESPBulk(name)
             records.writeRESPBulk(decimal: value)
-        }
-    }
-
-    /// The record's ``StoredRecord/allFields``, in their order, without building that array.
-    private static func write(_ record: StoredRecord, version: RESPVersion, into bytes: inout ByteBuffer) {
-        bytes.writeRESPMapHeader(4 + record.fields.count, version: version)
-        bytes.writeRESPBulk("id")
-        bytes.writeRESPBulk(decimal: record.id)
-        bytes.writeRESPBulk("version")
-        bytes.writeRESPBulk(decimal: record.version)
-        bytes.writeRESPBulk("created_at")
-        bytes.writeRESPBulk(record.createdAt)
-        bytes.writeRESPBulk("updated_at")
-        bytes.writeRESPBulk(record.updatedAt)
-        for field in record.fields {
-            bytes.writeRESPBulk(field.name)
-            bytes.writeRESPBulk(field.value)
         }
     }
 
