@@ -173,8 +173,9 @@ struct RecordTable: Sendable {
             writer.startRecord(fieldCount: 4 + present)
             writer.field("id", decimal: id)
             writer.field("version", decimal: row.integer(1) ?? 0)
-            for (index, name) in [(2, "created_at"), (3, "updated_at")] {
-                if row.withText(index, { writer.field(name, $0) }) == nil { writer.field(name, "") }
+            for column in 2...3 {
+                let name = RecordSchema.systemFields[column]
+                if row.withText(column, { writer.field(name, $0) }) == nil { writer.field(name, "") }
             }
             for (offset, field) in schema.fields.enumerated() {
                 row.withText(4 + offset) { writer.field(field.name, $0) }
