@@ -34,21 +34,29 @@ enum ChildProcess {
         }
         let drain = PipeDrain(output.readEnd)
         started(process.processIdentifier)
-        Self.write(stdin ?? "", to: input.writeEnd)
-        close(input.writeEnd)
+        Self.feed(stdin ?? "", to: input.writeEnd)
         let status = await process.exited()
         let data = await drain.ended()
         return (status, String(decoding: data, as: UTF8.self))
     }
 
-    /// Writes all of `text` (a child that exits early makes the rest go nowhere).
-    private static func write(_ text: String, to descriptor: Int32) {
-        var bytes = Array(text.utf8)[...]
-        while !bytes.isEmpty {
-            let count = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
-            if count == -1, errno == EINTR { continue }
-            guard count > 0 else { return }
-            bytes = bytes.dropFirst(count)
+    /// Writes all of `text` to the child's standard input on a thread of its own,
+    /// then closes it (a child that exits early makes the rest go nowhere). Not
+    /// on the caller's thread: past a pipe's 64 KiB the write blocks until the
+    /// child reads, and a child like `redis-cli --pipe` reads only as the server
+    /// answers, which an in-process server does on the concurrency threads.
+    private static func feed(_ text: String, to descriptor: Int32) {
+        let thread = Thread {
+            var bytes = Array(text.utf8)[...]
+            while !bytes.isEmpty {
+                let count = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+                if count == -1, errno == EINTR { continue }
+                guard count > 0 else { break }
+                bytes = bytes.dropFirst(count)
+            }
+            close(descriptor)
         }
+        thread.name = "test child input"
+        thread.start()
     }
 }
