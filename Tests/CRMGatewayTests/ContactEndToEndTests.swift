@@ -1,5 +1,7 @@
 import CRMProtocol
 import CRMTestSupport
+import Foundation
+import GRDB
 import NIOCore
 import Testing
 
@@ -159,6 +161,34 @@ import Testing
         await gateway.stop()
     }
 
+    /// A pipeline is answered batch by batch: a batch's replies go out as it is answered, not
+    /// held until the batch behind it is (here a write waiting for the database, whose write lock
+    /// another connection holds). Held back, a `redis-cli --pipe` of 1,000 writes on a loaded
+    /// PostgreSQL saw no reply for 30 s and gave up.
+    @Test(.enabled(if: !TestStorage.isPostgres, "SQLite files"))
+    func aBatchsRepliesGoOutWhileTheBatchBehindItWaits() async throws {
+        let gateway = try await TestGateway.start()
+        let client = try await gateway.connect(tenant: "acme")
+        #expect(try await client.send("CONTACT.ADD", "email", "first@example.com", "first_name", "Ada") == .integer(1))
+        let lock = try WriteLockHolder(path: gateway.directory.path + "/tenants/acme.sqlite")
+        var pipeline = ByteBuffer()
+        // A search (answered on a reader thread, later), then a write (waiting for the lock).
+        pipeline.writeRESPCommand(["CONTACT.FIND", "SEARCH", "ada"])
+        pipeline.writeRESPCommand(["PING"])
+        pipeline.writeRESPCommand(["CONTACT.ADD", "email", "second@example.com"])
+        let sent = ContinuousClock.now
+        try await client.write(raw: pipeline)
+        let found = try await client.read()
+        #expect(found.elements?[1].elements?.count == 1, "\(found)")
+        #expect(try await client.read() == .simpleString("PONG"))
+        let answered = ContinuousClock.now - sent
+        #expect(answered < .seconds(5), "the search's reply came after \(answered), with the write's")
+        lock.release()
+        #expect(try await client.read() == .integer(2))
+        await client.close()
+        await gateway.stop()
+    }
+
     @Test func aFailingWriteInAPipelinedBatchLeavesTheOthersApplied() async throws {
         let gateway = try await TestGateway.start()
         let client = try await gateway.connect(tenant: "acme")
@@ -224,5 +254,46 @@ import Testing
         await admin.close()
         await client.close()
         await gateway.stop()
+    }
+
+    /// A blocking read pipelined behind a write does not hold the write's reply: the write is
+    /// answered at once, then the read waits (as XREAD BLOCK behind a SET does in Redis).
+    @Test func aWritesReplyDoesNotWaitForTheBlockingReadBehindIt() async throws {
+        let gateway = try await TestGateway.start()
+        let client = try await gateway.connect(tenant: "acme")
+        var pipeline = ByteBuffer()
+        pipeline.writeRESPCommand(["CONTACT.ADD", "email", "first@example.com"])
+        pipeline.writeRESPCommand(["EVENTS.READ", "TYPE", "reorder.*", "BLOCK", "20000"])
+        let sent = ContinuousClock.now
+        try await client.write(raw: pipeline)
+        #expect(try await client.read() == .integer(1))
+        let answered = ContinuousClock.now - sent
+        #expect(answered < .seconds(10), "the write's reply came after \(answered), with the blocking read's")
+        await client.close()
+        await gateway.stop()
+    }
+}
+
+/// Holds an SQLite database's write lock from another connection, on a thread of its own, until released.
+private final class WriteLockHolder: Sendable {
+    private let taken = DispatchSemaphore(value: 0)
+    private let released = DispatchSemaphore(value: 0)
+
+    init(path: String) throws {
+        let database = try DatabaseQueue(path: path)
+        let thread = Thread { [taken, released] in
+            try? database.writeWithoutTransaction { db in
+                try db.execute(sql: "BEGIN IMMEDIATE")
+                taken.signal()
+                released.wait()
+                try db.execute(sql: "ROLLBACK")
+            }
+        }
+        thread.start()
+        taken.wait()
+    }
+
+    func release() {
+        released.signal()
     }
 }

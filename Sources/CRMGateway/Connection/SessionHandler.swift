@@ -193,7 +193,12 @@ final class SessionHandler: ChannelDuplexHandler {
                 return
             }
             var batch = [TenantWork.BatchItem.operation(operation)]
-            while let following = state.nextInBatch(count: batch.count, joins: services.dispatcher.isTenantOperation) {
+            // A blocking read joins no batch: the replies before it must not wait for it.
+            let dispatcher = services.dispatcher
+            let joins = { (command: RESPCommand) in
+                dispatcher.isTenantOperation(command) && !Self.isBlockingRead(command)
+            }
+            while let following = state.nextInBatch(count: batch.count, joins: joins) {
                 let readAt = ContinuousClock.now
                 unanswered.append((following, readAt))
                 switch dispatch(following, at: readAt, session: session, context: context) {
@@ -319,8 +324,9 @@ final class SessionHandler: ChannelDuplexHandler {
             }
             self.releaseTenantIfFinished(context: context)
             self.runQueue(context: context, answered: true)
-            guard !self.state.isWaiting else { return }
+            // With the next batch in flight, the replies before it go out now rather than after it.
             self.flushOutput(context: context)
+            guard !self.state.isWaiting else { return }
             if self.state.closesNow && context.channel.isActive {
                 context.close(promise: nil)
             }
