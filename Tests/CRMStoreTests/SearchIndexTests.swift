@@ -105,6 +105,34 @@ import Testing
         #expect(check.pendingRows == 0)
     }
 
+    /// A tenant gone idle after enough writes has each search index merged
+    /// into one segment (a prefix search visits every segment, and each
+    /// commit adds one); what a search finds is unchanged.
+    @Test(.enabled(if: !TestStorage.isPostgres, "SQLite files"))
+    func anIdleTenantsIndexIsMergedAfterEnoughWrites() async throws {
+        // 40 commits of 26 contacts: past the 1,000 writes a merge waits for, a segment per commit.
+        for commit in 0..<40 {
+            let bodies: [@Sendable (TenantWriter) throws -> String] = (0..<26).map { index in
+                { try String($0.contacts.add(Self.contact(["first_name": "Segment\(commit)x\(index)"]), actor: nil)) }
+            }
+            for result in try await writeEach(bodies) { _ = try result.get() }
+        }
+        let queue = try DatabaseQueue(path: acme.tenants.path(of: database.name))
+        let indexRows = { try queue.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM contacts_fts_data") ?? 0 } }
+        let before = try indexRows()
+        await acme.tenants.releaseIdle(olderThan: .zero)
+        // The merge runs as a write on the tenant's writer: wait for it.
+        var after = before
+        for _ in 0..<200 where after >= before {
+            try await Task.sleep(for: .milliseconds(50))
+            after = try indexRows()
+        }
+        #expect(after < before, "the index's rows: \(before) before the idle release, \(after) after")
+        #expect(try await search("segment39x25") == ["Segment39x25"])
+        #expect(try await search("segment0x0") == ["Segment0x0"])
+        #expect(try checkIndexes().failures == [])
+    }
+
     @Test func otherRecordTypesAreIndexedTheSameWay() async throws {
         let company = try RecordSchema.company.validate([("name", "Wombat Logistics")])
         let id = try await database.write { try $0.companies.add(company, actor: nil) }

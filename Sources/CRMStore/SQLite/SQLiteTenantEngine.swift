@@ -2,6 +2,7 @@ import CRMCore
 import CSQLiteConfig
 import GRDB
 import GRDBSQLite
+import Synchronization
 
 /// A tenant's SQLite file: WAL readers beside one group-committing writer,
 /// read-only connections of the event loops' own for quick reads, and the
@@ -13,6 +14,11 @@ final class SQLiteTenantEngine: TenantEngine {
     private let writer: GroupCommitWriter
     private let checkpointer: WALCheckpointer
     private let inlineReaders: InlineReaders
+    /// Writes submitted since the search indexes were last compacted.
+    private let writesSinceCompaction = Atomic<Int>(0)
+    /// Writes after which a tenant gone idle has its search indexes compacted: a tenant
+    /// writing a little now and then does not rewrite its whole index each time it idles.
+    static let writesBeforeCompaction = 1000
 
     /// Opens (creating if needed) the database file and runs pending migrations.
     /// Blocking: call it off the event loops.
@@ -90,17 +96,30 @@ final class SQLiteTenantEngine: TenantEngine {
         _ bodies: [@Sendable (any SQLDatabase, any CommitRequests) throws -> T],
         completion: @escaping @Sendable (Result<[Result<T, any Error>], any Error>) -> Void
     ) {
+        writesSinceCompaction.add(bodies.count, ordering: .relaxed)
         writer.submitEach(
             bodies.map { [writer] body in { db in try body(SQLiteTransaction(db: db), writer) } },
             completion: completion)
     }
 
     /// Closes the reader connections (leaving the writer's three descriptors)
-    /// and has SQLite free its page caches and statements. Blocking (it
-    /// waits for the writer connection).
+    /// and has SQLite free its page caches and statements; then, if the tenant
+    /// was written to enough, compacts its search indexes. Blocking (it waits
+    /// for the writer connection).
     func releaseMemory() {
         inlineReaders.release()
         database.releaseMemory()
+        compactSearchIfWritten()
+    }
+
+    /// Merges the search indexes of a tenant gone idle into one segment each
+    /// (``SearchIndex/compact(_:)``), if enough writes came since the last time:
+    /// as one more write, on the writer's queue, so a write arriving meanwhile
+    /// waits for it (a fraction of a second for a million contacts).
+    private func compactSearchIfWritten() {
+        guard writesSinceCompaction.load(ordering: .relaxed) >= Self.writesBeforeCompaction else { return }
+        writesSinceCompaction.store(0, ordering: .relaxed)
+        writer.submit({ db in try SearchIndex.compact(SQLiteTransaction(db: db)) }, completion: { _ in })
     }
 
     /// Waits for queued writes, then closes every connection. Nothing is

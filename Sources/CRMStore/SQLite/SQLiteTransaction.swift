@@ -53,9 +53,7 @@ struct SQLiteTransaction: SQLDatabase {
         defer { _ = try? execute("PRAGMA secure_delete = OFF") }
         try body()
         try SearchIndex.flush(self)
-        for index in SearchIndex.indexes {
-            try execute("INSERT INTO \(index.fts)(\(index.fts)) VALUES('optimize')")
-        }
+        try SearchIndex.compact(self)
     }
 
     /// Runs `body` on the connection's cached statement for `sql`, bound to

@@ -70,4 +70,15 @@ enum SearchIndex {
             try db.execute("DELETE FROM \(index.pending)")
         }
     }
+
+    /// Merges each index into one segment (FTS5's `optimize`; one already
+    /// merged is left as it is). Every commit that indexes rows adds a
+    /// segment, FTS5's own merging leaves dozens, and a prefix query visits
+    /// each: a SEARCH of a benchmark-written tenant of 919,557 contacts took
+    /// 350 µs of SQLite's time before the merge and 30 µs after (the merge took 0.18 s).
+    static func compact(_ db: SQLiteTransaction) throws {
+        for index in indexes {
+            try db.execute("INSERT INTO \(index.fts)(\(index.fts)) VALUES('optimize')")
+        }
+    }
 }
