@@ -126,14 +126,11 @@ struct RecordTable: Sendable {
     }
 
     func find(_ db: any SQLDatabase, _ query: FindQuery) throws -> RecordPage {
-        // A search behind a write in the same batch must find what that write indexed.
-        if query.search != nil { try db.prepareSearch() }
-        let (sql, arguments) = try findStatement(query, dialect: db.dialect)
-        var records = try self.records(db, sql: sql, arguments: arguments)
-        let next = records.trimToPage(query.limit).map { last in
-            FindCursor(
-                sortField: query.sortField, descending: query.descending, sortValue: last[query.sortField] ?? "",
-                id: last.id)
+        var records: [StoredRecord] = []
+        let (_, next) = try forEachRowOfPage(db, query) { row in
+            let record = record(row)
+            records.append(record)
+            return record[query.sortField] ?? ""
         }
         return RecordPage(records: records, next: next)
     }
@@ -145,29 +142,14 @@ struct RecordTable: Sendable {
     func find(_ db: any SQLDatabase, _ query: FindQuery, into writer: inout some RecordPageWriter) throws -> (
         count: Int, next: FindCursor?
     ) {
-        if query.search != nil { try db.prepareSearch() }
-        let (sql, arguments) = try findStatement(query, dialect: db.dialect)
         let sortColumn = Self.column(of: query.sortField, in: schema)
         let customColumn = 4 + schema.fields.count
-        var count = 0
-        var last: (id: Int64, sortValue: String)?
-        var next: FindCursor?
-        try db.forEachRow(sql, arguments) { row in
-            // The row after the page (it fetches one more than the limit): more follow the page's last.
-            guard count < query.limit else {
-                if let last {
-                    next = FindCursor(
-                        sortField: query.sortField, descending: query.descending, sortValue: last.sortValue,
-                        id: last.id)
-                }
-                return
-            }
-            count += 1
+        return try forEachRowOfPage(db, query) { row in
             let id = row.integer(0) ?? 0
-            last = (id, sortColumn == 0 ? String(id) : row.text(sortColumn) ?? "")
+            let sortValue = sortColumn == 0 ? String(id) : row.text(sortColumn) ?? ""
             guard row.isNull(customColumn) else {
                 writer.write(record(row))
-                return
+                return sortValue
             }
             let present = schema.fields.indices.count { !row.isNull(4 + $0) }
             writer.startRecord(fieldCount: 4 + present)
@@ -180,6 +162,34 @@ struct RecordTable: Sendable {
             for (offset, field) in schema.fields.enumerated() {
                 row.withText(4 + offset) { writer.field(field.name, $0) }
             }
+            return sortValue
+        }
+    }
+
+    /// Runs `query`'s statement and hands each row of the page to `body`,
+    /// which returns the row's sort value; returns how many rows the page has
+    /// and the cursor to the next page if more follow (the statement fetches
+    /// one row past the limit to know).
+    private func forEachRowOfPage(
+        _ db: any SQLDatabase, _ query: FindQuery, _ body: (any SQLColumns) throws -> String
+    ) throws -> (count: Int, next: FindCursor?) {
+        // A search behind a write in the same batch must find what that write indexed.
+        if query.search != nil { try db.prepareSearch() }
+        let (sql, arguments) = try findStatement(query, dialect: db.dialect)
+        var count = 0
+        var last: (id: Int64, sortValue: String)?
+        var next: FindCursor?
+        try db.forEachRow(sql, arguments) { row in
+            guard count < query.limit else {
+                if let last {
+                    next = FindCursor(
+                        sortField: query.sortField, descending: query.descending, sortValue: last.sortValue,
+                        id: last.id)
+                }
+                return
+            }
+            count += 1
+            last = (row.integer(0) ?? 0, try body(row))
         }
         return (count, next)
     }
