@@ -44,7 +44,7 @@ import Testing
     @Test func acknowledgedWritesSurviveKillNineAtRandomMoments() async throws {
         let directory = try TemporaryDirectory()
         let storage = try await Self.storageArguments(directory)
-        var server = try ServerProcess(dataDirectory: directory.path, arguments: storage)
+        var server = try await ServerProcess(dataDirectory: directory.path, arguments: storage)
         let (owner, erp) = try await Self.createTenant(directory: directory.path, port: server.port)
         let setup = try await Self.connect(port: server.port, directory: directory.path, key: owner)
         for command in [
@@ -90,11 +90,11 @@ import Testing
             for _ in 0..<100 where await ledger.contacts.count < acknowledgedBefore + 15 {
                 try await Task.sleep(for: .milliseconds(100))
             }
-            logs += server.stop(with: SIGKILL)
+            logs += await server.stop(with: SIGKILL)
             _ = await load.result
 
             try await Self.checkIntegrity(of: ["catalog.sqlite", "tenants/acme.sqlite"], in: directory)
-            server = try ServerProcess(dataDirectory: directory.path, arguments: storage)
+            server = try await ServerProcess(dataDirectory: directory.path, arguments: storage)
         }
 
         // Replay the feed's tail once more, then check everything acknowledged is there, exactly once.
@@ -122,7 +122,7 @@ import Testing
         #expect(feed["last_seq"] == String(lastSeq))
         #expect(feed["applied"] == String(lastSeq))
         await client.close()
-        logs += server.stop(with: SIGTERM)
+        logs += await server.stop(with: SIGTERM)
         let adminKey = try String(contentsOfFile: directory.path + "/admin.key", encoding: .utf8).split(separator: " ")
         for secret in [owner[1], erp[1], adminKey[1].trimmingCharacters(in: .whitespacesAndNewlines)] {
             #expect(!logs.contains(secret), "a secret is in the server's output")
@@ -134,7 +134,7 @@ import Testing
     @Test func acknowledgedWritesOfManyTenantsWritingAtOnceSurviveKillNine() async throws {
         let directory = try TemporaryDirectory()
         let storage = try await Self.storageArguments(directory)
-        var server = try ServerProcess(dataDirectory: directory.path, arguments: storage)
+        var server = try await ServerProcess(dataDirectory: directory.path, arguments: storage)
         let admin = try await Self.connectAdmin(directory: directory.path, port: server.port)
         var keys: [[String]] = []
         for tenant in 0..<12 {
@@ -169,9 +169,9 @@ import Testing
             for _ in 0..<200 where await !Self.allAcknowledgedMore(ledgers, than: before) {
                 try await Task.sleep(for: .milliseconds(100))
             }
-            server.stop(with: SIGKILL)
+            await server.stop(with: SIGKILL)
             _ = await load.result
-            server = try ServerProcess(dataDirectory: directory.path, arguments: storage)
+            server = try await ServerProcess(dataDirectory: directory.path, arguments: storage)
         }
         var acknowledged = 0
         for (tenant, key) in keys.enumerated() {
@@ -185,7 +185,7 @@ import Testing
         }
         // A loaded CI machine acknowledges a few hundred; the check needs some from the tenants at once.
         #expect(acknowledged >= 12 * 3, "the load acknowledged \(acknowledged) contacts")
-        server.stop(with: SIGTERM)
+        await server.stop(with: SIGTERM)
         try await Self.checkIntegrity(of: (0..<12).map { "tenants/t\($0).sqlite" }, in: directory)
         print("crash safety, 12 tenants at once: 3 kill -9s; \(acknowledged) acknowledged contacts, all found again")
     }

@@ -11,7 +11,7 @@ import Testing
     func sigtermShutsDownGracefullyAndKeepsAcknowledgedWrites() async throws {
         let directory = try TemporaryDirectory()
         // An event-loop count given on the command line starts and stops with it too.
-        let server = try ServerProcess(dataDirectory: directory.path, arguments: ["--threads", "2"])
+        let server = try await ServerProcess(dataDirectory: directory.path, arguments: ["--threads", "2"])
         let port = server.port
         let keyWords = try String(contentsOfFile: directory.path + "/admin.key", encoding: .utf8).split(separator: " ")
         let admin = try await TestClient.connect(port: port, caPath: directory.path + "/tls/ca.pem")
@@ -20,14 +20,14 @@ import Testing
                 "AUTH", String(keyWords[0]), keyWords[1].trimmingCharacters(in: .whitespacesAndNewlines)) == .ok)
         #expect(try await admin.send("TENANT.CREATE", "acme") == .ok)
 
-        let text = server.stop(with: SIGTERM)
+        let text = await server.stop(with: SIGTERM)
         #expect(server.process.terminationStatus == 0)
         #expect(text.contains("shutdown complete"))
         #expect(
             !text.contains(keyWords[1].trimmingCharacters(in: .whitespacesAndNewlines)), "the secret is never logged")
         #expect(await admin.isClosedByServer())
 
-        let again = try ServerProcess(dataDirectory: directory.path)
+        let again = try await ServerProcess(dataDirectory: directory.path)
         #expect(again.port > 0)
         let client = try await TestClient.connect(port: again.port, caPath: directory.path + "/tls/ca.pem")
         #expect(
@@ -41,7 +41,7 @@ import Testing
     @Test(.enabled(if: !TestStorage.isPostgres, "SQLite memory"))
     func theBinaryReportsTheMemorySQLiteHolds() async throws {
         let directory = try TemporaryDirectory()
-        let server = try ServerProcess(dataDirectory: directory.path)
+        let server = try await ServerProcess(dataDirectory: directory.path)
         let admin = try await CrashSafetyTests.connectAdmin(directory: directory.path, port: server.port)
         func sqliteMemory() async throws -> Int {
             let info = try #require(try await admin.send("INFO", "tenants").string)
@@ -61,7 +61,7 @@ import Testing
         #expect(after > before, "the open tenant's connections hold more: \(before) -> \(after)")
         await tenant.close()
         await admin.close()
-        server.stop(with: SIGTERM)
+        await server.stop(with: SIGTERM)
     }
 
     @Test func refusesTLSBelowVersion12() async throws {

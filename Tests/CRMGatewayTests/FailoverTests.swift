@@ -77,8 +77,8 @@ import Testing
         let storage = ["--storage", "postgresql://postgres@127.0.0.1:\(postgresPort)/postgres"]
         let directoryA = try TemporaryDirectory()
         let directoryB = try TemporaryDirectory()
-        let serverA = try ServerProcess(dataDirectory: directoryA.path, arguments: storage)
-        let serverB = try ServerProcess(dataDirectory: directoryB.path, arguments: storage)
+        let serverA = try await ServerProcess(dataDirectory: directoryA.path, arguments: storage)
+        let serverB = try await ServerProcess(dataDirectory: directoryB.path, arguments: storage)
         let gateways = Gateways(
             a: (serverA.port, directoryA.path + "/tls/ca.pem"), b: (serverB.port, directoryB.path + "/tls/ca.pem"))
 
@@ -114,7 +114,7 @@ import Testing
         try await Task.sleep(for: .seconds(2))
         let killed = ContinuousClock.now
         gateways.killedA()
-        serverA.stop(with: SIGKILL)
+        await serverA.stop(with: SIGKILL)
         for _ in 0..<200 where await ledger.firstFeedAckOnB == nil { try await Task.sleep(for: .milliseconds(50)) }
         let failover = try #require(await ledger.firstFeedAckOnB, "the ERP resumed on B") - killed
         try await Task.sleep(for: .seconds(1))
@@ -175,7 +175,7 @@ import Testing
                 + "\(recovery.map { "\($0)" } ?? "never") after PostgreSQL's restart began (1 s down)")
         await subscriber.close()
         await client.close()
-        serverB.stop(with: SIGTERM)
+        await serverB.stop(with: SIGTERM)
     }
 
     /// The ERP: `INV.ADJ … -1 SEQ n` one after another through A; when A is

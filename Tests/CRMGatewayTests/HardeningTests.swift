@@ -31,12 +31,12 @@ import Testing
     @Test(.enabled(if: !TestStorage.isPostgres, "SQLite files"))
     func aSecondServerProcessExitsWithOneLineNamingTheHolder() async throws {
         let directory = try TemporaryDirectory()
-        let server = try ServerProcess(dataDirectory: directory.path)
+        let server = try await ServerProcess(dataDirectory: directory.path)
         let (status, output) = try await ServerProcess.run(["--data-dir", directory.path, "--port", "0"])
         #expect(status != 0)
         #expect(output.contains("the data directory \(directory.path) is in use by another crmgate"), "\(output)")
         #expect(output.contains("pid \(server.process.processIdentifier)"), "\(output)")
-        server.stop(with: SIGTERM)
+        await server.stop(with: SIGTERM)
     }
 
     @Test func aPortInUseIsNamedBeforeAnythingIsWrittenToAFreshDirectory() async throws {

@@ -56,7 +56,7 @@ import Testing
         async throws
     {
         let directory = try TemporaryDirectory()
-        let server = try ServerProcess(dataDirectory: directory.path)
+        let server = try await ServerProcess(dataDirectory: directory.path)
         let keys = directory.path + "/keys"
         let (setupStatus, setupText) = try await load(
             ["--setup", "2", "--keep", "--requests", "10", "--mix", "PING", "--journal", directory.path + "/j.json"],
@@ -106,7 +106,7 @@ import Testing
         // Closed loop sends nothing while it waits: four requests see the stall among thousands.
         #expect(closedLoop < 150, "closed loop p99 \(closedLoop) ms hides the stall")
         await admin.close()
-        server.stop(with: SIGTERM)
+        await server.stop(with: SIGTERM)
     }
 
     @Test func verifyFindsARecordDeletedBehindItsBack() async throws {

@@ -217,7 +217,7 @@ import X509
 
     @Test(.enabled(if: !TestStorage.isPostgres, "SQLite files")) func theBinaryReloadsOnSIGHUP() async throws {
         let directory = try TemporaryDirectory()
-        let server = try ServerProcess(dataDirectory: directory.path)
+        let server = try await ServerProcess(dataDirectory: directory.path)
         kill(server.process.processIdentifier, SIGHUP)
         let deadline = ContinuousClock.now + .seconds(10)
         while !server.output.contains("reloaded the TLS certificate"), ContinuousClock.now < deadline {
@@ -225,7 +225,7 @@ import X509
         }
         #expect(server.output.contains("reloaded the TLS certificate"))
         #expect(server.process.isRunning)
-        server.stop(with: SIGTERM)
+        await server.stop(with: SIGTERM)
     }
 
     /// The serial number of the certificate the server presents to a new connection.

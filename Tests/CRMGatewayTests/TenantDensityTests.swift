@@ -11,7 +11,7 @@ import Testing
 @Suite(.enabled(if: !TestStorage.isPostgres, "SQLite files")) struct TenantDensityTests {
     @Test func aCrashDuringTenantCreateLeavesNoHalfTenant() async throws {
         let directory = try TemporaryDirectory()
-        var server = try ServerProcess(dataDirectory: directory.path)
+        var server = try await ServerProcess(dataDirectory: directory.path)
         let words = try String(contentsOfFile: directory.path + "/admin.key", encoding: .utf8).split(separator: " ")
         let (adminID, adminSecret) = (String(words[0]), words[1].trimmingCharacters(in: .whitespacesAndNewlines))
         let caPath = directory.path + "/tls/ca.pem"
@@ -24,9 +24,9 @@ import Testing
         // Killed once the first creates are answered (a fixed delay was too short on a loaded
         // machine): thousands are still queued then.
         for _ in 0..<10 { #expect(try await admin.read() == .ok) }
-        server.stop(with: SIGKILL)
+        await server.stop(with: SIGKILL)
 
-        server = try ServerProcess(dataDirectory: directory.path)
+        server = try await ServerProcess(dataDirectory: directory.path)
         let again = try await TestClient.connect(port: server.port, caPath: caPath)
         #expect(try await again.send("AUTH", adminID, adminSecret) == .ok)
         let listed = try #require(try await again.send("TENANT.LIST").elements).compactMap { $0.fields["name"] }
@@ -44,13 +44,13 @@ import Testing
         }
         #expect(try await again.send("TENANT.CREATE", "crash19999") == .ok)
         await again.close()
-        server.stop(with: SIGTERM)
+        await server.stop(with: SIGTERM)
     }
 
     @Test func shortOfDescriptorsItClosesIdleTenantsOrAnswersTryAgain() async throws {
         let directory = try TemporaryDirectory()
         // The hard limit too: the server cannot raise its way out.
-        let server = try ServerProcess(
+        let server = try await ServerProcess(
             dataDirectory: directory.path, arguments: ["--max-clients", "40"], descriptorLimit: 100)
         #expect(server.output.contains("too few file descriptors for max_open_tenants"), "\(server.output)")
         let caPath = directory.path + "/tls/ca.pem"
@@ -95,7 +95,7 @@ import Testing
         }
         await switching.close()
         await admin.close()
-        server.stop(with: SIGTERM)
+        await server.stop(with: SIGTERM)
     }
 }
 
@@ -130,7 +130,7 @@ extension TenantDensityTests {
     @Test func busyTenantsReadingAndWritingNeverTakeTheLastDescriptors() async throws {
         let directory = try TemporaryDirectory()
         let limit = 1_200
-        let server = try ServerProcess(
+        let server = try await ServerProcess(
             dataDirectory: directory.path, arguments: ["--max-clients", "20"], descriptorLimit: limit)
         let caPath = directory.path + "/tls/ca.pem"
         let (admin, tenantKeys) = try await Self.tenantsWithKeys(250, named: "busy", on: server, in: directory)
@@ -178,7 +178,7 @@ extension TenantDensityTests {
         #expect(highest.value < limit - 64, "descriptors peaked at \(highest.value) of \(limit)")
         #expect(try await admin.send("PING") == .simpleString("PONG"), "the server stays up")
         await admin.close()
-        server.stop(with: SIGTERM)
+        await server.stop(with: SIGTERM)
     }
 }
 

@@ -21,13 +21,10 @@ final class PipeDrain: Sendable {
     }
 
     private let state = Mutex(State())
-    /// Entered until the pipe ends.
-    private let reading = DispatchGroup()
 
     /// Starts draining `descriptor` (the read end of a pipe whose write end the
     /// child holds), and closes it at the end.
     init(_ descriptor: Int32) {
-        reading.enter()
         let thread = Thread { [self] in
             var buffer = [UInt8](repeating: 0, count: 65_536)
             while true {
@@ -42,7 +39,6 @@ final class PipeDrain: Sendable {
                 defer { state.waiters = [] }
                 return (state.data, state.waiters)
             }
-            reading.leave()
             for waiter in waiters { waiter.resume(returning: data) }
         }
         thread.name = "test pipe drain"
@@ -62,11 +58,5 @@ final class PipeDrain: Sendable {
             }
             if let data { continuation.resume(returning: data) }
         }
-    }
-
-    /// Everything the pipe carried, waiting on this (non-concurrency) thread for its end.
-    func endedBlocking() -> Data {
-        reading.wait()
-        return state.withLock { $0.data }
     }
 }

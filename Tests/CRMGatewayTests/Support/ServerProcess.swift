@@ -20,7 +20,7 @@ final class ServerProcess {
 
     /// Starts `crmgate --data-dir directory --port 0 arguments…` and waits until it accepts connections;
     /// with `descriptorLimit`, under that `RLIMIT_NOFILE` (soft and hard).
-    init(dataDirectory: String, arguments: [String] = [], descriptorLimit: Int? = nil) throws {
+    init(dataDirectory: String, arguments: [String] = [], descriptorLimit: Int? = nil) async throws {
         let serverArguments = ["--data-dir", dataDirectory, "--port", "0"] + arguments
         let log = try ChildPipe()
         let nothing = open("/dev/null", O_RDONLY | O_CLOEXEC)
@@ -47,7 +47,7 @@ final class ServerProcess {
         drain = PipeDrain(log.readEnd)
         let deadline = ContinuousClock.now + .seconds(60)
         while !output.contains("tls_port="), process.isRunning, ContinuousClock.now < deadline {
-            Thread.sleep(forTimeInterval: 0.02)
+            try await Task.sleep(for: .milliseconds(20))
         }
         let portText = try #require(output.split(separator: " ").first { $0.hasPrefix("tls_port=") }, "\(output)")
         port = try #require(Int(portText.dropFirst("tls_port=".count).prefix { $0.isNumber }))
@@ -62,10 +62,10 @@ final class ServerProcess {
 
     /// Sends `signal` and waits for the process to end; returns its whole log.
     @discardableResult
-    func stop(with signal: Int32) -> String {
+    func stop(with signal: Int32) async -> String {
         process.signal(signal)
-        process.waitUntilExit()
-        return String(decoding: drain.endedBlocking(), as: UTF8.self)
+        _ = await process.exited()
+        return String(decoding: await drain.ended(), as: UTF8.self)
     }
 
     deinit {
