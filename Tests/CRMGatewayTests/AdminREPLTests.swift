@@ -55,8 +55,11 @@ final class PseudoTerminal {
     }
 
     /// Waits until new output contains `text`; returns the output from the last match up to this one.
+    /// As long as a test client waits for a reply (``TestClient/replyWait``): on a CI machine running
+    /// every suite on one PostgreSQL, the AUTH behind `:tenant` took up to 20 s (its tenant's schema is
+    /// created then).
     @discardableResult
-    func expect(_ text: String, within limit: Duration = .seconds(15)) async throws -> String {
+    func expect(_ text: String, within limit: Duration = TestClient.replyWait) async throws -> String {
         let deadline = ContinuousClock.now + limit
         while true {
             drain()
