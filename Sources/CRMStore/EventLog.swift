@@ -24,11 +24,11 @@ enum EventLog {
     ) throws -> Int64 {
         let fields = JSONText.object(changes.fieldNames.map { ($0, changes[$0] ?? nil) })
         let insert = insertText.text(db.dialect, shape: 0) {
-            db.dialect.insertReturningKey(
+            db.dialect.insertWithKey(
                 into: "events", key: "seq", columns: ["type", "record_type", "record_id", "fields", "key_id", "at"],
                 ignoringConflicts: false)
         }
-        guard let seq = try db.value(Int64.self, insert, [type, recordType, recordID, fields, actor, time]) else {
+        guard let seq = try db.insertedKey(insert, [type, recordType, recordID, fields, actor, time]) else {
             throw StoreError.conflict("the event log returned no sequence number")
         }
         for target in [Link(type: recordType, id: recordID)] + links {

@@ -60,13 +60,13 @@ struct RecordTable: Sendable {
         let insert = insertTexts.text(db.dialect, shape: shape) {
             let present = schema.fields.indices.filter { shape & (1 << $0) != 0 }.map { schema.fields[$0].name }
             let custom = shape & (1 << schema.fields.count) != 0 ? ["custom"] : []
-            return db.dialect.insertReturningKey(
+            return db.dialect.insertWithKey(
                 into: table, key: "id", columns: ["created_at", "updated_at"] + present + custom,
                 ignoringConflicts: true)
         }
         // A value a unique index holds already inserts nothing (and, unlike an error, leaves a PostgreSQL
         // transaction usable): the field and the record holding it are then looked up and named.
-        guard let id = try db.value(Int64.self, insert, values) else {
+        guard let id = try db.insertedKey(insert, values) else {
             try explainUniqueViolation(db, changes, excluding: nil)
             throw StoreError.conflict("the \(schema.type) was not inserted: a value it must not share is taken")
         }

@@ -50,9 +50,8 @@ struct ReorderEngine {
         }
         let dealID = try RecordCollection<WriteAccess>(db: db, kind: .deal).add(deal, actor: actor)
         guard
-            let id = try db.value(
-                Int64.self,
-                db.dialect.insertReturningKey(
+            let id = try db.insertedKey(
+                db.dialect.insertWithKey(
                     into: "reorders", key: "id",
                     columns: ["company", "sku", "quantity", "status", "deal", "created_at", "updated_at"],
                     ignoringConflicts: false),

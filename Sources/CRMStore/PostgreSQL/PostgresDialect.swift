@@ -11,7 +11,7 @@ struct PostgresDialect: SQLDialect {
     /// The key comes from the tenant's `id_counters` table, in the transaction: an
     /// identity column's sequence would keep the numbers an undone write took.
     /// (The tenant's advisory lock makes its writes one at a time, so the row is never contended.)
-    func insertReturningKey(into table: String, key: String, columns: [String], ignoringConflicts: Bool) -> String {
+    func insertWithKey(into table: String, key: String, columns: [String], ignoringConflicts: Bool) -> String {
         let placeholders = Array(repeating: "?", count: columns.count).joined(separator: ", ")
         return """
             WITH next AS (UPDATE id_counters SET last = last + 1 WHERE name = '\(table)' RETURNING last) \

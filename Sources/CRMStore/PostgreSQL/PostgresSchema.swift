@@ -210,7 +210,7 @@ enum PostgresSchema {
         try TenantDefaults.insert(db)
     }
 
-    /// The tables whose keys ``PostgresDialect/insertReturningKey(into:key:columns:ignoringConflicts:)``
+    /// The tables whose keys ``PostgresDialect/insertWithKey(into:key:columns:ignoringConflicts:)``
     /// allocates from `id_counters`, as SQLite's AUTOINCREMENT does.
     static let counted = recordTables.map(\.table) + ["events", "reorders"]
 

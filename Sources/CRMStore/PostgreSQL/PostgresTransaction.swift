@@ -44,6 +44,11 @@ final class PostgresTransaction: SQLDatabase {
         }
     }
 
+    /// The insert returns its key (``PostgresDialect`` adds the `RETURNING` clause).
+    func insertedKey(_ sql: String, _ arguments: [any SQLBindable]) throws -> Int64? {
+        try value(Int64.self, sql, arguments)
+    }
+
     /// Runs each `;`-separated statement of `sql` (schema changes), one round trip each.
     func run(_ sql: String) throws {
         for statement in PostgresDialect.statements(sql) {

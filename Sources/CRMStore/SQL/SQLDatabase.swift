@@ -13,6 +13,10 @@ protocol SQLDatabase {
     /// Runs a query and hands `row` each result row, valid only during the call.
     func forEachRow(_ sql: String, _ arguments: [any SQLBindable], _ row: (any SQLColumns) throws -> Void) throws
 
+    /// Runs an INSERT built by ``SQLDialect/insertWithKey(into:key:columns:ignoringConflicts:)``
+    /// and returns the new row's key: nil when a conflict left the row out.
+    func insertedKey(_ sql: String, _ arguments: [any SQLBindable]) throws -> Int64?
+
     /// Whether `error` is a unique index rejecting a write.
     func isUniqueViolation(_ error: any Error) -> Bool
 
@@ -157,12 +161,13 @@ protocol SQLDialect: Sendable {
     /// The expression of the smallest text above every text starting with the bound prefix.
     var prefixUpperBound: String { get }
 
-    /// An INSERT of `columns` (bound in that order) into `table` that returns
-    /// the new row's `key`, allocated as SQLite's AUTOINCREMENT does: one more
-    /// than the largest ever used, never reused, and not used up by a write
-    /// that is undone, so a tenant's ids and event numbers have no gaps. With
-    /// `ignoringConflicts`, a row a unique index rejects inserts (and returns) nothing.
-    func insertReturningKey(into table: String, key: String, columns: [String], ignoringConflicts: Bool) -> String
+    /// An INSERT of `columns` (bound in that order) into `table`, run by
+    /// ``SQLDatabase/insertedKey(_:_:)``, which returns the new row's `key`,
+    /// allocated as SQLite's AUTOINCREMENT does: one more than the largest ever
+    /// used, never reused, and not used up by a write that is undone, so a
+    /// tenant's ids and event numbers have no gaps. With `ignoringConflicts`, a
+    /// row a unique index rejects inserts nothing.
+    func insertWithKey(into table: String, key: String, columns: [String], ignoringConflicts: Bool) -> String
 
     /// The integer quotient of two integer expressions, truncated toward zero.
     func integerQuotient(_ dividend: String, _ divisor: String) -> String
