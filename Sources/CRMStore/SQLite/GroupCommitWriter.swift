@@ -26,7 +26,8 @@ final class GroupCommitWriter: CommitRequests {
         let writes: Int
         /// Runs the write inside the batch transaction; returns its error, if any, and
         /// what to do once the batch commits or fails.
-        let run: @Sendable (Database) -> (failure: (any Error)?, finish: @Sendable ((any Error)?) -> Void)
+        let run:
+            @Sendable (Database, WriterStatements) -> (failure: (any Error)?, finish: @Sendable ((any Error)?) -> Void)
         /// Fails the write without running it.
         let fail: @Sendable (any Error) -> Void
     }
@@ -48,6 +49,7 @@ final class GroupCommitWriter: CommitRequests {
     private static let threads = DispatchQueue.global(qos: .userInitiated)
 
     private let database: DatabasePool
+    private let statements: WriterStatements
     /// The WAL file ``WALSync`` syncs after each commit; nil at durability normal (answered at commit).
     private let walToSync: String?
     private let queue: DispatchQueue
@@ -69,7 +71,7 @@ final class GroupCommitWriter: CommitRequests {
     init(
         database: DatabasePool, walToSync: String?, label: String, statistics: [WriteStatistics], events: EventHub,
         batchLimit: Int = 512, committed: @escaping @Sendable (RowChanges.Summary) -> Void
-    ) {
+    ) throws {
         self.database = database
         self.walToSync = walToSync
         self.events = events
@@ -77,7 +79,10 @@ final class GroupCommitWriter: CommitRequests {
         self.queue = DispatchQueue(label: "crmgate.writer.\(label)", target: Self.threads)
         self.statistics = statistics
         self.batchLimit = batchLimit
-        database.writeWithoutTransaction { [rowChanges] db in rowChanges.install(on: db) }
+        statements = try database.writeWithoutTransaction { [rowChanges] db in
+            rowChanges.install(on: db)
+            return try WriterStatements(db.sqliteConnection!)
+        }
     }
 
     /// Runs `body` in the next batch and calls `completion` with its result
@@ -100,12 +105,12 @@ final class GroupCommitWriter: CommitRequests {
         enqueue(
             Job(
                 writes: bodies.count,
-                run: { [rowChanges] db in
+                run: { [rowChanges] db, statements in
                     var results: [Result<T, any Error>] = []
                     results.reserveCapacity(bodies.count)
                     for body in bodies {
                         let mark = rowChanges.mark()
-                        let result = db.inCachedSavepoint { try body(db) }
+                        let result = statements.inSavepoint(db) { try body(db) }
                         if case .failure(let error) = result {
                             guard db.isInsideTransaction else { return (error, { completion(.failure($0 ?? error)) }) }
                             rowChanges.rollBack(to: mark)
@@ -137,10 +142,13 @@ final class GroupCommitWriter: CommitRequests {
         } while state.withLock({ $0.draining || $0.unsynced > 0 })
     }
 
-    /// Waits for queued writes, then stops watching the writer connection's changes.
+    /// Waits for queued writes, then stops watching the writer connection's changes and frees its statements.
     func close() {
         drain()
-        database.writeWithoutTransaction { [rowChanges] db in rowChanges.uninstall(from: db) }
+        database.writeWithoutTransaction { [rowChanges, statements] db in
+            rowChanges.uninstall(from: db)
+            statements.finalize()
+        }
     }
 
     private func enqueue(_ job: Job) {
@@ -194,10 +202,11 @@ final class GroupCommitWriter: CommitRequests {
         completions.reserveCapacity(batch.count)
         var committedEvents: CommittedEvents?
         do {
-            try database.writeWithoutTransaction { db in
-                try db.inTransaction(.immediate) {
+            try database.writeWithoutTransaction { [statements] db in
+                try statements.begin.run()
+                do {
                     for job in batch {
-                        let (failure, finish) = job.run(db)
+                        let (failure, finish) = job.run(db, statements)
                         completions.append(finish)
                         // SQLite rolls the whole transaction back on some errors (a full disk or
                         // size limit): then nothing of this batch is written, and every write
@@ -208,7 +217,10 @@ final class GroupCommitWriter: CommitRequests {
                         }
                     }
                     try SearchIndex.flush(SQLiteTransaction(db: db))
-                    return .commit
+                    try statements.commit.run()
+                } catch {
+                    if db.isInsideTransaction { try? statements.rollback.run() }
+                    throw error
                 }
                 // The commit stands either way; a failed read only delays the events to the next commit.
                 committedEvents = try? events.read(after: SQLiteTransaction(db: db))
@@ -251,27 +263,47 @@ final class GroupCommitWriter: CommitRequests {
     }
 }
 
-extension Database {
-    /// Runs `body` in a savepoint, undoing its changes if it throws. Unlike
-    /// GRDB's `inSavepoint`, the savepoint statements are prepared once per
-    /// connection: every write of a batch runs in one. Call it inside a transaction.
-    func inCachedSavepoint<T>(_ body: () throws -> T) -> Result<T, any Error> {
+/// The writer connection's transaction and savepoint statements, prepared once.
+struct WriterStatements: Sendable {
+    let begin: ControlStatement
+    let commit: ControlStatement
+    let rollback: ControlStatement
+    private let savepoint: ControlStatement
+    private let release: ControlStatement
+    private let rollbackToSavepoint: ControlStatement
+
+    init(_ connection: OpaquePointer) throws {
+        begin = try ControlStatement("BEGIN IMMEDIATE", on: connection)
+        commit = try ControlStatement("COMMIT", on: connection)
+        rollback = try ControlStatement("ROLLBACK", on: connection)
+        savepoint = try ControlStatement("SAVEPOINT write", on: connection)
+        release = try ControlStatement("RELEASE write", on: connection)
+        rollbackToSavepoint = try ControlStatement("ROLLBACK TO write", on: connection)
+    }
+
+    /// Runs `body` in a savepoint of the open transaction on `db`, undoing its changes if it throws.
+    func inSavepoint<T>(_ db: Database, _ body: () throws -> T) -> Result<T, any Error> {
         do {
-            try cachedStatement(sql: "SAVEPOINT write").execute()
+            try savepoint.run()
         } catch {
             return .failure(error)
         }
         do {
             let value = try body()
-            try cachedStatement(sql: "RELEASE write").execute()
+            try release.run()
             return .success(value)
         } catch {
             // After a full disk or size limit SQLite has rolled the whole transaction back already.
-            if isInsideTransaction {
-                try? cachedStatement(sql: "ROLLBACK TO write").execute()
-                try? cachedStatement(sql: "RELEASE write").execute()
+            if db.isInsideTransaction {
+                try? rollbackToSavepoint.run()
+                try? release.run()
             }
             return .failure(error)
         }
+    }
+
+    /// Frees the statements: before the connection closes.
+    func finalize() {
+        for statement in [begin, commit, rollback, savepoint, release, rollbackToSavepoint] { statement.finalize() }
     }
 }

@@ -52,16 +52,16 @@ final class InlineReaders: Sendable {
         do {
             let value = try connection.queue.inDatabase { db in
                 let transaction = connection.transaction
-                try transaction.run(transaction.begin)
+                try transaction.begin.run()
                 do {
                     // The snapshot starts here: a lock that keeps it from starting fails this
                     // statement, never one of `body`'s, whose errors may become replies.
-                    try transaction.run(transaction.snapshot)
+                    try transaction.snapshot.run()
                     let value = try body(db)
-                    try transaction.run(transaction.commit)
+                    try transaction.commit.run()
                     return value
                 } catch {
-                    try? transaction.run(transaction.rollback)
+                    try? transaction.rollback.run()
                     throw error
                 }
             }
@@ -199,44 +199,24 @@ final class InlineReaders: Sendable {
         }
     }
 
-    /// The statements around an inline read, prepared once and stepped
-    /// through SQLite's C API: GRDB's bookkeeping around each of its executes
-    /// cost more than the statements (6% of a FIND's time in perf, and
-    /// parsing them at each read, as GRDB's `read` does, a quarter of a point read's).
+    /// The statements around an inline read, prepared once (parsing them at
+    /// each read, as GRDB's `read` does, was a quarter of a point read's time).
     private struct TransactionStatements {
-        let begin: SQLiteStatement
-        let snapshot: SQLiteStatement
-        let commit: SQLiteStatement
-        let rollback: SQLiteStatement
+        let begin: ControlStatement
+        let snapshot: ControlStatement
+        let commit: ControlStatement
+        let rollback: ControlStatement
 
         init(_ connection: OpaquePointer) throws {
-            func prepare(_ sql: String) throws -> SQLiteStatement {
-                var statement: SQLiteStatement?
-                let code = sqlite3_prepare_v3(connection, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil)
-                guard code == SQLITE_OK, let statement else {
-                    throw DatabaseError(resultCode: ResultCode(rawValue: code), message: "cannot prepare \(sql)")
-                }
-                return statement
-            }
-            begin = try prepare("BEGIN")
-            snapshot = try prepare("SELECT 1 FROM sqlite_schema LIMIT 1")
-            commit = try prepare("COMMIT")
-            rollback = try prepare("ROLLBACK")
-        }
-
-        /// Runs `statement` to its first row or its end, and resets it.
-        func run(_ statement: SQLiteStatement) throws {
-            let code = sqlite3_step(statement)
-            sqlite3_reset(statement)
-            guard code == SQLITE_ROW || code == SQLITE_DONE else {
-                throw DatabaseError(
-                    resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errstr(code)))
-            }
+            begin = try ControlStatement("BEGIN", on: connection)
+            snapshot = try ControlStatement("SELECT 1 FROM sqlite_schema LIMIT 1", on: connection)
+            commit = try ControlStatement("COMMIT", on: connection)
+            rollback = try ControlStatement("ROLLBACK", on: connection)
         }
 
         /// Frees the statements: before the connection closes.
         func finalize() {
-            for statement in [begin, snapshot, commit, rollback] { sqlite3_finalize(statement) }
+            for statement in [begin, snapshot, commit, rollback] { statement.finalize() }
         }
     }
 }

@@ -69,7 +69,7 @@ final class SQLiteTenantEngine: TenantEngine {
         // Read on the writer's connection: a reader connection (and its three descriptors) opens only when a read needs it.
         events = EventHub(
             lastSeq: try database.writeWithoutTransaction { try EventLog.newestSeq(SQLiteTransaction(db: $0)) })
-        writer = GroupCommitWriter(
+        writer = try GroupCommitWriter(
             database: database, walToSync: durability == .full ? path + "-wal" : nil, label: name.value,
             statistics: statistics, events: events
         ) { [recordCache, checkpointer] changes in
