@@ -15,8 +15,34 @@ public enum Timestamp {
         let minute = rest / 60_000 % 60
         let second = rest / 1000 % 60
         let millisecond = rest % 1000
-        return
-            "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(hour, 2)):\(pad(minute, 2)):\(pad(second, 2)).\(pad(millisecond, 3))Z"
+        guard (0...9999).contains(year) else {
+            return
+                "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(hour, 2)):\(pad(minute, 2)):\(pad(second, 2)).\(pad(millisecond, 3))Z"
+        }
+        // Every write stamps its record and event: the digits go straight into the string's bytes.
+        return String(unsafeUninitializedCapacity: 24) { bytes in
+            var position = 0
+            func put(_ value: Int64, _ width: Int, then separator: UInt8?) {
+                var rest = value
+                for offset in stride(from: width - 1, through: 0, by: -1) {
+                    bytes[position + offset] = UInt8(ascii: "0") + UInt8(rest % 10)
+                    rest /= 10
+                }
+                position += width
+                if let separator {
+                    bytes[position] = separator
+                    position += 1
+                }
+            }
+            put(year, 4, then: UInt8(ascii: "-"))
+            put(month, 2, then: UInt8(ascii: "-"))
+            put(day, 2, then: UInt8(ascii: "T"))
+            put(hour, 2, then: UInt8(ascii: ":"))
+            put(minute, 2, then: UInt8(ascii: ":"))
+            put(second, 2, then: UInt8(ascii: "."))
+            put(millisecond, 3, then: UInt8(ascii: "Z"))
+            return position
+        }
     }
 
     /// Parses text this type wrote back into milliseconds since the Unix epoch.

@@ -57,9 +57,15 @@ import Testing
         #expect(Timestamp.iso8601(milliseconds: 0) == "1970-01-01T00:00:00.000Z")
         #expect(Timestamp.iso8601(milliseconds: 1_795_000_000_123) == "2026-11-18T11:06:40.123Z")
         #expect(Timestamp.iso8601(milliseconds: 951_782_400_000) == "2000-02-29T00:00:00.000Z")
+        #expect(Timestamp.iso8601(milliseconds: -1) == "1969-12-31T23:59:59.999Z")
+        #expect(Timestamp.iso8601(milliseconds: 253_402_300_799_999) == "9999-12-31T23:59:59.999Z")
+        #expect(Timestamp.iso8601(milliseconds: 253_402_300_800_000) == "10000-01-01T00:00:00.000Z")
     }
 
     @Test func jsonTextEscapes() {
         #expect(JSONText.object([("a", "q\"\\\n\u{1}"), ("b", nil)]) == #"{"a":"q\"\\\n\u0001","b":null}"#)
+        #expect(JSONText.object([("ü", "日本\t\r\u{1F}x"), ("", "")]) == #"{"ü":"日本\t\r\u001fx","":""}"#)
+        #expect(JSONText.object([]) == "{}")
+        #expect(JSONText.quoted("plain") == #""plain""#)
     }
 }
