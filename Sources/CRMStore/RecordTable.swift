@@ -45,13 +45,21 @@ struct RecordTable: Sendable {
 
     func insert(_ db: any SQLDatabase, _ changes: FieldChanges, actor: String?, now: String) throws -> Int64 {
         try checkReferences(db, changes)
+        // The changed fields in the schema's order: found by name among the few changes, rather
+        // than each of the schema's fields hashed into them (4% of the writer's time).
+        let fields = schema.fields
+        var present: [(index: Int, value: String?)] = []
+        present.reserveCapacity(changes.values.count)
+        for (name, value) in changes.values {
+            if let index = fields.firstIndex(where: { $0.name == name }) { present.append((index, value)) }
+        }
+        present.sort { $0.index < $1.index }
         var values: [any SQLBindable] = [now, now]
+        values.reserveCapacity(present.count + 3)
         var shape = 0
-        for (index, field) in schema.fields.enumerated() {
-            if let value = changes[field.name] {
-                shape |= 1 << index
-                values.append(Self.databaseValue(value, field))
-            }
+        for (index, value) in present {
+            shape |= 1 << index
+            values.append(Self.databaseValue(value, fields[index]))
         }
         if let custom = customJSON(merging: changes, into: [:]) {
             shape |= 1 << schema.fields.count
