@@ -36,6 +36,9 @@ final class SessionHandler: ChannelDuplexHandler {
     /// Where this connection's commands are counted: its event loop's shard.
     private var commandMeters: CommandMeters.Shard?
     private var output = ByteBuffer()
+    /// Writes `output` at the end of the event loop's turn; ``flushPending`` while it is asked to.
+    private var flusher: ReplyFlusher?
+    private var flushPending = false
     private var subscriptions = Subscriptions()
     private var eventSubscription: (hub: EventHub, token: EventHub.Token)?
     /// The commands whose replies are still to be written, in order, with when each was read.
@@ -62,6 +65,7 @@ final class SessionHandler: ChannelDuplexHandler {
         }
         session = Session(client: services.clients.register(context.channel))
         commandMeters = services.metrics.commands.shard(for: context.eventLoop)
+        flusher = services.replyFlushers.flusher(for: context.eventLoop)
         services.metrics.connectionOpened()
         output = context.channel.allocator.buffer(capacity: 4096)
         connectionState = try? context.pipeline.syncOperations.handler(type: ConnectionStateHandler.self)
@@ -106,7 +110,7 @@ final class SessionHandler: ChannelDuplexHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        flushOutput(context: context)
+        flushAtEndOfTurn(context: context)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -324,12 +328,14 @@ final class SessionHandler: ChannelDuplexHandler {
             }
             self.releaseTenantIfFinished(context: context)
             self.runQueue(context: context, answered: true)
-            // With the next batch in flight, the replies before it go out now rather than after it.
-            self.flushOutput(context: context)
-            guard !self.state.isWaiting else { return }
-            if self.state.closesNow && context.channel.isActive {
+            if !self.state.isWaiting && self.state.closesNow && context.channel.isActive {
+                // The last replies go out before the close, not at the end of the turn.
+                self.flushOutput(context: context)
                 context.close(promise: nil)
+                return
             }
+            // With the next batch in flight, the replies before it go out now rather than after it.
+            self.flushAtEndOfTurn(context: context)
         }
     }
 
@@ -423,6 +429,18 @@ final class SessionHandler: ChannelDuplexHandler {
         output = context.channel.allocator.buffer(capacity: 0)
         context.writeAndFlush(wrapOutboundOut(buffer)).assumeIsolated().whenComplete { _ in
             context.close(promise: nil)
+        }
+    }
+
+    /// Writes the buffered replies once the event loop has run every readable
+    /// connection's commands (``ReplyFlusher``), together with theirs.
+    private func flushAtEndOfTurn(context: ChannelHandlerContext) {
+        guard output.readableBytes > 0, !flushPending else { return }
+        guard let flusher else { return flushOutput(context: context) }
+        flushPending = true
+        flusher.flushLater {
+            self.flushPending = false
+            self.flushOutput(context: context)
         }
     }
 

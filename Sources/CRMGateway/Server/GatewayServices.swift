@@ -11,6 +11,8 @@ public final class GatewayServices: Sendable {
     public let statistics: ServerStatistics
     /// Each tenant's own figures, which are all its keys' `INFO` shows.
     let tenantActivity = TenantActivity()
+    /// Each event loop's end-of-turn writer of replies.
+    let replyFlushers = ReplyFlushers()
     /// The process's heap and resident memory, for `INFO memory`.
     let memory = MemoryUsage()
     let throttle: AuthThrottle

@@ -10,15 +10,19 @@ import Testing
 
 /// The session pipeline on an `EmbeddedChannel`: no sockets, every byte boundary.
 @Suite struct SessionHandlerTests {
-    private func makeChannel(_ directory: TemporaryDirectory) throws -> EmbeddedChannel {
+    private func makeChannel(
+        _ directory: TemporaryDirectory, loop: EmbeddedEventLoop = EmbeddedEventLoop()
+    ) throws -> EmbeddedChannel {
         let services = try GatewayServices.embedded(in: directory)
-        let channel = EmbeddedChannel()
+        let channel = EmbeddedChannel(loop: loop)
         try channel.pipeline.syncOperations.addHandler(SessionHandler(services: services))
         try channel.connect(to: .init(ipAddress: "127.0.0.1", port: 1)).wait()
         return channel
     }
 
+    /// What the channel wrote, once its event loop finished its turn (replies are written then).
     private func output(_ channel: EmbeddedChannel) throws -> String {
+        channel.embeddedEventLoop.run()
         var text = ""
         while var buffer = try channel.readOutbound(as: ByteBuffer.self) {
             text += buffer.readString(length: buffer.readableBytes)!
@@ -41,17 +45,39 @@ import Testing
         }
     }
 
-    @Test func flushesOncePerReadBurst() throws {
+    @Test func flushesOncePerReadBurstAtTheEndOfTheLoopsTurn() throws {
         let directory = try TemporaryDirectory()
         let channel = try makeChannel(directory)
         var burst = ByteBuffer()
         for _ in 0..<50 { burst.writeString("PING\r\n") }
         channel.pipeline.fireChannelRead(burst)
         channel.pipeline.fireChannelReadComplete()
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == nil, "written once the turn's reads are done")
+        channel.embeddedEventLoop.run()
         let first = try #require(try channel.readOutbound(as: ByteBuffer.self))
         #expect(first.readableBytes == 50 * 7, "all 50 replies in one write")
         #expect(try channel.readOutbound(as: ByteBuffer.self) == nil)
         _ = try? channel.finish()
+    }
+
+    /// Two connections read in one turn of their event loop: neither reply is
+    /// written until both ran, then both go out (as Redis writes before it sleeps).
+    @Test func connectionsReadInOneTurnAreAnsweredTogetherAtItsEnd() throws {
+        let directory = try TemporaryDirectory()
+        let loop = EmbeddedEventLoop()
+        let first = try makeChannel(directory, loop: loop)
+        let second = try makeChannel(directory, loop: loop)
+        for channel in [first, second] {
+            channel.pipeline.fireChannelRead(ByteBuffer(string: "PING\r\n"))
+            channel.pipeline.fireChannelReadComplete()
+        }
+        #expect(try first.readOutbound(as: ByteBuffer.self) == nil, "not written before the second connection ran")
+        #expect(try second.readOutbound(as: ByteBuffer.self) == nil)
+        loop.run()
+        #expect(try output(first) == "+PONG\r\n")
+        #expect(try output(second) == "+PONG\r\n")
+        _ = try? first.finish()
+        _ = try? second.finish()
     }
 
     @Test func protocolErrorRepliesAndCloses() throws {
