@@ -50,21 +50,7 @@ final class InlineReaders: Sendable {
         defer { checkIn(connection, lane: lane) }
         connection.budget.pointee = Self.checksPerRead
         do {
-            let value = try connection.queue.inDatabase { db in
-                let transaction = connection.transaction
-                try transaction.begin.run()
-                do {
-                    // The snapshot starts here: a lock that keeps it from starting fails this
-                    // statement, never one of `body`'s, whose errors may become replies.
-                    try transaction.snapshot.run()
-                    let value = try body(db)
-                    try transaction.commit.run()
-                    return value
-                } catch {
-                    try? transaction.rollback.run()
-                    throw error
-                }
-            }
+            let value = try connection.reads.read(body)
             // `body` may have turned the stopped statement's error into a result of its own.
             return connection.budget.pointee == Connection.stopped ? nil : .success(value)
         } catch let error as DatabaseError
@@ -150,35 +136,17 @@ final class InlineReaders: Sendable {
     /// One read-only connection with its step budget. Used by one thread at a
     /// time: it is checked out under the readers' lock for each read.
     private final class Connection: @unchecked Sendable {
-        let queue: DatabaseQueue
-        let transaction: TransactionStatements
+        let reads: ReadConnection
         /// Checks the running read may still pass; SQLite's progress handler counts it down.
         let budget = UnsafeMutablePointer<Int>.allocate(capacity: 1)
         /// The budget once the handler stopped a read.
         static let stopped = Int.max
-        /// How much of the database file a connection reads through a memory map (address space, not memory).
-        static let mappedBytes = 1 << 30
 
         init(path: String, label: String) throws {
-            var configuration = Configuration()
-            configuration.readonly = true
             // A lock held elsewhere hands the read back at once: it never waits on the calling thread.
-            configuration.busyMode = .immediateError
-            configuration.label = "inline.\(label)"
-            configuration.prepareDatabase { db in
-                // As the tenant's other connections: closing this one never deletes the WAL.
-                var persist: Int32 = 1
-                sqlite3_file_control(db.sqliteConnection, "main", SQLITE_FCNTL_PERSIST_WAL, &persist)
-                // Pages are read where the OS cache holds them, not copied into a page cache of
-                // this connection's own (a point read that missed the record cache spent 4% in pread).
-                try db.execute(sql: "PRAGMA mmap_size = \(Self.mappedBytes)")
-            }
-            queue = try DatabaseQueue(path: path, configuration: configuration)
-            transaction = try queue.inDatabase { db in try TransactionStatements(db.sqliteConnection!) }
+            reads = try ReadConnection(path: path, label: "inline.\(label)", busyMode: .immediateError)
             budget.pointee = Self.stopped
-            try queue.inDatabase { db in
-                // The schema is parsed here, off the calling threads, not at the first inline read.
-                _ = try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_schema")
+            reads.queue.inDatabase { db in
                 sqlite3_progress_handler(
                     db.sqliteConnection, InlineReaders.stepsPerCheck,
                     { context in
@@ -194,29 +162,7 @@ final class InlineReaders: Sendable {
         }
 
         deinit {
-            transaction.finalize()
             budget.deallocate()
-        }
-    }
-
-    /// The statements around an inline read, prepared once (parsing them at
-    /// each read, as GRDB's `read` does, was a quarter of a point read's time).
-    private struct TransactionStatements {
-        let begin: ControlStatement
-        let snapshot: ControlStatement
-        let commit: ControlStatement
-        let rollback: ControlStatement
-
-        init(_ connection: OpaquePointer) throws {
-            begin = try ControlStatement("BEGIN", on: connection)
-            snapshot = try ControlStatement("SELECT 1 FROM sqlite_schema LIMIT 1", on: connection)
-            commit = try ControlStatement("COMMIT", on: connection)
-            rollback = try ControlStatement("ROLLBACK", on: connection)
-        }
-
-        /// Frees the statements: before the connection closes.
-        func finalize() {
-            for statement in [begin, snapshot, commit, rollback] { statement.finalize() }
         }
     }
 }

@@ -14,6 +14,9 @@ final class SQLiteTenantEngine: TenantEngine {
     private let writer: GroupCommitWriter
     private let checkpointer: WALCheckpointer
     private let inlineReaders: InlineReaders
+    /// Reads off the event loops, the large ones (SEARCH, analytics, exports): two at a time per
+    /// tenant. (Nothing reads through the pool's own readers, which open only for that.)
+    private let backgroundReaders: BackgroundReaders
     /// Writes submitted since the search indexes were last compacted.
     private let writesSinceCompaction = Atomic<Int>(0)
     /// Writes after which a tenant gone idle has its search indexes compacted: a tenant
@@ -29,9 +32,6 @@ final class SQLiteTenantEngine: TenantEngine {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.label = "tenant.\(name)"
-        // Reads off the event loops are the large ones (SEARCH, analytics, exports): two at a time
-        // per tenant, so its pool readers hold at most four descriptors.
-        configuration.maximumReaderCount = 2
         configuration.prepareDatabase { db in
             // At `full` the writer has WALSync sync the WAL after each commit (GroupCommitWriter).
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
@@ -66,6 +66,7 @@ final class SQLiteTenantEngine: TenantEngine {
         try TenantMigrations.migrate(database)
         checkpointer = WALCheckpointer(path: path, configuration: configuration)
         inlineReaders = InlineReaders(path: path, label: name.value)
+        backgroundReaders = BackgroundReaders(path: path, label: name.value)
         // Read on the writer's connection: a reader connection (and its three descriptors) opens only when a read needs it.
         events = EventHub(
             lastSeq: try database.writeWithoutTransaction { try EventLog.newestSeq(SQLiteTransaction(db: $0)) })
@@ -83,9 +84,7 @@ final class SQLiteTenantEngine: TenantEngine {
         _ body: @escaping @Sendable (any SQLDatabase) throws -> T,
         completion: @escaping @Sendable (Result<T, any Error>) -> Void
     ) {
-        database.asyncRead { connection in
-            completion(Result { try body(SQLiteTransaction(db: connection.get())) })
-        }
+        backgroundReaders.read({ db in try body(SQLiteTransaction(db: db)) }, completion: completion)
     }
 
     func readHere<T>(lane: ObjectIdentifier, _ body: (any SQLDatabase) throws -> T) -> Result<T, any Error>? {
@@ -108,6 +107,7 @@ final class SQLiteTenantEngine: TenantEngine {
     /// for the writer connection).
     func releaseMemory() {
         inlineReaders.release()
+        backgroundReaders.release()
         database.releaseMemory()
         compactSearchIfWritten()
     }
@@ -126,6 +126,7 @@ final class SQLiteTenantEngine: TenantEngine {
     /// checkpointed: what the database file lacks stays in the WAL, read back at the next open.
     func close() throws {
         inlineReaders.close()
+        backgroundReaders.close()
         writer.close()
         checkpointer.close()
         try database.close()
