@@ -49,7 +49,9 @@ struct SQLiteTransaction: SQLDatabase {
         try statement()
     }
 
+    /// Only a write transaction has rows to index: the writer indexes every batch before its commit.
     func prepareSearch() throws {
+        guard sqlite3_txn_state(db.sqliteConnection, nil) == SQLITE_TXN_WRITE else { return }
         try SearchIndex.flush(self)
     }
 
