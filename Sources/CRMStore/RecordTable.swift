@@ -10,6 +10,9 @@ struct RecordTable: Sendable {
     let searchTable: String?
     /// The columns every read selects, built once: reads are the hot path.
     private let selectList: String
+    /// The schema's field names in column order: the read paths name each column by these
+    /// rather than copying each field's description per row (4% of a FIND's time).
+    private let fieldNames: [String]
     private let selectByID: String
     private let selectByExt: String
     /// The `INSERT`s of the field sets written, by a bit per schema field present (and one for `custom`).
@@ -20,7 +23,8 @@ struct RecordTable: Sendable {
         self.table = table
         self.searchTable = searchTable
         precondition(schema.fields.count < Int.bitWidth - 1, "an INSERT's shape has a bit per field, and one more")
-        selectList = (RecordSchema.systemFields + schema.fields.map(\.name) + ["custom"]).joined(separator: ", ")
+        fieldNames = schema.fields.map(\.name)
+        selectList = (RecordSchema.systemFields + fieldNames + ["custom"]).joined(separator: ", ")
         selectByID = "SELECT \(selectList) FROM \(table) WHERE id = ?"
         selectByExt = "SELECT \(selectList) FROM \(table) WHERE ext = ?"
     }
@@ -159,7 +163,7 @@ struct RecordTable: Sendable {
                 writer.write(record(row))
                 return sortValue
             }
-            let present = schema.fields.indices.count { !row.isNull(4 + $0) }
+            let present = fieldNames.indices.count { !row.isNull(4 + $0) }
             writer.startRecord(fieldCount: 4 + present)
             writer.field("id", decimal: id)
             writer.field("version", decimal: row.integer(1) ?? 0)
@@ -167,8 +171,8 @@ struct RecordTable: Sendable {
                 let name = RecordSchema.systemFields[column]
                 if row.withText(column, { writer.field(name, $0) }) == nil { writer.field(name, "") }
             }
-            for (offset, field) in schema.fields.enumerated() {
-                row.withText(4 + offset) { writer.field(field.name, $0) }
+            for (offset, name) in fieldNames.enumerated() {
+                row.withText(4 + offset) { writer.field(name, $0) }
             }
             return sortValue
         }
@@ -281,13 +285,13 @@ struct RecordTable: Sendable {
 
     private func record(_ row: any SQLColumns) -> StoredRecord {
         var fields: [(name: String, value: String)] = []
-        fields.reserveCapacity(schema.fields.count)
-        for (offset, field) in schema.fields.enumerated() {
+        fields.reserveCapacity(fieldNames.count)
+        for (offset, name) in fieldNames.enumerated() {
             if let value = row.text(4 + offset) {
-                fields.append((field.name, value))
+                fields.append((name, value))
             }
         }
-        if let custom = row.text(4 + schema.fields.count),
+        if let custom = row.text(4 + fieldNames.count),
             let object = try? JSONSerialization.jsonObject(with: Data(custom.utf8)) as? [String: String]
         {
             fields += object.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
