@@ -31,7 +31,7 @@ enum PostgresSchema {
 
     /// Creates the catalog's schema and tables if missing.
     static func createCatalog(_ db: PostgresTransaction) throws {
-        try db.run(
+        try db.runSchemaChanges(
             """
             CREATE SCHEMA IF NOT EXISTS \(catalog);
             CREATE TABLE IF NOT EXISTS \(catalog).tenants (
@@ -63,7 +63,7 @@ enum PostgresSchema {
 
     /// Creates or upgrades the tenant schema the transaction's `search_path` names.
     static func migrateTenant(_ db: PostgresTransaction, schema: String) throws {
-        try db.run(
+        try db.runSchemaChanges(
             "CREATE SCHEMA IF NOT EXISTS \(quoted(schema)); CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)"
         )
         let version = try db.value(Int.self, "SELECT max(version) FROM schema_version") ?? 0
@@ -78,12 +78,11 @@ enum PostgresSchema {
     /// carries a generated `tsvector` of its searchable fields, GIN-indexed.
     private static func createTenantTables(_ db: PostgresTransaction) throws {
         // Email and domain compare without case, as SQLite's COLLATE NOCASE; the rest byte by byte, as SQLite's BINARY.
-        try db.run(
-            "CREATE COLLATION IF NOT EXISTS nocase (provider = icu, locale = 'und-u-ks-level2', deterministic = false)")
-        for records in recordTables {
-            try db.run(recordTable(records))
-        }
-        try db.run(
+        var changes = [
+            "CREATE COLLATION IF NOT EXISTS nocase (provider = icu, locale = 'und-u-ks-level2', deterministic = false)"
+        ]
+        changes += recordTables.map(recordTable)
+        changes.append(
             """
             CREATE UNIQUE INDEX contacts_email ON contacts(email) WHERE email IS NOT NULL;
             CREATE INDEX contacts_lifecycle ON contacts(lifecycle, id);
@@ -203,10 +202,10 @@ enum PostgresSchema {
                 UNIQUE (feed, from_seq)
             );
             """)
-        try db.run("CREATE TABLE id_counters (name TEXT COLLATE \"C\" PRIMARY KEY, last BIGINT NOT NULL DEFAULT 0)")
-        for table in counted {
-            try db.execute("INSERT INTO id_counters (name) VALUES (?)", [table])
-        }
+        changes.append("CREATE TABLE id_counters (name TEXT COLLATE \"C\" PRIMARY KEY, last BIGINT NOT NULL DEFAULT 0)")
+        // The names are this file's own table names.
+        changes.append("INSERT INTO id_counters (name) VALUES " + counted.map { "('\($0)')" }.joined(separator: ", "))
+        try db.runSchemaChanges(changes.joined(separator: ";\n"))
         try TenantDefaults.insert(db)
     }
 
