@@ -14,8 +14,9 @@ import NIOCore
 /// A command split over reads is kept as unparsed bytes until the rest arrives.
 ///
 /// Commands that finish at once are answered into one outbound buffer that is
-/// written and flushed once per read burst; consecutive tenant operations run
-/// as one batch (``TenantWork``).
+/// written and flushed once per turn of the event loop (``ReplyFlusher``), or
+/// at once before a command that may wait long; consecutive tenant operations
+/// run as one batch (``TenantWork``).
 ///
 /// A subscribed connection also receives its tenant's committed events as
 /// pub/sub messages; if it falls more than the client output limit behind,

@@ -4,9 +4,9 @@ import GRDB
 import GRDBSQLite
 import Synchronization
 
-/// A tenant's SQLite file: WAL readers beside one group-committing writer,
-/// read-only connections of the event loops' own for quick reads, and the
-/// background checkpointer.
+/// A tenant's SQLite file: one group-committing writer, read-only connections
+/// of the event loops' own for quick reads and two of the tenant's own for the
+/// rest (``BackgroundReaders``), and the background checkpointer.
 final class SQLiteTenantEngine: TenantEngine {
     let path: String
     let events: EventHub
