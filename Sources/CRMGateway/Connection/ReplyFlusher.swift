@@ -1,5 +1,4 @@
 import NIOCore
-import Synchronization
 
 /// Writes out the replies of one event loop's connections once per turn of
 /// the loop, after every connection that was readable has run its commands,
@@ -33,21 +32,5 @@ final class ReplyFlusher: Sendable {
         let flushes = pending.value
         pending.value = []
         for flush in flushes { flush() }
-    }
-}
-
-/// One ``ReplyFlusher`` per event loop.
-final class ReplyFlushers: Sendable {
-    private let flushers = Mutex<[ObjectIdentifier: ReplyFlusher]>([:])
-
-    /// `eventLoop`'s flusher; call on that event loop.
-    func flusher(for eventLoop: any EventLoop) -> ReplyFlusher {
-        flushers.withLock { flushers in
-            let key = ObjectIdentifier(eventLoop)
-            if let flusher = flushers[key] { return flusher }
-            let flusher = ReplyFlusher(eventLoop: eventLoop)
-            flushers[key] = flusher
-            return flusher
-        }
     }
 }

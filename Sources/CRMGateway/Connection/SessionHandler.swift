@@ -66,7 +66,7 @@ final class SessionHandler: ChannelDuplexHandler {
         }
         session = Session(client: services.clients.register(context.channel))
         commandMeters = services.metrics.commands.shard(for: context.eventLoop)
-        flusher = services.replyFlushers.flusher(for: context.eventLoop)
+        flusher = services.replyFlushers.value(for: context.eventLoop)
         services.metrics.connectionOpened()
         output = context.channel.allocator.buffer(capacity: 4096)
         connectionState = try? context.pipeline.syncOperations.handler(type: ConnectionStateHandler.self)

@@ -58,23 +58,19 @@ final class CommandMeters: Sendable {
     /// Command-table names (subcommands as `CONTAINER SUB`), by slot; the last is ``unknown``.
     private let names: [String]
     private let slots: [String: Int]
-    private let shards = Mutex<[ObjectIdentifier: Shard]>([:])
+    private let shards: PerEventLoop<Shard>
 
     /// `names`: every command that can be counted; anything else counts as `unknown`.
     init(names: [String]) {
         self.names = names + [Self.unknown]
         slots = Dictionary(names.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        let slotCount = self.names.count
+        shards = PerEventLoop { _ in Shard(slots: slotCount) }
     }
 
     /// The shard `eventLoop`'s connections count into.
     func shard(for eventLoop: any EventLoop) -> Shard {
-        shards.withLock { shards in
-            let key = ObjectIdentifier(eventLoop)
-            if let shard = shards[key] { return shard }
-            let shard = Shard(slots: names.count)
-            shards[key] = shard
-            return shard
-        }
+        shards.value(for: eventLoop)
     }
 
     /// The tally in `shard` that `command` counts under: its name, else `NAME SUBCOMMAND`, else ``unknown``.
@@ -97,7 +93,7 @@ final class CommandMeters: Sendable {
 
     /// The totals of every command that ran at least once, by name.
     func totals() -> [(name: String, totals: Totals)] {
-        let shards = shards.withLock { Array($0.values) }
+        let shards = shards.all
         return names.indices.compactMap { slot in
             var totals = Totals()
             for shard in shards {

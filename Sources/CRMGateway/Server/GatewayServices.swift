@@ -12,7 +12,7 @@ public final class GatewayServices: Sendable {
     /// Each tenant's own figures, which are all its keys' `INFO` shows.
     let tenantActivity = TenantActivity()
     /// Each event loop's end-of-turn writer of replies.
-    let replyFlushers = ReplyFlushers()
+    let replyFlushers = PerEventLoop { ReplyFlusher(eventLoop: $0) }
     /// The process's heap and resident memory, for `INFO memory`.
     let memory = MemoryUsage()
     let throttle: AuthThrottle
