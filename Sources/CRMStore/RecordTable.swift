@@ -51,11 +51,10 @@ struct RecordTable: Sendable {
         try checkReferences(db, changes)
         // The changed fields in the schema's order: found by name among the few changes, rather
         // than each of the schema's fields hashed into them (4% of the writer's time).
-        let fields = schema.fields
         var present: [(index: Int, value: String?)] = []
         present.reserveCapacity(changes.values.count)
         for (name, value) in changes.values {
-            if let index = fields.firstIndex(where: { $0.name == name }) { present.append((index, value)) }
+            if let index = fieldNames.firstIndex(of: name) { present.append((index, value)) }
         }
         present.sort { $0.index < $1.index }
         var values: [any SQLBindable] = [now, now]
@@ -63,7 +62,7 @@ struct RecordTable: Sendable {
         var shape = 0
         for (index, value) in present {
             shape |= 1 << index
-            values.append(Self.databaseValue(value, fields[index]))
+            values.append(Self.databaseValue(value, schema.fields[index]))
         }
         if let custom = customJSON(merging: changes, into: [:]) {
             shape |= 1 << schema.fields.count

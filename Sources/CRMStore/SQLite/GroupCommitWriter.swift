@@ -26,8 +26,7 @@ final class GroupCommitWriter: CommitRequests {
         let writes: Int
         /// Runs the write inside the batch transaction; returns its error, if any, and
         /// what to do once the batch commits or fails.
-        let run:
-            @Sendable (Database, WriterStatements) -> (failure: (any Error)?, finish: @Sendable ((any Error)?) -> Void)
+        let run: @Sendable (Database) -> (failure: (any Error)?, finish: @Sendable ((any Error)?) -> Void)
         /// Fails the write without running it.
         let fail: @Sendable (any Error) -> Void
     }
@@ -105,7 +104,7 @@ final class GroupCommitWriter: CommitRequests {
         enqueue(
             Job(
                 writes: bodies.count,
-                run: { [rowChanges] db, statements in
+                run: { [rowChanges, statements] db in
                     var results: [Result<T, any Error>] = []
                     results.reserveCapacity(bodies.count)
                     for body in bodies {
@@ -206,7 +205,7 @@ final class GroupCommitWriter: CommitRequests {
                 try statements.begin.run()
                 do {
                     for job in batch {
-                        let (failure, finish) = job.run(db, statements)
+                        let (failure, finish) = job.run(db)
                         completions.append(finish)
                         // SQLite rolls the whole transaction back on some errors (a full disk or
                         // size limit): then nothing of this batch is written, and every write
