@@ -66,6 +66,12 @@ final class ConnectionStateHandler: ChannelInboundHandler {
 
     func authenticated(_ isAuthenticated: Bool) { state?.authenticated(isAuthenticated) }
 
+    /// The session was RESET: it must authenticate again within the AUTH timeout.
+    func reset() {
+        guard let action = state?.reset(now: now()) else { return }
+        perform(action)
+    }
+
     func subscribed(_ isSubscribed: Bool) { state?.subscribed(isSubscribed) }
 
     private func perform(_ action: ConnectionStateMachine.Action) {
@@ -74,6 +80,8 @@ final class ConnectionStateHandler: ChannelInboundHandler {
         case .none:
             break
         case .checkAt(let deadline):
+            // One check at a time: this one replaces any still scheduled.
+            check?.cancel()
             check = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
                 guard let action = self.state?.deadlineReached(now: self.now()) else { return }
                 self.perform(action)

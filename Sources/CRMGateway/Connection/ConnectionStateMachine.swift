@@ -25,7 +25,8 @@ struct ConnectionStateMachine {
     }
 
     private let idleTimeout: TimeAmount?
-    private let authDeadline: NIODeadline?
+    private let authTimeout: TimeAmount?
+    private var authDeadline: NIODeadline?
     private var lastActive: NIODeadline
     private var authenticated = false
     private var busy = false
@@ -34,11 +35,12 @@ struct ConnectionStateMachine {
 
     init(now: NIODeadline, idleTimeout: TimeAmount?, authTimeout: TimeAmount?) {
         self.idleTimeout = idleTimeout
+        self.authTimeout = authTimeout
         authDeadline = authTimeout.map { now + $0 }
         lastActive = now
     }
 
-    /// When to look first: the AUTH deadline or the idle timeout, whichever comes first.
+    /// When to look first (and again after a RESET): the AUTH deadline or the idle timeout, whichever comes first.
     var firstCheck: Action {
         let candidates = [authDeadline, idleTimeout.map { lastActive + $0 }].compactMap(\.self)
         return candidates.min().map(Action.checkAt) ?? .none
@@ -55,6 +57,16 @@ struct ConnectionStateMachine {
     }
 
     mutating func authenticated(_ isAuthenticated: Bool) { authenticated = isAuthenticated }
+
+    /// RESET: the connection is unauthenticated again and has the AUTH timeout
+    /// from now to authenticate, as a new connection has. (Measured from the
+    /// connect, the deadline of a connection authenticated for a while had
+    /// passed, and the next check closed it before it could AUTH again.)
+    mutating func reset(now: NIODeadline) -> Action {
+        authenticated = false
+        authDeadline = authTimeout.map { now + $0 }
+        return firstCheck
+    }
 
     mutating func subscribed(_ isSubscribed: Bool) { subscribed = isSubscribed }
 

@@ -389,7 +389,7 @@ final class SessionHandler: ChannelDuplexHandler {
                 state.endTransaction()
                 dropSubscriptions(context: context)
                 session.reset()
-                connectionState?.authenticated(false)
+                connectionState?.reset()
             case .close:
                 closeAfterReply = true
             case .holdReading(let milliseconds):

@@ -55,6 +55,16 @@ import Testing
         #expect(state.deadlineReached(now: start + .seconds(11)) == .close(.authTimeout))
     }
 
+    /// A connection authenticated for longer than the AUTH timeout, then RESET,
+    /// has the timeout from the RESET to authenticate again, not from its connect.
+    @Test func aResetConnectionHasAFreshWindowToAuthenticate() {
+        var state = machine(idle: nil)
+        state.authenticated(true)
+        #expect(state.reset(now: start + .seconds(60)) == .checkAt(start + .seconds(70)))
+        #expect(state.deadlineReached(now: start + .seconds(65)) == .checkAt(start + .seconds(70)))
+        #expect(state.deadlineReached(now: start + .seconds(70)) == .close(.authTimeout))
+    }
+
     @Test func withNoTimeoutsNothingIsScheduled() {
         #expect(machine(idle: nil, auth: nil).firstCheck == .none)
     }
