@@ -33,6 +33,10 @@ protocol TenantEngine: Sendable {
     /// Gives back the memory and connections an idle tenant holds. Blocking.
     func releaseMemory()
 
+    /// No write came for a while, though reads may go on: the moment for upkeep
+    /// that holds writes up while it runs. Returns at once.
+    func writesWentQuiet()
+
     /// Waits for queued writes, then closes. Blocking.
     func close() throws
 }
@@ -57,6 +61,8 @@ public final class TenantDatabase: Sendable {
     /// When a command last used the database (``ContinuousClock`` nanoseconds since start), and
     /// whether its memory was given back since (``releaseMemoryIfIdle(since:)``).
     private let lastUse = Atomic<Int64>(0)
+    /// When a command last wrote to the database, in the same units (``upkeepIfWritesQuiet(since:)``).
+    private let lastWrite = Atomic<Int64>(0)
     private let released = Atomic<Bool>(false)
     /// Set when the record cache answered a read: the idle check counts that as
     /// use (a tenant read only from its cache never reaches ``used()``).
@@ -146,7 +152,9 @@ public final class TenantDatabase: Sendable {
         _ bodies: [@Sendable (TenantWriter) throws -> T],
         completion: @escaping @Sendable (Result<[Result<T, any Error>], any Error>) -> Void
     ) {
-        used()
+        let now = Self.nanoseconds(.now)
+        used(at: now)
+        lastWrite.store(now, ordering: .relaxed)
         engine.writeEach(
             bodies.map { body in { db, requests in try body(TenantWriter(db: db, writer: requests)) } },
             completion: completion)
@@ -173,8 +181,8 @@ public final class TenantDatabase: Sendable {
         return elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
     }
 
-    private func used() {
-        lastUse.store(Self.nanoseconds(.now), ordering: .relaxed)
+    private func used(at now: Int64 = nanoseconds(.now)) {
+        lastUse.store(now, ordering: .relaxed)
         if released.load(ordering: .relaxed) { released.store(false, ordering: .relaxed) }
     }
 
@@ -190,6 +198,13 @@ public final class TenantDatabase: Sendable {
         recordCache.removeAll()
         engine.releaseMemory()
         return true
+    }
+
+    /// If no command wrote to the database since `cutoff` (reads may have): has
+    /// the engine do the upkeep that holds writes up (``TenantEngine/writesWentQuiet()``).
+    func upkeepIfWritesQuiet(since cutoff: ContinuousClock.Instant) {
+        guard lastWrite.load(ordering: .relaxed) < Self.nanoseconds(cutoff) else { return }
+        engine.writesWentQuiet()
     }
 
     /// Another gateway sharing the PostgreSQL committed to this tenant: its

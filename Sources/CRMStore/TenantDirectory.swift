@@ -250,13 +250,18 @@ public final class TenantDirectory: Sendable {
     /// their readers' descriptors (``TenantDatabase/releaseMemoryIfIdle(since:)``);
     /// they stay open, and are warm again at the next command. The heap pages
     /// freed go back to the system (`malloc_trim`): glibc would keep them, and
-    /// the process's RSS with them. Runs on the blocking pool.
+    /// the process's RSS with them. Databases nobody wrote to for `idleTime`,
+    /// read or not, do the upkeep that holds writes up
+    /// (``TenantDatabase/upkeepIfWritesQuiet(since:)``). Runs on the blocking pool.
     public func releaseIdle(olderThan idleTime: Duration) async {
         let open = openDatabases()
         let cutoff = ContinuousClock.now - idleTime
         _ = try? await onBlockingThread {
             var released = false
-            for database in open where database.releaseMemoryIfIdle(since: cutoff) { released = true }
+            for database in open {
+                database.upkeepIfWritesQuiet(since: cutoff)
+                if database.releaseMemoryIfIdle(since: cutoff) { released = true }
+            }
             if released { _ = returnFreeHeapToSystem(0) }
         }
     }

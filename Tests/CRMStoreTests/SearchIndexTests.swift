@@ -133,6 +133,36 @@ import Testing
         #expect(try checkIndexes().failures == [])
     }
 
+    /// A tenant that goes on being read once its writes stop has its indexes
+    /// merged too: a tenant read all day and written in bursts would
+    /// otherwise search through a segment per commit until it fell wholly idle.
+    @Test(.enabled(if: !TestStorage.isPostgres, "SQLite files"))
+    func aTenantStillReadIsMergedOnceItsWritesStop() async throws {
+        for commit in 0..<40 {
+            let bodies: [@Sendable (TenantWriter) throws -> String] = (0..<26).map { index in
+                { try String($0.contacts.add(Self.contact(["first_name": "Burst\(commit)x\(index)"]), actor: nil)) }
+            }
+            for result in try await writeEach(bodies) { _ = try result.get() }
+        }
+        let queue = try DatabaseQueue(path: acme.tenants.path(of: database.name))
+        let indexRows = { try queue.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM contacts_fts_data") ?? 0 } }
+        let before = try indexRows()
+        // The writes end well before the cutoff, the read comes well after it.
+        try await Task.sleep(for: .milliseconds(200))
+        let cutoff = ContinuousClock.now
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(try await search("burst0x0") == ["Burst0x0"])
+        await acme.tenants.releaseIdle(olderThan: ContinuousClock.now - cutoff - .milliseconds(100))
+        var after = before
+        for _ in 0..<200 where after >= before {
+            try await Task.sleep(for: .milliseconds(50))
+            after = try indexRows()
+        }
+        #expect(after < before, "the index's rows: \(before) before the housekeeping, \(after) after")
+        #expect(try await search("burst39x25") == ["Burst39x25"])
+        #expect(try checkIndexes().failures == [])
+    }
+
     @Test func otherRecordTypesAreIndexedTheSameWay() async throws {
         let company = try RecordSchema.company.validate([("name", "Wombat Logistics")])
         let id = try await database.write { try $0.companies.add(company, actor: nil) }

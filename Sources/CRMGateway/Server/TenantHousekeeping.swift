@@ -4,7 +4,8 @@ import ServiceLifecycle
 /// own beside ``GatewayServer``. Each second it samples memory, tenant and
 /// descriptor figures and, when descriptors run short, closes the tenants no
 /// session holds; every five seconds tenants idle for ten give back their
-/// memory; every half minute tenants idle for five minutes close.
+/// memory, and tenants not written for ten (read or not) merge their search
+/// indexes; every half minute tenants idle for five minutes close.
 public struct TenantHousekeeping: Service {
     let services: GatewayServices
 

@@ -271,6 +271,9 @@ final class PostgresTenantEngine: TenantEngine {
     /// Nothing to give back: connections belong to the store's pool.
     func releaseMemory() {}
 
+    /// Nothing waits for quiet: PostgreSQL keeps its search indexes merged as it writes (and autovacuum).
+    func writesWentQuiet() {}
+
     /// Waits for queued writes to be answered, then takes no more.
     func close() throws {
         let draining = queue.withLock { queue in

@@ -19,8 +19,8 @@ final class SQLiteTenantEngine: TenantEngine {
     private let backgroundReaders: BackgroundReaders
     /// Writes submitted since the search indexes were last compacted.
     private let writesSinceCompaction = Atomic<Int>(0)
-    /// Writes after which a tenant gone idle has its search indexes compacted: a tenant
-    /// writing a little now and then does not rewrite its whole index each time it idles.
+    /// Writes after which a tenant whose writes went quiet has its search indexes compacted: a
+    /// tenant writing a little now and then does not rewrite its whole index each time it pauses.
     static let writesBeforeCompaction = 1000
 
     /// Opens (creating if needed) the database file and runs pending migrations.
@@ -102,21 +102,20 @@ final class SQLiteTenantEngine: TenantEngine {
     }
 
     /// Closes the reader connections (leaving the writer's three descriptors)
-    /// and has SQLite free its page caches and statements; then, if the tenant
-    /// was written to enough, compacts its search indexes. Blocking (it waits
+    /// and has SQLite free its page caches and statements. Blocking (it waits
     /// for the writer connection).
     func releaseMemory() {
         inlineReaders.release()
         backgroundReaders.release()
         database.releaseMemory()
-        compactSearchIfWritten()
     }
 
-    /// Merges the search indexes of a tenant gone idle into one segment each
-    /// (``SearchIndex/compact(_:)``), if enough writes came since the last time:
-    /// as one more write, on the writer's queue, so a write arriving meanwhile
-    /// waits for it (a fraction of a second for a million contacts).
-    private func compactSearchIfWritten() {
+    /// Merges the search indexes into one segment each (``SearchIndex/compact(_:)``),
+    /// if enough writes came since the last time: as one more write, on the
+    /// writer's queue, so a write arriving meanwhile waits for it (a fraction
+    /// of a second for a million contacts). A tenant read all the time but
+    /// written in bursts is merged between bursts, not only once wholly idle.
+    func writesWentQuiet() {
         guard writesSinceCompaction.load(ordering: .relaxed) >= Self.writesBeforeCompaction else { return }
         writesSinceCompaction.store(0, ordering: .relaxed)
         writer.submit({ db in try SearchIndex.compact(SQLiteTransaction(db: db)) }, completion: { _ in })
