@@ -162,16 +162,17 @@ struct RecordTable: Sendable {
                 writer.write(record(row))
                 return sortValue
             }
-            let present = fieldNames.indices.count { !row.isNull(4 + $0) }
-            writer.startRecord(fieldCount: 4 + present)
-            writer.field("id", decimal: id)
-            writer.field("version", decimal: row.integer(1) ?? 0)
-            for column in 2...3 {
-                let name = RecordSchema.systemFields[column]
-                if row.withText(column, { writer.field(name, $0) }) == nil { writer.field(name, "") }
-            }
-            for (offset, name) in fieldNames.enumerated() {
-                row.withText(4 + offset) { writer.field(name, $0) }
+            let version = row.integer(1) ?? 0
+            // The timestamps (columns 2 and 3), then the schema's fields.
+            row.withTexts(2..<customColumn) { texts in
+                writer.startRecord(fieldCount: 4 + texts[2...].count { $0 != nil })
+                writer.field("id", decimal: id)
+                writer.field("version", decimal: version)
+                writer.field("created_at", texts[0] ?? UnsafeRawBufferPointer(start: nil, count: 0))
+                writer.field("updated_at", texts[1] ?? UnsafeRawBufferPointer(start: nil, count: 0))
+                for (offset, name) in fieldNames.enumerated() {
+                    if let text = texts[2 + offset] { writer.field(name, text) }
+                }
             }
             return sortValue
         }

@@ -35,17 +35,19 @@ import Testing
         }
     }
 
-    @Test func aPageIsItsCursorThenItsRecords() {
+    /// With room for the header before the records (written there) or without (the records are copied after it).
+    @Test(arguments: [0, 8, 64]) func aPageIsItsCursorThenItsRecords(headerRoom: Int) {
         let cursor = FindCursor(sortField: "id", descending: false, sortValue: "12", id: 12)
         for version in [RESPVersion.resp2, .resp3] {
             for next in [cursor, nil] {
-                var writer = RecordReply.PageWriter(version: version)
+                var writer = RecordReply.PageWriter(version: version, headerRoom: headerRoom)
                 for record in records { writer.write(record) }
                 let expected = RESPValue.array([.bulk(next?.encoded ?? "0"), .array(records.map(tree))])
                 #expect(bytes(writer.reply(count: records.count, next: next), version) == bytes(expected, version))
             }
-            let empty = RecordReply.PageWriter(version: version).reply(count: 0, next: nil)
-            #expect(bytes(empty, version) == bytes(.array([.bulk("0"), .array([])]), version))
+            var empty = RecordReply.PageWriter(version: version, headerRoom: headerRoom)
+            #expect(
+                bytes(empty.reply(count: 0, next: nil), version) == bytes(.array([.bulk("0"), .array([])]), version))
         }
     }
 }

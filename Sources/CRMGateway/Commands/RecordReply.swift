@@ -27,7 +27,7 @@ enum RecordReply {
     static func page<Access>(
         of records: RecordCollection<Access>, _ query: FindQuery, version: RESPVersion
     ) throws -> RESPValue {
-        var writer = PageWriter(version: version)
+        var writer = PageWriter(version: version, capacity: min(query.limit, 256) * 256, headerRoom: 64)
         let (count, next) = try records.find(query, into: &writer)
         return writer.reply(count: count, next: next)
     }
@@ -36,37 +36,54 @@ enum RecordReply {
     /// page's, or the one of ``bytes(of:version:)``.
     struct PageWriter: RecordPageWriter {
         let version: RESPVersion
-        /// The replies of the records written so far.
-        private(set) var records = ByteBuffer()
+        /// Bytes left free before the records for the page's header (``reply(count:next:)``).
+        private let headerRoom: Int
+        /// The replies of the records written so far, after `headerRoom` free bytes.
+        private var buffer = ByteBuffer()
 
-        init(version: RESPVersion, capacity: Int = 0) {
+        /// `capacity`: about the bytes the records take, reserved at once.
+        init(version: RESPVersion, capacity: Int = 0, headerRoom: Int = 0) {
             self.version = version
-            records.reserveCapacity(capacity)
+            self.headerRoom = headerRoom
+            buffer.reserveCapacity(headerRoom + capacity)
+            buffer.moveWriterIndex(forwardBy: headerRoom)
+            buffer.moveReaderIndex(forwardBy: headerRoom)
         }
 
+        /// The replies of the records written so far.
+        var records: ByteBuffer { buffer }
+
         /// The page's reply: `next`'s cursor, then the `count` records written.
-        func reply(count: Int, next: FindCursor?) -> RESPValue {
-            var bytes = ByteBuffer()
-            bytes.reserveCapacity(32 + records.readableBytes)
-            bytes.writeRESPArrayHeader(2)
-            bytes.writeRESPBulk(next?.encoded ?? "0")
-            bytes.writeRESPArrayHeader(count)
-            bytes.writeImmutableBuffer(records)
-            return .encoded(bytes)
+        /// The header goes into the room left before the records, if it fits
+        /// there: a page is not copied to put it in front.
+        mutating func reply(count: Int, next: FindCursor?) -> RESPValue {
+            var header = ByteBuffer()
+            header.reserveCapacity(headerRoom)
+            header.writeRESPArrayHeader(2)
+            header.writeRESPBulk(next?.encoded ?? "0")
+            header.writeRESPArrayHeader(count)
+            guard header.readableBytes <= buffer.readerIndex else {
+                header.writeImmutableBuffer(buffer)
+                return .encoded(header)
+            }
+            let start = buffer.readerIndex - header.readableBytes
+            buffer.setBuffer(header, at: start)
+            buffer.moveReaderIndex(to: start)
+            return .encoded(buffer)
         }
 
         mutating func startRecord(fieldCount: Int) {
-            records.writeRESPMapHeader(fieldCount, version: version)
+            buffer.writeRESPMapHeader(fieldCount, version: version)
         }
 
         mutating func field(_ name: String, _ value: UnsafeRawBufferPointer) {
-            records.writeRESPBulk(name)
-            records.writeRESPBulk(bytes: value)
+            buffer.writeRESPBulk(name)
+            buffer.writeRESPBulk(bytes: value)
         }
 
         mutating func field(_ name: String, decimal value: Int64) {
-            records.writeRESPBulk(name)
-            records.writeRESPBulk(decimal: value)
+            buffer.writeRESPBulk(name)
+            buffer.writeRESPBulk(decimal: value)
         }
     }
 

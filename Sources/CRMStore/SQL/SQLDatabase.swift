@@ -44,17 +44,32 @@ protocol SQLColumns {
     var count: Int { get }
     /// Whether column `index` is NULL.
     func isNull(_ index: Int) -> Bool
-    /// `body` run on column `index`'s bytes as ``text(_:)`` has them, without
-    /// making a `String` where the engine need not; nil for NULL.
-    func withText<R>(_ index: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R?
+    /// `body` run on the bytes of each of `columns` as ``text(_:)`` has them (nil
+    /// for NULL), without making a `String` where the engine need not: one call
+    /// a row, where a `FIND` page would make one a field.
+    func withTexts<R>(_ columns: Range<Int>, _ body: (UnsafeBufferPointer<UnsafeRawBufferPointer?>) throws -> R)
+        rethrows -> R
 }
 
 extension SQLColumns {
     func isNull(_ index: Int) -> Bool { value(index) == .null }
 
-    func withText<R>(_ index: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R? {
-        guard var text = text(index) else { return nil }
-        return try text.withUTF8 { try body(UnsafeRawBufferPointer($0)) }
+    func withTexts<R>(_ columns: Range<Int>, _ body: (UnsafeBufferPointer<UnsafeRawBufferPointer?>) throws -> R)
+        rethrows -> R
+    {
+        let texts = columns.map { text($0).map { Array($0.utf8) } }
+        let bytes = UnsafeMutableRawBufferPointer.allocate(
+            byteCount: texts.reduce(0) { $0 + ($1?.count ?? 0) }, alignment: 1)
+        defer { bytes.deallocate() }
+        var offset = 0
+        let views = texts.map { text -> UnsafeRawBufferPointer? in
+            guard let text else { return nil }
+            let view = UnsafeMutableRawBufferPointer(rebasing: bytes[offset..<offset + text.count])
+            view.copyBytes(from: text)
+            offset += text.count
+            return UnsafeRawBufferPointer(view)
+        }
+        return try views.withUnsafeBufferPointer(body)
     }
 }
 

@@ -148,18 +148,32 @@ struct SQLiteColumns: SQLColumns {
         sqlite3_column_type(statement, Int32(index)) == SQLITE_NULL
     }
 
-    /// Text is handed over where SQLite holds it; numbers as ``text(_:)`` writes them.
-    func withText<R>(_ index: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R? {
-        let column = Int32(index)
-        switch sqlite3_column_type(statement, column) {
-        case SQLITE_NULL:
-            return nil
-        case SQLITE_INTEGER, SQLITE_FLOAT:
-            var text = text(index) ?? ""
-            return try text.withUTF8 { try body(UnsafeRawBufferPointer($0)) }
-        default:
-            let bytes = sqlite3_column_text(statement, column)
-            return try body(UnsafeRawBufferPointer(start: bytes, count: Int(sqlite3_column_bytes(statement, column))))
+    /// Text and integers are handed over where SQLite holds them (its decimal
+    /// is ``text(_:)``'s); a real as ``text(_:)`` writes it, from a copy.
+    func withTexts<R>(_ columns: Range<Int>, _ body: (UnsafeBufferPointer<UnsafeRawBufferPointer?>) throws -> R)
+        rethrows -> R
+    {
+        try withUnsafeTemporaryAllocation(of: UnsafeRawBufferPointer?.self, capacity: columns.count) { texts in
+            var copies: [UnsafeMutableRawBufferPointer] = []
+            defer { for copy in copies { copy.deallocate() } }
+            for (slot, index) in columns.enumerated() {
+                let column = Int32(index)
+                switch sqlite3_column_type(statement, column) {
+                case SQLITE_NULL:
+                    texts[slot] = nil
+                case SQLITE_FLOAT:
+                    let text = text(index) ?? ""
+                    let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: text.utf8.count, alignment: 1)
+                    copy.copyBytes(from: text.utf8)
+                    copies.append(copy)
+                    texts[slot] = UnsafeRawBufferPointer(copy)
+                default:
+                    let bytes = sqlite3_column_text(statement, column)
+                    texts[slot] = UnsafeRawBufferPointer(
+                        start: bytes, count: Int(sqlite3_column_bytes(statement, column)))
+                }
+            }
+            return try body(UnsafeBufferPointer(texts))
         }
     }
 
