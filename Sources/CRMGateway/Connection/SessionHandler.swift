@@ -212,7 +212,12 @@ final class SessionHandler: ChannelDuplexHandler {
                 case .tenant(let operation): batch.append(.operation(operation))
                 }
             }
-            wait(for: work(context).execute(batch, on: operation.database), context: context)
+            switch work(context).execute(batch, on: operation.database) {
+            case .now(let results):
+                for result in results { apply(result, context: context) }
+            case .later(let future):
+                wait(for: future, context: context)
+            }
         }
     }
 

@@ -17,58 +17,71 @@ struct TenantWork {
     let logger: Logger
     let eventLoop: any EventLoop
 
+    /// A batch's results: at once (read on the event loop's own connection),
+    /// or once another thread answered.
+    enum Answer {
+        case now([CommandResult])
+        case later(EventLoopFuture<[CommandResult]>)
+    }
+
     /// Runs a batch's operations in one transaction: a read snapshot if none
     /// writes, else one group-commit write with each operation in its own
     /// savepoint. The results come in command order.
-    func execute(_ batch: [BatchItem], on database: TenantDatabase) -> EventLoopFuture<[CommandResult]> {
+    func execute(_ batch: [BatchItem], on database: TenantDatabase) -> Answer {
         let operations = batch.compactMap { item -> TenantOperation? in
             if case .operation(let operation) = item { return operation }
             return nil
         }
         let logger = logger
-        let promise = eventLoop.makePromise(of: [RESPValue].self)
-        // A batch that fails as a whole (its commit, or no snapshot to read) answers every command
-        // in it with that error, keeping replies in step with commands.
-        let answer: @Sendable (Result<[Result<RESPValue, any Error>], any Error>) -> Void = { outcome in
+        let replies: @Sendable (Result<[Result<RESPValue, any Error>], any Error>) -> [RESPValue] = { outcome in
+            // A batch that fails as a whole (its commit, or no snapshot to read) answers every command
+            // in it with that error, keeping replies in step with commands.
             let results: [Result<RESPValue, any Error>]
             switch outcome {
             case .success(let each): results = each
             case .failure(let error): results = operations.map { _ in .failure(error) }
             }
-            promise.succeed(
-                zip(results, operations).map { result, operation in
-                    result.reply(to: operation, logger: logger)
-                })
+            return zip(results, operations).map { result, operation in result.reply(to: operation, logger: logger) }
+        }
+        let later = batch.compactMap { item -> EventLoopFuture<CommandResult>? in
+            if case .later(let future) = item { return future }
+            return nil
         }
         let reads = operations.compactMap(\.body.readOnly)
+        let readAll: @Sendable (TenantReader) -> [Result<RESPValue, any Error>] = { reader in
+            reads.map { read in Result { try read(reader) } }
+        }
+        // Quick reads are answered right here, on the event loop's own connection, with no
+        // future to wait for unless a command of the batch is answered later (a blocking read).
+        if reads.count == operations.count, !operations.contains(where: \.mayTakeLong),
+            let results = database.readHere(lane: ObjectIdentifier(eventLoop), readAll)
+        {
+            let answered = replies(results)
+            guard !later.isEmpty else { return .now(Self.merge(batch, replies: answered, later: [])) }
+            return .later(
+                EventLoopFuture.whenAllSucceed(later, on: eventLoop).map {
+                    Self.merge(batch, replies: answered, later: $0)
+                })
+        }
+        let promise = eventLoop.makePromise(of: [RESPValue].self)
+        let answer: @Sendable (Result<[Result<RESPValue, any Error>], any Error>) -> Void = { outcome in
+            promise.succeed(replies(outcome))
+        }
         if reads.count == operations.count {
-            let readAll: @Sendable (TenantReader) -> [Result<RESPValue, any Error>] = { reader in
-                reads.map { read in Result { try read(reader) } }
-            }
-            // Quick reads are answered right here, on the event loop's own connection; the rest,
-            // and any that turn out slow, on a reader thread.
-            if !operations.contains(where: \.mayTakeLong),
-                let results = database.readHere(lane: ObjectIdentifier(eventLoop), readAll)
-            {
-                answer(results)
-            } else {
-                database.read(readAll, completion: answer)
-            }
+            // The rest, and any that turned out slow, on a reader thread.
+            database.read(readAll, completion: answer)
         } else {
             database.writeEach(operations.map(\.body.inWrite), completion: answer)
         }
         // Commands answered later (a blocking read in the pipeline) are waited for together; most
         // batches have none, and their replies are merged in one step, without a future per command.
-        let later = batch.compactMap { item -> EventLoopFuture<CommandResult>? in
-            if case .later(let future) = item { return future }
-            return nil
-        }
         guard !later.isEmpty else {
-            return promise.futureResult.map { Self.merge(batch, replies: $0, later: []) }
+            return .later(promise.futureResult.map { Self.merge(batch, replies: $0, later: []) })
         }
-        return promise.futureResult.and(EventLoopFuture.whenAllSucceed(later, on: eventLoop)).map {
-            Self.merge(batch, replies: $0, later: $1)
-        }
+        return .later(
+            promise.futureResult.and(EventLoopFuture.whenAllSucceed(later, on: eventLoop)).map {
+                Self.merge(batch, replies: $0, later: $1)
+            })
     }
 
     /// The batch's results in command order: `replies` answer its operations, `later` its pending commands.
