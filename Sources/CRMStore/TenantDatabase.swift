@@ -144,9 +144,8 @@ public final class TenantDatabase: Sendable {
         writeEach([body]) { outcome in completion(outcome.flatMap { $0[0] }) }
     }
 
-    /// Runs each of `bodies` in the next group commit, each in its own
-    /// savepoint: a thrown error undoes that body's changes only and becomes
-    /// its result. `completion` gets every result once the commit is durable,
+    /// Runs each of `bodies` in the next group commit: a thrown error undoes
+    /// that body's changes only and becomes its result. `completion` gets every result once the commit is durable,
     /// or the error that failed the whole commit.
     public func writeEach<T: Sendable>(
         _ bodies: [@Sendable (TenantWriter) throws -> T],

@@ -201,6 +201,60 @@ import Testing
         #expect(try await contacts.find(FindQuery.parse(["LIMIT", "1000"], schema: .contact)).records.count == 51)
     }
 
+    /// A write that fails after changing rows is undone alone (its contact and
+    /// its event gone, the batch's other writes kept): the batch runs again
+    /// with a savepoint per write. One that fails before changing anything
+    /// needs no savepoints: on SQLite, the batch runs once.
+    @Test func aWriteFailingAfterItsChangesIsUndoneAloneInItsBatch() async throws {
+        struct Refused: Error {}
+        let runs = Atomic<Int>(0)
+        let contact = { (email: String) in try self.changes(["email": email]) }
+        func batch(_ name: String, failing: @escaping @Sendable (TenantWriter) throws -> Void) async throws -> [Result<
+            Int64, any Error
+        >] {
+            let (kept, alsoKept) = (try contact("\(name)@example.com"), try contact("also-\(name)@example.com"))
+            let bodies: [@Sendable (TenantWriter) throws -> Int64] = [
+                {
+                    runs.add(1, ordering: .relaxed)
+                    return try $0.contacts.add(kept, actor: nil)
+                },
+                {
+                    runs.add(1, ordering: .relaxed)
+                    try failing($0)
+                    return 0
+                },
+                {
+                    runs.add(1, ordering: .relaxed)
+                    return try $0.contacts.add(alsoKept, actor: nil)
+                },
+            ]
+            return try await withCheckedThrowingContinuation { continuation in
+                database.writeEach(bodies) { continuation.resume(with: $0) }
+            }
+        }
+        let undone = try contact("undone@example.com")
+        let afterChanges = try await batch("kept") { writer in
+            _ = try writer.contacts.add(undone, actor: nil)
+            throw Refused()
+        }
+        #expect(afterChanges.map { (try? $0.get()) != nil } == [true, false, true])
+        #expect(throws: Refused.self) { try afterChanges[1].get() }
+        let emails = try await database.find(FindQuery.parse(["LIMIT", "10"], schema: .contact)).records
+            .compactMap { $0["email"] }
+        #expect(Set(emails) == ["kept@example.com", "also-kept@example.com"])
+        let created = try await database.read { try $0.events(after: 0, limit: 10, types: []) }
+        #expect(created.count == 2, "the undone write's event went with it")
+        // The first two writes, then all three again with savepoints.
+        if !TestStorage.isPostgres {
+            #expect(runs.load(ordering: .relaxed) == 5, "the batch ran again with savepoints")
+        }
+
+        runs.store(0, ordering: .relaxed)
+        let beforeChanges = try await batch("second") { _ in throw Refused() }
+        #expect(beforeChanges.map { (try? $0.get()) != nil } == [true, false, true])
+        if !TestStorage.isPostgres { #expect(runs.load(ordering: .relaxed) == 3, "nothing to undo: one run") }
+    }
+
     @Test(.enabled(if: !TestStorage.isPostgres, "SQLite files")) func tenantDatabasesAreSeparateFiles() async throws {
         let other = try await tenants.acquire(TenantName("globex"))
         let id = try await database.add(changes(["email": "only-acme@example.com"]), actor: nil)

@@ -5,7 +5,7 @@ import NIOCore
 
 /// Work on the session's tenant database. The session runs consecutive
 /// operations of a pipeline in one transaction: reads on a snapshot, writes in
-/// one group commit, each write in its own savepoint.
+/// one group commit, a failed write undoing only its own changes.
 struct TenantOperation: Sendable {
     /// What the operation does: only a write body gets a ``TenantWriter``.
     enum Body: Sendable {

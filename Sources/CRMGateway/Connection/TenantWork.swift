@@ -25,8 +25,8 @@ struct TenantWork {
     }
 
     /// Runs a batch's operations in one transaction: a read snapshot if none
-    /// writes, else one group-commit write with each operation in its own
-    /// savepoint. The results come in command order.
+    /// writes, else one group-commit write in which a failed operation undoes
+    /// only its own changes. The results come in command order.
     func execute(_ batch: [BatchItem], on database: TenantDatabase) -> Answer {
         let operations = batch.compactMap { item -> TenantOperation? in
             if case .operation(let operation) = item { return operation }

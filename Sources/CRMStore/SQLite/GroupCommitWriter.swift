@@ -6,8 +6,13 @@ import Synchronization
 /// Runs a tenant's writes in shared transactions (group commit).
 ///
 /// Writes queue up while the previous batch commits; the next batch takes them
-/// all (up to ``batchLimit``) into one `BEGIN IMMEDIATE … COMMIT`, each in its
-/// own savepoint so one failing write does not undo the others. Every caller is
+/// all (up to ``batchLimit``) into one `BEGIN IMMEDIATE … COMMIT`. One failing
+/// write does not undo the others: SQLite undoes a failed statement alone, so
+/// a write that fails before any statement of its own changed the database
+/// leaves nothing to undo; one that fails after one did rolls the transaction
+/// back, and the batch runs
+/// again with each write in its own savepoint (a savepoint for every write was
+/// a tenth of SQLite's instructions for a CONTACT.ADD). Every caller is
 /// resumed only after the commit that holds its write has succeeded, so a
 /// reply never acknowledges a write that could still be lost. Batches form
 /// from load alone: an idle writer commits a lone write at once.
@@ -24,9 +29,14 @@ final class GroupCommitWriter: CommitRequests {
     private struct Job: Sendable {
         /// The writes the job holds (a session's pipelined batch is one job).
         let writes: Int
-        /// Runs the write inside the batch transaction; returns its error, if any, and
-        /// what to do once the batch commits or fails.
-        let run: @Sendable (Database) -> (failure: (any Error)?, finish: @Sendable ((any Error)?) -> Void)
+        /// Runs the job's writes inside the batch transaction, each in a savepoint if asked;
+        /// returns the error that ended the transaction, if any, and what to do once the batch
+        /// commits or fails. Throws ``UndoneWrite`` if a write without a savepoint failed after
+        /// changing the database: the batch must run again with savepoints.
+        let run:
+            @Sendable (Database, _ savepoints: Bool) throws -> (
+                failure: (any Error)?, finish: @Sendable ((any Error)?) -> Void
+            )
         /// Fails the write without running it.
         let fail: @Sendable (any Error) -> Void
     }
@@ -59,6 +69,9 @@ final class GroupCommitWriter: CommitRequests {
     private let statistics: [WriteStatistics]
     private let events: EventHub
     private let rowChanges = RowChanges()
+    /// The writes' statements that could change the database and ran to their end: a write that
+    /// fails after one of them has something to undo.
+    private let completedChanges = CompletedChanges()
     /// Called on the writer's queue after each commit, before any of its writes is answered.
     private let committed: @Sendable (RowChanges.Summary) -> Void
     let batchLimit: Int
@@ -87,29 +100,38 @@ final class GroupCommitWriter: CommitRequests {
     /// Runs `body` in the next batch and calls `completion` with its result
     /// once that batch committed. A thrown error undoes `body`'s changes only.
     func submit<T: Sendable>(
-        _ body: @escaping @Sendable (Database) throws -> T,
+        _ body: @escaping @Sendable (SQLiteTransaction) throws -> T,
         completion: @escaping @Sendable (Result<T, any Error>) -> Void
     ) {
         submitEach([body]) { outcome in completion(outcome.flatMap { $0[0] }) }
     }
 
-    /// Runs each of `bodies` in its own savepoint of the next batch, so one
-    /// failing undoes only its own changes, and calls `completion` with every
-    /// result once that batch committed, or with the error that failed the
-    /// whole batch.
+    /// Runs each of `bodies` in the next batch, one failing undoing only its
+    /// own changes, and calls `completion` with every result once that batch
+    /// committed, or with the error that failed the whole batch.
     func submitEach<T: Sendable>(
-        _ bodies: [@Sendable (Database) throws -> T],
+        _ bodies: [@Sendable (SQLiteTransaction) throws -> T],
         completion: @escaping @Sendable (Result<[Result<T, any Error>], any Error>) -> Void
     ) {
         enqueue(
             Job(
                 writes: bodies.count,
-                run: { [rowChanges, statements] db in
+                run: { [rowChanges, statements, completedChanges] db, savepoints in
                     var results: [Result<T, any Error>] = []
                     results.reserveCapacity(bodies.count)
+                    let transaction = SQLiteTransaction(db: db, completedChanges: completedChanges)
                     for body in bodies {
                         let mark = rowChanges.mark()
-                        let result = statements.inSavepoint(db) { try body(db) }
+                        let result: Result<T, any Error>
+                        if savepoints {
+                            result = statements.inSavepoint(db) { try body(transaction) }
+                        } else {
+                            let changes = completedChanges.count
+                            result = Result { try body(transaction) }
+                            if case .failure = result, db.isInsideTransaction, completedChanges.count != changes {
+                                throw UndoneWrite()
+                            }
+                        }
                         if case .failure(let error) = result {
                             guard db.isInsideTransaction else { return (error, { completion(.failure($0 ?? error)) }) }
                             rowChanges.rollBack(to: mark)
@@ -195,31 +217,43 @@ final class GroupCommitWriter: CommitRequests {
         }
     }
 
+    /// A write without a savepoint failed after changing the database: the batch runs again with savepoints.
+    private struct UndoneWrite: Error {}
+
     /// Commits `batch`; at durability full its writes are answered once ``WALSync`` synced the commit.
     private func commit(_ batch: [Job]) {
         var completions: [@Sendable ((any Error)?) -> Void] = []
         completions.reserveCapacity(batch.count)
         var committedEvents: CommittedEvents?
         do {
-            try database.writeWithoutTransaction { [statements] db in
-                try statements.begin.run()
-                do {
-                    for job in batch {
-                        let (failure, finish) = job.run(db)
-                        completions.append(finish)
-                        // SQLite rolls the whole transaction back on some errors (a full disk or
-                        // size limit): then nothing of this batch is written, and every write
-                        // in it fails with that cause.
-                        if !db.isInsideTransaction {
-                            throw failure
-                                ?? DatabaseError(resultCode: .SQLITE_ABORT, message: "transaction rolled back")
+            try database.writeWithoutTransaction { [statements, rowChanges] db in
+                var savepoints = false
+                while true {
+                    completions.removeAll(keepingCapacity: true)
+                    try statements.begin.run()
+                    do {
+                        for job in batch {
+                            let (failure, finish) = try job.run(db, savepoints)
+                            completions.append(finish)
+                            // SQLite rolls the whole transaction back on some errors (a full disk or
+                            // size limit): then nothing of this batch is written, and every write
+                            // in it fails with that cause.
+                            if !db.isInsideTransaction {
+                                throw failure
+                                    ?? DatabaseError(resultCode: .SQLITE_ABORT, message: "transaction rolled back")
+                            }
                         }
+                        try SearchIndex.flush(SQLiteTransaction(db: db))
+                        try statements.commit.run()
+                        break
+                    } catch is UndoneWrite where !savepoints {
+                        try statements.rollback.run()
+                        _ = rowChanges.take()
+                        savepoints = true
+                    } catch {
+                        if db.isInsideTransaction { try? statements.rollback.run() }
+                        throw error
                     }
-                    try SearchIndex.flush(SQLiteTransaction(db: db))
-                    try statements.commit.run()
-                } catch {
-                    if db.isInsideTransaction { try? statements.rollback.run() }
-                    throw error
                 }
                 // The commit stands either way; a failed read only delays the events to the next commit.
                 committedEvents = try? events.read(after: SQLiteTransaction(db: db))

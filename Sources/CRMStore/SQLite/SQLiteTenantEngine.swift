@@ -47,8 +47,9 @@ final class SQLiteTenantEngine: TenantEngine {
             // checkpointer copies them in again. The close's checkpoint was copying and two syncs
             // for nothing (in C, a tenant's close took 740-1,330 us with it and 60 us without).
             crmgate_sqlite3_skip_checkpoint_on_close(db.sqliteConnection)
-            // Savepoint (statement) journals in memory: every write of a batch runs in a savepoint,
-            // and on a file each one cost a pwrite per page it touched.
+            // Statement and savepoint journals in memory (a batch runs again with a savepoint per
+            // write when one fails after changing the database): on a file each cost a pwrite per
+            // page it touched.
             try db.execute(sql: "PRAGMA temp_store = MEMORY")
             // Checkpoints run in the background (WALCheckpointer); the writer runs one itself
             // only if the background falls 10,000 pages (40 MiB) behind. The WAL file keeps its
@@ -97,7 +98,7 @@ final class SQLiteTenantEngine: TenantEngine {
     ) {
         writesSinceCompaction.add(bodies.count, ordering: .relaxed)
         writer.submitEach(
-            bodies.map { [writer] body in { db in try body(SQLiteTransaction(db: db), writer) } },
+            bodies.map { [writer] body in { transaction in try body(transaction, writer) } },
             completion: completion)
     }
 
@@ -118,7 +119,7 @@ final class SQLiteTenantEngine: TenantEngine {
     func writesWentQuiet() {
         guard writesSinceCompaction.load(ordering: .relaxed) >= Self.writesBeforeCompaction else { return }
         writesSinceCompaction.store(0, ordering: .relaxed)
-        writer.submit({ db in try SearchIndex.compact(SQLiteTransaction(db: db)) }, completion: { _ in })
+        writer.submit({ transaction in try SearchIndex.compact(transaction) }, completion: { _ in })
     }
 
     /// Waits for queued writes, then closes every connection. Nothing is

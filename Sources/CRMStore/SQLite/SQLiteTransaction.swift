@@ -7,6 +7,8 @@ import GRDBSQLite
 /// argument conversions cost more than SQLite's own work for a point read.
 struct SQLiteTransaction: SQLDatabase {
     let db: Database
+    /// Counted up by each statement that could change the database and ran to its end (the writer's writes).
+    var completedChanges: CompletedChanges?
 
     var dialect: any SQLDialect { SQLiteDialect.shared }
 
@@ -78,7 +80,9 @@ struct SQLiteTransaction: SQLDatabase {
             sqlite3_reset(statement)
             defer { sqlite3_reset(statement) }
             try bind(arguments, to: statement, sql)
-            return try body(statement)
+            let value = try body(statement)
+            if let completedChanges, sqlite3_stmt_readonly(statement) == 0 { completedChanges.count += 1 }
+            return value
         }
     }
 
@@ -116,6 +120,15 @@ struct SQLiteTransaction: SQLDatabase {
             resultCode: ResultCode(rawValue: connection.map(sqlite3_extended_errcode) ?? code),
             message: connection.map { String(cString: sqlite3_errmsg($0)) }, sql: sql)
     }
+}
+
+/// A count of the statements that could change a database and ran to their
+/// end. A write's savepoint is what undoes those if the write fails later: SQLite
+/// undoes a failed statement alone, and not every change counts in
+/// `sqlite3_total_changes` (an ignored insert still takes an AUTOINCREMENT id).
+/// Used by one thread at a time (the writer's).
+final class CompletedChanges: @unchecked Sendable {
+    var count = 0
 }
 
 /// SQLite's destructor value that has it copy bound text and blobs.

@@ -7,8 +7,8 @@ import GRDB
 /// table — with the text the index holds for it, when it is indexed —
 /// and ``flush(_:)`` brings the FTS5 table up to date from there right before
 /// the group commit's COMMIT. Updated by triggers on every write instead,
-/// FTS5 wrote a new index segment at each savepoint, and every write runs in
-/// one: that was most of a write's cost.
+/// FTS5 wrote a new index segment at each savepoint, and every write ran in
+/// one then: that was most of a write's cost.
 enum SearchIndex {
     /// A record table and its FTS5 index.
     struct Index {
