@@ -37,9 +37,13 @@ struct CommandInvocation: Sendable {
     /// Argument `index` as UTF-8 text (0 is the command name).
     func text(_ index: Int) throws(CommandError) -> String {
         guard index < arguments.count else { throw CommandError.syntax() }
-        guard let text = arguments[index].withUnsafeReadableBytes({ String(validating: $0, as: UTF8.self) }) else {
-            throw CommandError(.invalid, "argument \(index): not valid UTF-8")
+        let text = arguments[index].withUnsafeReadableBytes { bytes in
+            // ASCII (nearly every argument) is valid UTF-8 as it is: decoded without the
+            // generic validating initializer, which looked up type metadata at every call.
+            bytes.allSatisfy { $0 < 0x80 }
+                ? String(decoding: bytes, as: UTF8.self) : String(validating: bytes, as: UTF8.self)
         }
+        guard let text else { throw CommandError(.invalid, "argument \(index): not valid UTF-8") }
         return text
     }
 
