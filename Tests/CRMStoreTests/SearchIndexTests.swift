@@ -105,28 +105,42 @@ import Testing
         #expect(check.pendingRows == 0)
     }
 
+    /// 40 commits of 26 contacts named `<name><commit>x<index>`: past the 1,000
+    /// writes a merge waits for, a segment per commit. Returns the index's rows.
+    private func writeASegmentPerCommit(named name: String) async throws -> Int {
+        for commit in 0..<40 {
+            let bodies: [@Sendable (TenantWriter) throws -> String] = (0..<26).map { index in
+                { try String($0.contacts.add(Self.contact(["first_name": "\(name)\(commit)x\(index)"]), actor: nil)) }
+            }
+            for result in try await writeEach(bodies) { _ = try result.get() }
+        }
+        return try contactIndexRows()
+    }
+
+    private func contactIndexRows() throws -> Int {
+        let queue = try DatabaseQueue(path: acme.tenants.path(of: database.name))
+        return try queue.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM contacts_fts_data") ?? 0 }
+    }
+
+    /// The index's rows once they are fewer than `before` (the merge runs as a
+    /// write on the tenant's writer), or after ten seconds.
+    private func contactIndexRows(fewerThan before: Int) async throws -> Int {
+        var after = before
+        for _ in 0..<200 where after >= before {
+            try await Task.sleep(for: .milliseconds(50))
+            after = try contactIndexRows()
+        }
+        return after
+    }
+
     /// A tenant gone idle after enough writes has each search index merged
     /// into one segment (a prefix search visits every segment, and each
     /// commit adds one); what a search finds is unchanged.
     @Test(.enabled(if: !TestStorage.isPostgres, "SQLite files"))
     func anIdleTenantsIndexIsMergedAfterEnoughWrites() async throws {
-        // 40 commits of 26 contacts: past the 1,000 writes a merge waits for, a segment per commit.
-        for commit in 0..<40 {
-            let bodies: [@Sendable (TenantWriter) throws -> String] = (0..<26).map { index in
-                { try String($0.contacts.add(Self.contact(["first_name": "Segment\(commit)x\(index)"]), actor: nil)) }
-            }
-            for result in try await writeEach(bodies) { _ = try result.get() }
-        }
-        let queue = try DatabaseQueue(path: acme.tenants.path(of: database.name))
-        let indexRows = { try queue.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM contacts_fts_data") ?? 0 } }
-        let before = try indexRows()
+        let before = try await writeASegmentPerCommit(named: "Segment")
         await acme.tenants.releaseIdle(olderThan: .zero)
-        // The merge runs as a write on the tenant's writer: wait for it.
-        var after = before
-        for _ in 0..<200 where after >= before {
-            try await Task.sleep(for: .milliseconds(50))
-            after = try indexRows()
-        }
+        let after = try await contactIndexRows(fewerThan: before)
         #expect(after < before, "the index's rows: \(before) before the idle release, \(after) after")
         #expect(try await search("segment39x25") == ["Segment39x25"])
         #expect(try await search("segment0x0") == ["Segment0x0"])
@@ -138,26 +152,14 @@ import Testing
     /// otherwise search through a segment per commit until it fell wholly idle.
     @Test(.enabled(if: !TestStorage.isPostgres, "SQLite files"))
     func aTenantStillReadIsMergedOnceItsWritesStop() async throws {
-        for commit in 0..<40 {
-            let bodies: [@Sendable (TenantWriter) throws -> String] = (0..<26).map { index in
-                { try String($0.contacts.add(Self.contact(["first_name": "Burst\(commit)x\(index)"]), actor: nil)) }
-            }
-            for result in try await writeEach(bodies) { _ = try result.get() }
-        }
-        let queue = try DatabaseQueue(path: acme.tenants.path(of: database.name))
-        let indexRows = { try queue.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM contacts_fts_data") ?? 0 } }
-        let before = try indexRows()
+        let before = try await writeASegmentPerCommit(named: "Burst")
         // The writes end well before the cutoff, the read comes well after it.
         try await Task.sleep(for: .milliseconds(200))
         let cutoff = ContinuousClock.now
         try await Task.sleep(for: .milliseconds(200))
         #expect(try await search("burst0x0") == ["Burst0x0"])
         await acme.tenants.releaseIdle(olderThan: ContinuousClock.now - cutoff - .milliseconds(100))
-        var after = before
-        for _ in 0..<200 where after >= before {
-            try await Task.sleep(for: .milliseconds(50))
-            after = try indexRows()
-        }
+        let after = try await contactIndexRows(fewerThan: before)
         #expect(after < before, "the index's rows: \(before) before the housekeeping, \(after) after")
         #expect(try await search("burst39x25") == ["Burst39x25"])
         #expect(try checkIndexes().failures == [])
