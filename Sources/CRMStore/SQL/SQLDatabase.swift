@@ -54,6 +54,8 @@ protocol SQLColumns {
 extension SQLColumns {
     func isNull(_ index: Int) -> Bool { value(index) == .null }
 
+    /// The columns' texts as ``text(_:)`` makes them, copied into one allocation so that each
+    /// can be handed over by address (PostgreSQL's rows hold typed values, not text).
     func withTexts<R>(_ columns: Range<Int>, _ body: (UnsafeBufferPointer<UnsafeRawBufferPointer?>) throws -> R)
         rethrows -> R
     {

@@ -10,9 +10,9 @@ import Synchronization
 /// write does not undo the others: SQLite undoes a failed statement alone, so
 /// a write that fails before any statement of its own changed the database
 /// leaves nothing to undo; one that fails after one did rolls the transaction
-/// back, and the batch runs
-/// again with each write in its own savepoint (a savepoint for every write was
-/// a tenth of SQLite's instructions for a CONTACT.ADD). Every caller is
+/// back, and the batch runs again with each write in its own savepoint (a
+/// savepoint for every write was a tenth of SQLite's instructions for a
+/// CONTACT.ADD). Every caller is
 /// resumed only after the commit that holds its write has succeeded, so a
 /// reply never acknowledges a write that could still be lost. Batches form
 /// from load alone: an idle writer commits a lone write at once.
