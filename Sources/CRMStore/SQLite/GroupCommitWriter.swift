@@ -243,7 +243,7 @@ final class GroupCommitWriter: CommitRequests {
                                     ?? DatabaseError(resultCode: .SQLITE_ABORT, message: "transaction rolled back")
                             }
                         }
-                        try SearchIndex.flush(SQLiteTransaction(db: db))
+                        try SearchIndex.flush(SQLiteTransaction(db: db), kinds: rowChanges.changedKinds())
                         try statements.commit.run()
                         break
                     } catch is UndoneWrite where !savepoints {

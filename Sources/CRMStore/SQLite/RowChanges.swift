@@ -16,6 +16,8 @@ final class RowChanges: Sendable {
     /// A committed transaction's changes.
     struct Summary {
         var records: Set<RecordCache.Key> = []
+        /// The kinds of record changed: only theirs can have rows waiting for the search index.
+        var kinds: Set<RecordKind> = []
         var reorders = 0
         var feedGaps = 0
     }
@@ -67,7 +69,11 @@ final class RowChanges: Sendable {
     private func changed(table: UnsafePointer<CChar>, rowID: Int64, inserted: Bool) {
         guard let watch = Self.watched.first(where: { strcmp(table, $0.table) == 0 })?.watch else { return }
         switch watch {
-        case .record(let type): state.withLock { _ = $0.records.insert(RecordCache.Key(type: type, id: rowID)) }
+        case .record(let type):
+            state.withLock { state in
+                state.records.insert(RecordCache.Key(type: type, id: rowID))
+                state.kinds.insert(type)
+            }
         case .reorder where inserted: state.withLock { $0.reorders += 1 }
         case .feedGap where inserted: state.withLock { $0.feedGaps += 1 }
         case .reorder, .feedGap: break
@@ -85,6 +91,11 @@ final class RowChanges: Sendable {
             state.reorders = mark.reorders
             state.feedGaps = mark.feedGaps
         }
+    }
+
+    /// The kinds of record changed since the last take (``Summary/kinds``).
+    func changedKinds() -> Set<RecordKind> {
+        state.withLock { $0.kinds }
     }
 
     /// The changes since the last take, which are then forgotten.

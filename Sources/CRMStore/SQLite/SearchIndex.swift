@@ -1,3 +1,4 @@
+import CRMCore
 import GRDB
 
 /// Keeps the FTS5 search tables in step with their records once per
@@ -10,16 +11,44 @@ import GRDB
 /// FTS5 wrote a new index segment at each savepoint, and every write ran in
 /// one then: that was most of a write's cost.
 enum SearchIndex {
-    /// A record table and its FTS5 index.
-    struct Index {
+    /// A record table and its FTS5 index, with the statements that bring the index up to date.
+    struct Index: Sendable {
+        let kind: RecordKind
         let records: RecordTable
         /// The indexed columns, in the FTS5 table's order.
-        var columns: [String] { records.schema.fields.filter(\.searchable).map(\.name) }
-        var fts: String { records.searchTable! }
-        var pending: String { "\(fts)_pending" }
+        let columns: [String]
+        let fts: String
+        let pending: String
+        /// Whether any row is pending.
+        let anyPending: String
+        /// Deletes the indexed text of the pending rows the index holds.
+        let deleteIndexed: String
+        /// Indexes the current text of the pending rows that still exist.
+        let indexCurrent: String
+        let clearPending: String
+
+        init(_ kind: RecordKind) {
+            self.kind = kind
+            records = kind.table
+            columns = records.schema.fields.filter(\.searchable).map(\.name)
+            fts = records.searchTable!
+            pending = "\(fts)_pending"
+            let listed = columns.joined(separator: ", ")
+            anyPending = "SELECT EXISTS (SELECT 1 FROM \(pending))"
+            deleteIndexed = """
+                INSERT INTO \(fts) (\(fts), rowid, \(listed))
+                SELECT 'delete', id, \(listed) FROM \(pending) WHERE indexed
+                """
+            indexCurrent = """
+                INSERT INTO \(fts) (rowid, \(listed))
+                SELECT r.id, \(columns.map { "r.\($0)" }.joined(separator: ", ")) FROM \(pending) p \
+                JOIN \(records.table) r ON r.id = p.id
+                """
+            clearPending = "DELETE FROM \(pending)"
+        }
     }
 
-    static let indexes = [RecordTable.contacts, .companies, .deals, .tickets].map(Index.init)
+    static let indexes = RecordKind.allCases.map(Index.init)
 
     /// Replaces the per-row FTS5 triggers with pending-row triggers
     /// (migration v5). The index is already in step, so nothing is pending.
@@ -49,25 +78,17 @@ enum SearchIndex {
         }
     }
 
-    /// Applies the pending changes to the FTS5 tables. The first noted
+    /// Applies the pending changes to the FTS5 tables: of every index, or of
+    /// those of `kinds` (the writer knows which kinds of record its
+    /// transaction changed; only their triggers note rows). The first noted
     /// version of a row is what the index holds (`OR IGNORE` keeps it), so
     /// that is what is deleted before the row's current text is indexed.
-    static func flush(_ db: SQLiteTransaction) throws {
-        for index in indexes {
-            guard try db.value(Bool.self, "SELECT EXISTS (SELECT 1 FROM \(index.pending))") == true else { continue }
-            let columns = index.columns.joined(separator: ", ")
-            let current = index.columns.map { "r.\($0)" }.joined(separator: ", ")
-            try db.execute(
-                """
-                INSERT INTO \(index.fts) (\(index.fts), rowid, \(columns))
-                SELECT 'delete', id, \(columns) FROM \(index.pending) WHERE indexed
-                """)
-            try db.execute(
-                """
-                INSERT INTO \(index.fts) (rowid, \(columns))
-                SELECT r.id, \(current) FROM \(index.pending) p JOIN \(index.records.table) r ON r.id = p.id
-                """)
-            try db.execute("DELETE FROM \(index.pending)")
+    static func flush(_ db: SQLiteTransaction, kinds: Set<RecordKind>? = nil) throws {
+        for index in indexes where kinds?.contains(index.kind) != false {
+            guard try db.value(Bool.self, index.anyPending) == true else { continue }
+            try db.execute(index.deleteIndexed)
+            try db.execute(index.indexCurrent)
+            try db.execute(index.clearPending)
         }
     }
 
