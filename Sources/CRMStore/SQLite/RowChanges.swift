@@ -16,8 +16,6 @@ final class RowChanges: Sendable {
     /// A committed transaction's changes.
     struct Summary {
         var records: Set<RecordCache.Key> = []
-        /// The kinds of record changed: only theirs can have rows waiting for the search index.
-        var kinds: Set<RecordKind> = []
         var reorders = 0
         var feedGaps = 0
     }
@@ -69,11 +67,7 @@ final class RowChanges: Sendable {
     private func changed(table: UnsafePointer<CChar>, rowID: Int64, inserted: Bool) {
         guard let watch = Self.watched.first(where: { strcmp(table, $0.table) == 0 })?.watch else { return }
         switch watch {
-        case .record(let type):
-            state.withLock { state in
-                state.records.insert(RecordCache.Key(type: type, id: rowID))
-                state.kinds.insert(type)
-            }
+        case .record(let type): state.withLock { _ = $0.records.insert(RecordCache.Key(type: type, id: rowID)) }
         case .reorder where inserted: state.withLock { $0.reorders += 1 }
         case .feedGap where inserted: state.withLock { $0.feedGaps += 1 }
         case .reorder, .feedGap: break
@@ -93,9 +87,9 @@ final class RowChanges: Sendable {
         }
     }
 
-    /// The kinds of record changed since the last take (``Summary/kinds``).
+    /// The kinds of record changed since the last take: only theirs can have rows waiting for the search index.
     func changedKinds() -> Set<RecordKind> {
-        state.withLock { $0.kinds }
+        state.withLock { Set($0.records.map(\.type)) }
     }
 
     /// The changes since the last take, which are then forgotten.
