@@ -220,40 +220,45 @@ final class GroupCommitWriter: CommitRequests {
     /// A write without a savepoint failed after changing the database: the batch runs again with savepoints.
     private struct UndoneWrite: Error {}
 
+    /// Runs `batch` in one transaction and commits it, with each job's completion in
+    /// `completions`; on any error rolls the transaction back and throws it (``UndoneWrite``:
+    /// a write without a savepoint failed after changing the database).
+    private func runAndCommit(
+        _ batch: [Job], on db: Database, savepoints: Bool, completions: inout [@Sendable ((any Error)?) -> Void]
+    ) throws {
+        completions.removeAll(keepingCapacity: true)
+        try statements.begin.run()
+        do {
+            for job in batch {
+                let (failure, finish) = try job.run(db, savepoints)
+                completions.append(finish)
+                // SQLite rolls the whole transaction back on some errors (a full disk or size
+                // limit): then nothing of this batch is written, and every write in it fails with
+                // that cause.
+                if !db.isInsideTransaction {
+                    throw failure ?? DatabaseError(resultCode: .SQLITE_ABORT, message: "transaction rolled back")
+                }
+            }
+            try SearchIndex.flush(SQLiteTransaction(db: db), kinds: rowChanges.changedKinds())
+            try statements.commit.run()
+        } catch {
+            if db.isInsideTransaction { try? statements.rollback.run() }
+            throw error
+        }
+    }
+
     /// Commits `batch`; at durability full its writes are answered once ``WALSync`` synced the commit.
     private func commit(_ batch: [Job]) {
         var completions: [@Sendable ((any Error)?) -> Void] = []
         completions.reserveCapacity(batch.count)
         var committedEvents: CommittedEvents?
         do {
-            try database.writeWithoutTransaction { [statements, rowChanges] db in
-                var savepoints = false
-                while true {
-                    completions.removeAll(keepingCapacity: true)
-                    try statements.begin.run()
-                    do {
-                        for job in batch {
-                            let (failure, finish) = try job.run(db, savepoints)
-                            completions.append(finish)
-                            // SQLite rolls the whole transaction back on some errors (a full disk or
-                            // size limit): then nothing of this batch is written, and every write
-                            // in it fails with that cause.
-                            if !db.isInsideTransaction {
-                                throw failure
-                                    ?? DatabaseError(resultCode: .SQLITE_ABORT, message: "transaction rolled back")
-                            }
-                        }
-                        try SearchIndex.flush(SQLiteTransaction(db: db), kinds: rowChanges.changedKinds())
-                        try statements.commit.run()
-                        break
-                    } catch is UndoneWrite where !savepoints {
-                        try statements.rollback.run()
-                        _ = rowChanges.take()
-                        savepoints = true
-                    } catch {
-                        if db.isInsideTransaction { try? statements.rollback.run() }
-                        throw error
-                    }
+            try database.writeWithoutTransaction { db in
+                do {
+                    try runAndCommit(batch, on: db, savepoints: false, completions: &completions)
+                } catch is UndoneWrite {
+                    _ = rowChanges.take()
+                    try runAndCommit(batch, on: db, savepoints: true, completions: &completions)
                 }
                 // The commit stands either way; a failed read only delays the events to the next commit.
                 committedEvents = try? events.read(after: SQLiteTransaction(db: db))
