@@ -51,6 +51,7 @@ struct TenantWork {
         let readAll: @Sendable (TenantReader) -> [Result<RESPValue, any Error>] = { reader in
             reads.map { read in Result { try read(reader) } }
         }
+        let replied: EventLoopFuture<[RESPValue]>
         // Quick reads are answered right here, on the event loop's own connection, with no
         // future to wait for unless a command of the batch is answered later (a blocking read).
         if reads.count == operations.count, !operations.contains(where: \.mayTakeLong),
@@ -58,28 +59,27 @@ struct TenantWork {
         {
             let answered = replies(results)
             guard !later.isEmpty else { return .now(Self.merge(batch, replies: answered, later: [])) }
-            return .later(
-                EventLoopFuture.whenAllSucceed(later, on: eventLoop).map {
-                    Self.merge(batch, replies: answered, later: $0)
-                })
-        }
-        let promise = eventLoop.makePromise(of: [RESPValue].self)
-        let answer: @Sendable (Result<[Result<RESPValue, any Error>], any Error>) -> Void = { outcome in
-            promise.succeed(replies(outcome))
-        }
-        if reads.count == operations.count {
-            // The rest, and any that turned out slow, on a reader thread.
-            database.read(readAll, completion: answer)
+            replied = eventLoop.makeSucceededFuture(answered)
         } else {
-            database.writeEach(operations.map(\.body.inWrite), completion: answer)
+            let promise = eventLoop.makePromise(of: [RESPValue].self)
+            let answer: @Sendable (Result<[Result<RESPValue, any Error>], any Error>) -> Void = { outcome in
+                promise.succeed(replies(outcome))
+            }
+            if reads.count == operations.count {
+                // The rest, and any that turned out slow, on a reader thread.
+                database.read(readAll, completion: answer)
+            } else {
+                database.writeEach(operations.map(\.body.inWrite), completion: answer)
+            }
+            replied = promise.futureResult
         }
         // Commands answered later (a blocking read in the pipeline) are waited for together; most
         // batches have none, and their replies are merged in one step, without a future per command.
         guard !later.isEmpty else {
-            return .later(promise.futureResult.map { Self.merge(batch, replies: $0, later: []) })
+            return .later(replied.map { Self.merge(batch, replies: $0, later: []) })
         }
         return .later(
-            promise.futureResult.and(EventLoopFuture.whenAllSucceed(later, on: eventLoop)).map {
+            replied.and(EventLoopFuture.whenAllSucceed(later, on: eventLoop)).map {
                 Self.merge(batch, replies: $0, later: $1)
             })
     }
