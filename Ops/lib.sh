@@ -38,3 +38,26 @@ journal_keys() {
     python3 -c 'import json, sys
 for tenant in json.load(open(sys.argv[1]))["tenants"]: print(tenant["name"], tenant["keyID"], tenant["secret"])' "$1"
 }
+
+# Prints, as RESP commands, Ops/bench's data for one tenant: $2 partner companies (co0000, ...) with
+# 500 of SKU-0..SKU-4 each and a reorder rule (MIN 100 MAX 1000 MULTIPLE 50), then $1 contacts
+# (ext c000000000000, ..., a third each subscriber, lead and customer). Send it with redis-cli --pipe.
+bench_seed() {
+    python3 - "$1" "$2" <<'PY'
+import sys
+contacts, companies = int(sys.argv[1]), int(sys.argv[2])
+out = sys.stdout
+def command(*words):
+    out.write(f"*{len(words)}\r\n" + "".join(f"${len(w.encode())}\r\n{w}\r\n" for w in words))
+for i in range(companies):
+    command("COMPANY.ADD", "name", f"Company {i}", "ext", f"co{i:04d}", "stage", "partner")
+for i in range(companies):
+    for s in range(5):
+        command("INV.SET", f"co{i:04d}", f"SKU-{s}", "500")
+        command("INV.RULE", f"co{i:04d}", f"SKU-{s}", "MIN", "100", "MAX", "1000", "MULTIPLE", "50")
+for i in range(contacts):
+    command("CONTACT.ADD", "ext", f"c{i:012d}", "email", f"seed{i}@example.com", "first_name", f"First{i}",
+            "last_name", f"Last{i % 500}", "lifecycle", ["subscriber", "lead", "customer"][i % 3],
+            "notes", f"account note {i} quarterly review")
+PY
+}

@@ -4,10 +4,12 @@
 // writes in savepoints only when one fails after changing the database). Ops/sqlite-ceiling
 // builds and runs it; see there.
 //
-//   sqlite-ceiling SOURCE.sqlite WORKDIR WRITES
+//   sqlite-ceiling SOURCE.sqlite LOADED.sqlite WORKDIR WRITES
 //
-// SOURCE is a tenant database a crmgate made (its schema exactly the server's), holding company
-// `co0001` with stock of SKU-1 and a reorder rule. Each measurement runs on a fresh copy of it.
+// SOURCE and LOADED are tenant databases a crmgate made (their schema exactly the server's), each
+// holding company `co0001` with stock of SKU-1 and a reorder rule: SOURCE nothing more, LOADED what
+// Ops/bench's main tenant holds when it measures writes (Ops/sqlite-ceiling says what). The group
+// commits run on fresh copies of LOADED; the many tenants, the reads and the opens on copies of SOURCE.
 //
 // Then many tenants at once: T threads, each writing CONTACT.ADDs to its own copy, one write per
 // commit, all at the same time (the load of T tenants with one connection each, where no commit can
@@ -180,10 +182,13 @@ static __thread long reorder_checks;
 
 static void inventory_write(long index) {
     char feed[32];
-    // A different number below 10^9 for each index (2654435761 is prime to 10^9), in no order.
-    snprintf(feed, sizeof feed, "wh-%012lld", (long long)index * 2654435761LL % 1000000000LL);
-    text(feed_last, 1, feed);
-    if (has_row(feed_last)) fail("a new feed already exists");
+    // A different number below 10^9 for each index (2654435761 is prime to 10^9), in no order; a name
+    // the tenant holds already (LOADED's feeds are named at random) is passed over for another.
+    for (long long number = index;; number += 1000000) {
+        snprintf(feed, sizeof feed, "wh-%012lld", number * 2654435761LL % 1000000000LL);
+        text(feed_last, 1, feed);
+        if (!has_row(feed_last)) break;
+    }
     text(feed_first, 1, feed);
     sqlite3_bind_int64(feed_first, 2, 1);
     text(feed_first, 3, now);
@@ -284,6 +289,24 @@ static long write_copy(const char *path, const char *workload, const char *durab
     if (sqlite3_close(db) != SQLITE_OK) fail("close");
     db = NULL;
     return done;
+}
+
+// Merges the search indexes of the database at `path` into one segment each, as the server's
+// housekeeping does once a tenant's writes pause: Ops/bench's main tenant sits idle for longer than
+// that between its seeding and its write rows, and between those rows.
+static void merge_search_indexes(const char *path) {
+    open_tenant(path, "normal");
+    sqlite3_stmt *indexes = prepare("SELECT name FROM sqlite_master WHERE sql LIKE 'CREATE VIRTUAL TABLE%fts5%'");
+    char merge[256];
+    while (sqlite3_step(indexes) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(indexes, 0);
+        snprintf(merge, sizeof merge, "INSERT INTO \"%s\"(\"%s\") VALUES('optimize')", name, name);
+        exec(merge);
+    }
+    sqlite3_reset(indexes);
+    while (prepared_count > 0) sqlite3_finalize(prepared[--prepared_count]);
+    if (sqlite3_close(db) != SQLITE_OK) fail("close");
+    db = NULL;
 }
 
 static double measure(const char *source, const char *work, const char *workload, const char *durability, long batch,
@@ -621,12 +644,15 @@ static void measure_reads(const char *source, const char *work, long reads) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 4) {
-        fprintf(stderr, "usage: sqlite-ceiling SOURCE.sqlite WORKDIR WRITES\n");
+    if (argc != 5) {
+        fprintf(stderr, "usage: sqlite-ceiling SOURCE.sqlite LOADED.sqlite WORKDIR WRITES\n");
         return 2;
     }
-    long writes = atol(argv[3]);
-    printf("SQLite %s through its C API, prepared statements, %ld writes per row, no savepoint per write\n",
+    const char *source = argv[1], *loaded = argv[2], *work = argv[3];
+    long writes = atol(argv[4]);
+    merge_search_indexes(loaded);
+    printf("SQLite %s through its C API, prepared statements, %ld writes per row, no savepoint per write,\n"
+           "on a tenant holding Ops/bench's data (100,000 contacts, 1,000 companies, 75,000 feeds)\n",
            sqlite3_libversion(), writes);
     printf("%-13s %-12s %18s %12s %14s\n", "workload", "durability", "writes per commit", "writes/s", "us per write");
     const char *workloads[] = {"contact", "inventory"}, *names[] = {"CONTACT.ADD", "INV.ADJ SEQ"};
@@ -637,7 +663,7 @@ int main(int argc, char **argv) {
             for (int b = 0; b < 4; b++) {
                 // One write per commit syncs per write: a tenth of the writes measure it as well.
                 long count = batches[b] == 1 ? writes / 10 : writes;
-                double rate = measure(argv[1], argv[2], workloads[w], durabilities[d], batches[b], count);
+                double rate = measure(loaded, work, workloads[w], durabilities[d], batches[b], count);
                 printf("%-13s %-12s %18ld %12.0f %14.1f\n", names[w], durabilities[d], batches[b], rate, 1e6 / rate);
                 fflush(stdout);
             }
@@ -648,13 +674,13 @@ int main(int argc, char **argv) {
     for (int d = 0; d < 2; d++)
         for (int c = 0; c < 3; c++) {
             long phases = 0;
-            double rate = measure_tenants(argv[1], argv[2], counts[c], writes / 2 / counts[c], sharing[d], &phases);
+            double rate = measure_tenants(source, work, counts[c], writes / 2 / counts[c], sharing[d], &phases);
             printf("%-8d %-26s %12.0f %14.1f %12ld\n", counts[c], sharing_names[d], rate, 1e6 / rate, phases);
             fflush(stdout);
         }
     printf("\nReads on one thread: a tenant of 100,000 contacts, a read transaction per read\n");
-    measure_reads(argv[1], argv[2], writes * 5);
+    measure_reads(source, work, writes * 5);
     printf("\nWhat a tenant costs SQLite to open and to hold (durability normal, 500 copies)\n");
-    measure_opens(argv[1], argv[2], 500);
+    measure_opens(source, work, 500);
     return 0;
 }
