@@ -1,6 +1,5 @@
 #include "CSQLiteConfig.h"
 
-#include <malloc.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -11,31 +10,39 @@ int crmgate_sqlite3_skip_checkpoint_on_close(struct sqlite3 *connection) {
 
 // SQLite's allocations, counted with a relaxed atomic instead of SQLite's
 // memory statistics, which take a process-wide mutex at every malloc and free.
+// Each block carries its size in 8 bytes in front of it, as SQLite's own
+// allocator does (asking malloc for it, malloc_usable_size at every allocation
+// and free, was 3% of a writer's time), which keeps SQLite's 8-byte alignment.
 static _Atomic long long allocated;
 static atomic_int installed;
 
 static void *counted_malloc(int size) {
-    void *block = malloc((size_t)size);
-    if (block) atomic_fetch_add_explicit(&allocated, (long long)malloc_usable_size(block), memory_order_relaxed);
-    return block;
+    sqlite3_int64 *block = malloc((size_t)size + sizeof *block);
+    if (!block) return 0;
+    block[0] = size;
+    atomic_fetch_add_explicit(&allocated, (long long)size, memory_order_relaxed);
+    return block + 1;
 }
 
-static void counted_free(void *block) {
-    if (!block) return;
-    atomic_fetch_sub_explicit(&allocated, (long long)malloc_usable_size(block), memory_order_relaxed);
+static void counted_free(void *memory) {
+    if (!memory) return;
+    sqlite3_int64 *block = (sqlite3_int64 *)memory - 1;
+    atomic_fetch_sub_explicit(&allocated, (long long)block[0], memory_order_relaxed);
     free(block);
 }
 
-static void *counted_realloc(void *block, int size) {
-    long long before = block ? (long long)malloc_usable_size(block) : 0;
-    void *moved = realloc(block, (size_t)size);
-    if (moved) {
-        atomic_fetch_add_explicit(&allocated, (long long)malloc_usable_size(moved) - before, memory_order_relaxed);
-    }
-    return moved;
+static void *counted_realloc(void *memory, int size) {
+    if (!memory) return counted_malloc(size);
+    sqlite3_int64 *block = (sqlite3_int64 *)memory - 1;
+    long long before = block[0];
+    block = realloc(block, (size_t)size + sizeof *block);
+    if (!block) return 0;
+    block[0] = size;
+    atomic_fetch_add_explicit(&allocated, (long long)size - before, memory_order_relaxed);
+    return block + 1;
 }
 
-static int counted_size(void *block) { return block ? (int)malloc_usable_size(block) : 0; }
+static int counted_size(void *memory) { return memory ? (int)((sqlite3_int64 *)memory)[-1] : 0; }
 
 static int counted_roundup(int size) { return (size + 7) & ~7; }
 
