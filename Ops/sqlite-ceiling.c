@@ -295,10 +295,10 @@ static long write_copy(const char *path, const char *workload, const char *durab
     return done;
 }
 
-// Merges the search indexes of the database at `path` into one segment each, as the server's
-// housekeeping does once a tenant's writes pause: Ops/bench's main tenant sits idle for longer than
-// that between its seeding and its write rows, and between those rows. Prints what it holds.
-static void merge_search_indexes(const char *path) {
+// Prints what the database at `path` holds and merges its search indexes into one segment each, as
+// the server's housekeeping does once a tenant's writes pause: Ops/bench's main tenant sits idle for
+// longer than that between its seeding and its write rows, and between those rows.
+static void settle_loaded_tenant(const char *path) {
     open_tenant(path, "normal");
     printf("on a tenant holding Ops/bench's data: %lld contacts, %lld companies, %lld feeds\n",
            run(prepare("SELECT count(*) FROM contacts")), run(prepare("SELECT count(*) FROM companies")),
@@ -316,6 +316,16 @@ static void merge_search_indexes(const char *path) {
     db = NULL;
 }
 
+// Deletes the database at `path` with its WAL and shared-memory files.
+static void remove_database(const char *path) {
+    char file[4200];
+    const char *suffixes[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(file, sizeof file, "%s%s", path, suffixes[i]);
+        unlink(file);
+    }
+}
+
 static double measure(const char *source, const char *work, const char *workload, const char *durability, long batch,
                       long writes) {
     char path[4096];
@@ -323,6 +333,7 @@ static double measure(const char *source, const char *work, const char *workload
     snprintf(path, sizeof path, "%s/ceiling-%s-%s-%ld.sqlite", work, workload, durability, batch);
     copy_database(source, path);
     long done = write_copy(path, workload, durability, batch, writes, &started, &ended);
+    remove_database(path);
     return done / (ended - started);
 }
 
@@ -651,10 +662,11 @@ static void measure_reads(const char *source, const char *work, long reads) {
 }
 
 int main(int argc, char **argv) {
-    if (argc == 7 && strcmp(argv[1], "--row") == 0) {
+    int contact_row = argc == 7 && strcmp(argv[4], "CONTACT.ADD") == 0;
+    if (argc == 7 && strcmp(argv[1], "--row") == 0 && (contact_row || strcmp(argv[4], "INV.ADJ") == 0)) {
         // One group-commit row at durability full on a copy of a database, for Ops/bench to set beside
         // its own row: prints the writes per second.
-        const char *workload = strcmp(argv[4], "CONTACT.ADD") == 0 ? "contact" : "inventory";
+        const char *workload = contact_row ? "contact" : "inventory";
         printf("%.0f\n", measure(argv[2], argv[3], workload, "full", atol(argv[5]), atol(argv[6])));
         return 0;
     }
@@ -667,7 +679,7 @@ int main(int argc, char **argv) {
     long writes = atol(argv[4]);
     printf("SQLite %s through its C API, prepared statements, %ld writes per row, no savepoint per write,\n",
            sqlite3_libversion(), writes);
-    merge_search_indexes(loaded);
+    settle_loaded_tenant(loaded);
     printf("%-13s %-12s %18s %12s %14s\n", "workload", "durability", "writes per commit", "writes/s", "us per write");
     const char *workloads[] = {"contact", "inventory"}, *names[] = {"CONTACT.ADD", "INV.ADJ SEQ"};
     const char *durabilities[] = {"full", "normal"};
