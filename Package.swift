@@ -44,6 +44,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
@@ -149,7 +150,10 @@ let package = Package(
         ),
         .testTarget(
             name: "CRMStoreTests",
-            dependencies: ["CRMStore", "CRMCore", "CRMTestSupport", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: [
+                "CRMStore", "CRMCore", "CRMTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "CRMGatewayTests",

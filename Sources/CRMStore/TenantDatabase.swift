@@ -1,4 +1,5 @@
 import CRMCore
+import NIOCore
 import Synchronization
 
 /// How hard a commit works to survive failures (issue: `durability = full | normal`).
@@ -21,8 +22,8 @@ protocol TenantEngine: Sendable {
         _ body: @escaping @Sendable (any SQLDatabase) throws -> T,
         completion: @escaping @Sendable (Result<T, any Error>) -> Void)
 
-    /// Runs `body` on a snapshot on the calling thread if that is quick; nil if it did not run.
-    func readHere<T>(lane: ObjectIdentifier, _ body: (any SQLDatabase) throws -> T) -> Result<T, any Error>?
+    /// Runs `body` on a snapshot on the calling thread, `lane`'s, if that is quick; nil if it did not run.
+    func readHere<T>(lane: any EventLoop, _ body: (any SQLDatabase) throws -> T) -> Result<T, any Error>?
 
     /// Runs each of `bodies` in the next commit, a thrown error undoing that body's changes only;
     /// `completion` gets every result once the commit is durable, or the error that failed it.
@@ -93,9 +94,9 @@ public final class TenantDatabase: Sendable {
     /// run here (the lane's connection is still opening, a lock is held, the
     /// read ran past a few tens of microseconds of SQLite work, or the engine
     /// answers over the network). The caller then reads with
-    /// ``read(_:completion:)``. Safe on an event loop whose lane it is: one
-    /// lane, one thread at a time.
-    public func readHere<T>(lane: ObjectIdentifier, _ body: (TenantReader) throws -> T) -> Result<T, any Error>? {
+    /// ``read(_:completion:)``. Call on `lane`: the reads of one turn of its
+    /// loop share a snapshot while no commit comes between them.
+    public func readHere<T>(lane: any EventLoop, _ body: (TenantReader) throws -> T) -> Result<T, any Error>? {
         used()
         let cacheFill = recordCache.fill()
         let result = engine.readHere(lane: lane) { db in try body(TenantReader(db: db, cacheFill: cacheFill)) }

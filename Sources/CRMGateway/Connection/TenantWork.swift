@@ -55,7 +55,7 @@ struct TenantWork {
         // Quick reads are answered right here, on the event loop's own connection, with no
         // future to wait for unless a command of the batch is answered later (a blocking read).
         if reads.count == operations.count, !operations.contains(where: \.mayTakeLong),
-            let results = database.readHere(lane: ObjectIdentifier(eventLoop), readAll)
+            let results = database.readHere(lane: eventLoop, readAll)
         {
             let answered = replies(results)
             guard !later.isEmpty else { return .now(Self.merge(batch, replies: answered, later: [])) }

@@ -1,5 +1,6 @@
 import CRMCore
 import Dispatch
+import NIOCore
 import Synchronization
 
 /// A tenant's schema in PostgreSQL. Reads run in a repeatable-read snapshot
@@ -94,7 +95,7 @@ final class PostgresTenantEngine: TenantEngine {
     }
 
     /// Every read crosses the network: none is quick enough for an event loop.
-    func readHere<T>(lane: ObjectIdentifier, _ body: (any SQLDatabase) throws -> T) -> Result<T, any Error>? {
+    func readHere<T>(lane: any EventLoop, _ body: (any SQLDatabase) throws -> T) -> Result<T, any Error>? {
         nil
     }
 

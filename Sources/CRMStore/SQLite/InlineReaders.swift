@@ -1,11 +1,19 @@
 import GRDB
 import GRDBSQLite
+import NIOCore
 import NIOPosix
 import Synchronization
 
 /// Read-only connections that answer small reads on the calling thread, one
 /// per lane (the gateway's lanes are its event loops), so a point read or a
 /// small indexed FIND costs no hop to a reader thread and back.
+///
+/// The reads of one turn of a lane's loop share a snapshot while no commit
+/// comes between them: the first read begins it, each later one checks the
+/// tenant's count of commits (bumped after each commit, before any of its
+/// writes is answered, so a read never misses an acknowledged write), and the
+/// snapshot ends once the work the turn queued ran, so a stale one keeps the
+/// WAL from being checkpointed and restarted for a turn at most.
 ///
 /// Nothing here waits or runs long: a lane's connection opens in the
 /// background (the read that finds none goes to a reader thread); a read
@@ -36,23 +44,39 @@ final class InlineReaders: Sendable {
     private let path: String
     private let label: String
     private let state = Mutex(State())
+    /// The tenant's commits so far: a snapshot begun at another count is stale.
+    private let commits = Atomic<UInt64>(0)
 
     init(path: String, label: String) {
         self.path = path
         self.label = label
     }
 
-    /// Runs `body` in a read transaction on `lane`'s connection, on the
-    /// calling thread. Nil if it did not run to the end here: no connection
-    /// yet (one starts opening), a lock held, or the step budget spent.
-    func read<T>(lane: ObjectIdentifier, _ body: (Database) throws -> T) -> Result<T, any Error>? {
-        guard let connection = checkOut(lane) else { return nil }
-        defer { checkIn(connection, lane: lane) }
+    /// The writer committed. Call after each commit, before any of its writes
+    /// is answered, and before the record cache forgets what it changed (a read
+    /// that takes its cache fill after that forgetting then sees this count).
+    func committed() {
+        commits.add(1, ordering: .releasing)
+    }
+
+    /// Runs `body` on `lane`'s connection, on the calling thread (`lane`'s),
+    /// in the snapshot this turn's reads share if no commit came since it
+    /// began, else in a new one. Nil if it did not run to the end here: no
+    /// connection yet (one starts opening), a lock held, or the step budget spent.
+    func read<T>(lane: any EventLoop, _ body: (Database) throws -> T) -> Result<T, any Error>? {
+        let laneID = ObjectIdentifier(lane)
+        guard let connection = checkOut(laneID) else { return nil }
+        defer { checkIn(connection, lane: laneID) }
         connection.budget.pointee = Self.checksPerRead
         do {
-            let value = try connection.reads.read(body)
+            let value = try connection.reads.readInKeptSnapshot(commits: commits.load(ordering: .acquiring), body)
             // `body` may have turned the stopped statement's error into a result of its own.
-            return connection.budget.pointee == Connection.stopped ? nil : .success(value)
+            guard connection.budget.pointee != Connection.stopped else {
+                connection.reads.endKeptSnapshot()
+                return nil
+            }
+            endSnapshotAfterThisTurn(connection, lane: lane)
+            return .success(value)
         } catch let error as DatabaseError
             where error.resultCode == .SQLITE_INTERRUPT || error.resultCode == .SQLITE_BUSY
             || error.resultCode == .SQLITE_LOCKED
@@ -92,6 +116,27 @@ final class InlineReaders: Sendable {
             }
         }
         return ready
+    }
+
+    /// Has `lane` end `connection`'s snapshot once the work queued before now
+    /// ran: the rest of this turn's reads share it. Call on `lane`, with
+    /// `connection` checked out.
+    private func endSnapshotAfterThisTurn(_ connection: Connection, lane: any EventLoop) {
+        guard !connection.snapshotEndScheduled else { return }
+        connection.snapshotEndScheduled = true
+        lane.execute { [self] in
+            connection.snapshotEndScheduled = false
+            let laneID = ObjectIdentifier(lane)
+            // Checked out as for a read: one released or closed meanwhile ends its snapshot as it closes.
+            let isLanes = state.withLock { state in
+                guard case .ready(let ready) = state.slots[laneID], ready === connection else { return false }
+                state.slots[laneID] = .inUse
+                return true
+            }
+            guard isLanes else { return }
+            connection.reads.endKeptSnapshot()
+            checkIn(connection, lane: laneID)
+        }
     }
 
     private func checkOut(_ lane: ObjectIdentifier) -> Connection? {
@@ -139,12 +184,15 @@ final class InlineReaders: Sendable {
         let reads: ReadConnection
         /// Checks the running read may still pass; SQLite's progress handler counts it down.
         let budget = UnsafeMutablePointer<Int>.allocate(capacity: 1)
+        /// Whether the lane will end the snapshot kept open. Used on the lane's thread only.
+        var snapshotEndScheduled = false
         /// The budget once the handler stopped a read.
         static let stopped = Int.max
 
         init(path: String, label: String) throws {
             // A lock held elsewhere hands the read back at once: it never waits on the calling thread.
-            reads = try ReadConnection(path: path, label: "inline.\(label)", busyMode: .immediateError)
+            reads = try ReadConnection(
+                path: path, label: "inline.\(label)", busyMode: .immediateError, keepsSnapshots: true)
             budget.pointee = Self.stopped
             reads.queue.inDatabase { db in
                 sqlite3_progress_handler(

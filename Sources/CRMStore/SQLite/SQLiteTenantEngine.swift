@@ -2,6 +2,7 @@ import CRMCore
 import CSQLiteConfig
 import GRDB
 import GRDBSQLite
+import NIOCore
 import Synchronization
 
 /// A tenant's SQLite file: one group-committing writer, read-only connections
@@ -74,7 +75,8 @@ final class SQLiteTenantEngine: TenantEngine {
         writer = try GroupCommitWriter(
             database: database, walToSync: durability == .full ? path + "-wal" : nil, label: name.value,
             statistics: statistics, events: events
-        ) { [recordCache, checkpointer] changes in
+        ) { [inlineReaders, recordCache, checkpointer] changes in
+            inlineReaders.committed()
             if !changes.records.isEmpty { recordCache.invalidate(changes.records) }
             metrics.committed(reorders: changes.reorders, feedGaps: changes.feedGaps)
             checkpointer.committed()
@@ -88,7 +90,7 @@ final class SQLiteTenantEngine: TenantEngine {
         backgroundReaders.read({ db in try body(SQLiteTransaction(db: db)) }, completion: completion)
     }
 
-    func readHere<T>(lane: ObjectIdentifier, _ body: (any SQLDatabase) throws -> T) -> Result<T, any Error>? {
+    func readHere<T>(lane: any EventLoop, _ body: (any SQLDatabase) throws -> T) -> Result<T, any Error>? {
         inlineReaders.read(lane: lane) { db in try body(SQLiteTransaction(db: db)) }
     }
 
