@@ -49,11 +49,8 @@ final class ReadConnection: @unchecked Sendable {
     /// Runs `body` in a read transaction: one snapshot for all its statements.
     func read<T>(_ body: (Database) throws -> T) throws -> T {
         try queue.inDatabase { db in
-            try begin.run()
+            try beginSnapshot()
             do {
-                // The snapshot starts here: a lock that keeps it from starting fails this
-                // statement, never one of `body`'s, whose errors may become replies.
-                try snapshot.run()
                 let value = try body(db)
                 try commit.run()
                 return value
@@ -72,22 +69,16 @@ final class ReadConnection: @unchecked Sendable {
     /// missed the record cache spent a sixth of its time on them.
     func readInKeptSnapshot<T>(commits: UInt64, _ body: (Database) throws -> T) throws -> T {
         try queue.inDatabase { db in
-            if let kept = keptSnapshot, kept != commits { try? endSnapshot() }
+            if let kept = keptSnapshot, kept != commits { endSnapshot() }
             if keptSnapshot == nil {
-                try begin.run()
-                do {
-                    try snapshot.run()
-                } catch {
-                    try? rollback.run()
-                    throw error
-                }
+                try beginSnapshot()
                 keptSnapshot = commits
             }
             do {
                 return try body(db)
             } catch {
                 // A statement's error may have ended the transaction: the next read begins anew.
-                try? endSnapshot()
+                endSnapshot()
                 throw error
             }
         }
@@ -95,18 +86,27 @@ final class ReadConnection: @unchecked Sendable {
 
     /// Ends the snapshot kept open, if any.
     func endKeptSnapshot() {
-        queue.inDatabase { _ in try? endSnapshot() }
+        queue.inDatabase { _ in endSnapshot() }
     }
 
-    private func endSnapshot() throws {
-        guard keptSnapshot != nil else { return }
-        keptSnapshot = nil
+    /// Begins a read transaction and its snapshot: a lock that keeps the
+    /// snapshot from starting fails here, never in a statement of the read,
+    /// whose errors may become replies.
+    private func beginSnapshot() throws {
+        try begin.run()
         do {
-            try commit.run()
+            try snapshot.run()
         } catch {
             try? rollback.run()
             throw error
         }
+    }
+
+    /// Ends the kept snapshot's transaction (nothing to lose: it only read).
+    private func endSnapshot() {
+        guard keptSnapshot != nil else { return }
+        keptSnapshot = nil
+        if (try? commit.run()) == nil { try? rollback.run() }
     }
 
     deinit {
